@@ -1,0 +1,19 @@
+// `vnet up`: runs the engine, in the foreground or as a background daemon
+// that reports readiness (or the reason it could not start) to the parent.
+#pragma once
+
+#include <string>
+
+namespace vnet::cli {
+
+struct UpOptions {
+  std::string run_dir;
+  std::string config_path;
+  bool foreground = false;
+  std::string log_level;  // overrides the config's
+};
+
+// Returns the process exit status.
+int run_up(const UpOptions& options);
+
+}  // namespace vnet::cli

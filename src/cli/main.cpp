@@ -1,0 +1,238 @@
+// vnet: user-space virtual networks for VMs. The CLI is a thin client of the
+// engine's control socket, plus `up`, which runs the engine.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <thread>
+
+#include "cli/client.hpp"
+#include "cli/daemon.hpp"
+#include "cli/status_view.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+namespace {
+
+using nlohmann::json;
+using vnet::UserError;
+using vnet::cli::ControlClient;
+
+struct ImpairmentFlags {
+  std::string link, direction, rate, burst, delay, jitter, loss, dup, reorder, queue;
+  bool clear = false;
+
+  void add_to(CLI::App* cmd) {
+    cmd->add_option("--link", link, "Cable state: up or down (down keeps the port but carries nothing)")
+        ->check(CLI::IsMember({"up", "down"}));
+    cmd->add_option("--direction", direction, "Which way the impairments apply: in (from the peer), out, both")
+        ->check(CLI::IsMember({"in", "out", "both"}));
+    cmd->add_option("--rate", rate, "Bandwidth limit, e.g. 10mbit, 512kbit, 1gbit");
+    cmd->add_option("--burst", burst, "Token bucket size for --rate, e.g. 32k (default: one frame)");
+    cmd->add_option("--delay", delay, "Added latency, e.g. 25ms");
+    cmd->add_option("--jitter", jitter, "Random +- variation of the delay, e.g. 5ms");
+    cmd->add_option("--loss", loss, "Random loss, e.g. 1%");
+    cmd->add_option("--dup", dup, "Random duplication, e.g. 0.1%");
+    cmd->add_option("--reorder", reorder, "Share of frames sent out of order, e.g. 1%");
+    cmd->add_option("--queue", queue, "Impairment queue size, e.g. 1m (frames beyond it are dropped)");
+    cmd->add_flag("--clear", clear, "Remove all impairments in --direction");
+  }
+  void fill(json& req) const {
+    auto put = [&req](const char* key, const std::string& v) {
+      if (!v.empty()) req[key] = v;
+    };
+    put("link", link);
+    put("direction", direction);
+    put("rate", rate);
+    put("burst", burst);
+    put("delay", delay);
+    put("jitter", jitter);
+    put("loss", loss);
+    put("dup", dup);
+    put("reorder", reorder);
+    put("queue", queue);
+    if (clear) req["clear"] = true;
+  }
+};
+
+std::uint64_t parse_port_id(const std::string& text) {
+  try {
+    std::size_t used = 0;
+    unsigned long v = std::stoul(text, &used);
+    if (used == text.size() && v > 0) return v;
+  } catch (const std::exception&) {
+  }
+  throw UserError("port id '" + text + "': expected a positive number (see `vnet status`)");
+}
+
+// Streams a live capture to stdout (or a file) until the reader or vnet stops.
+int run_capture(const std::string& run_dir, const std::string& net, const std::string& out_path) {
+  ControlClient client(run_dir);
+  client.call({{"cmd", "capture"}, {"net", net}});
+  int out = STDOUT_FILENO;
+  vnet::UniqueFd file;
+  if (!out_path.empty() && out_path != "-") {
+    file.reset(::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!file) throw UserError(vnet::errno_text("cannot write " + out_path));
+    out = file.get();
+  }
+  if (isatty(out)) throw UserError("capture output is binary pcap: pipe it (`| tcpdump -n -r -`) or use -w FILE");
+  std::signal(SIGPIPE, SIG_IGN);
+  std::string pending = client.take_buffered();
+  char buf[65536];
+  for (;;) {
+    if (!pending.empty()) {
+      if (::write(out, pending.data(), pending.size()) < 0) return 0;  // reader gone
+      pending.clear();
+    }
+    ssize_t n = ::read(client.fd(), buf, sizeof buf);
+    if (n <= 0) return 0;
+    pending.assign(buf, static_cast<std::size_t>(n));
+  }
+}
+
+int run(int argc, char** argv) {
+  CLI::App app{"vnet: virtual networks for VMs and containers, in user space.\n"
+               "Start with `vnet up`, attach QEMU guests with -netdev stream/dgram/socket, see `vnet status`."};
+  app.require_subcommand(1);
+  std::string run_dir_flag;
+  app.add_option("--run-dir", run_dir_flag,
+                 "Engine state directory (default: $VNET_RUN_DIR, $XDG_RUNTIME_DIR/vnet, or /run/vnet for root)");
+  bool json_out = false;
+
+  vnet::cli::UpOptions up_opts;
+  auto* up = app.add_subcommand("up", "Start the engine (with no config: network 'default' and a QEMU socket)");
+  up->add_option("--config", up_opts.config_path, "TOML file declaring networks and ports")->check(CLI::ExistingFile);
+  up->add_flag("--foreground", up_opts.foreground, "Stay in the foreground and log to stderr");
+  up->add_option("--log-level", up_opts.log_level, "debug, info, warn or error");
+
+  auto* down = app.add_subcommand("down", "Stop the engine");
+
+  std::string status_net;
+  auto* status = app.add_subcommand("status", "Networks, ports, learned MACs and counters");
+  status->add_option("net", status_net, "Only this network");
+  status->add_flag("--json", json_out, "Machine-readable output");
+
+  auto* net = app.add_subcommand("net", "Manage networks");
+  net->require_subcommand(1);
+  std::string net_name, net_mode = "switch", mac_aging;
+  unsigned mtu = 0, mac_limit = 0;
+  auto* net_add = net->add_subcommand("add", "Add a network");
+  net_add->add_option("name", net_name, "Network name")->required();
+  net_add->add_option("--mode", net_mode, "switch (learning, default) or hub (repeat every frame)")
+      ->check(CLI::IsMember({"switch", "hub", "nat"}));
+  net_add->add_option("--mtu", mtu, "Largest packet without Ethernet header (default 65520)");
+  net_add->add_option("--mac-aging", mac_aging, "Forget a MAC not seen for this long (default 300s)");
+  net_add->add_option("--mac-limit", mac_limit, "Most MACs learned per port (default 1024)");
+  auto* net_del = net->add_subcommand("del", "Delete a network and its ports");
+  net_del->add_option("name", net_name, "Network name")->required();
+  auto* net_list = net->add_subcommand("list", "List networks");
+  net_list->add_flag("--json", json_out, "Machine-readable output");
+
+  auto* port = app.add_subcommand("port", "Manage ports");
+  port->require_subcommand(1);
+  std::string port_net, port_spec, port_id;
+  ImpairmentFlags imp;
+  auto* port_add = port->add_subcommand(
+      "add", "Add a port; prints its id. SPEC uses QEMU's -netdev syntax, e.g.\n"
+             "  stream,server=on,addr.type=unix,addr.path=P    socket,listen=:1234    socket,connect=H:N\n"
+             "  socket,mcast=230.0.0.1:1234,localaddr=127.0.0.1\n"
+             "  dgram,local.type=unix,local.path=A,remote.type=unix,remote.path=B\n"
+             "  tap,ifname=tap0[,netns=NS]    pcap,file=out.pcap    (any: ,vlan=N)");
+  port_add->add_option("net", port_net, "Network")->required();
+  port_add->add_option("spec", port_spec, "Port spec")->required();
+  imp.add_to(port_add);
+  auto* port_del = port->add_subcommand("del", "Remove a port (and connections it accepted)");
+  port_del->add_option("net", port_net, "Network")->required();
+  port_del->add_option("port", port_id, "Port id")->required();
+  auto* port_set = port->add_subcommand("set", "Change link state and impairments of a port");
+  port_set->add_option("net", port_net, "Network")->required();
+  port_set->add_option("port", port_id, "Port id")->required();
+  imp.add_to(port_set);
+
+  std::string capture_net, capture_file;
+  auto* capture = app.add_subcommand("capture", "Stream a network's frames as pcap (e.g. | tcpdump -n -r -)");
+  capture->add_option("net", capture_net, "Network")->required();
+  capture->add_option("-w,--write", capture_file, "Write to FILE instead of stdout");
+
+  CLI11_PARSE(app, argc, argv);
+  const std::string run_dir = vnet::cli::resolve_run_dir(run_dir_flag);
+
+  if (*up) {
+    up_opts.run_dir = run_dir;
+    return vnet::cli::run_up(up_opts);
+  }
+  if (*capture) return run_capture(run_dir, capture_net, capture_file);
+
+  ControlClient client(run_dir);
+  if (*down) {
+    client.call({{"cmd", "shutdown"}});
+    // Wait for the engine to let go of its sockets, so `vnet up` can follow at once.
+    for (int i = 0; i < 100 && vnet::cli::engine_running(run_dir); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    fmt::print("vnet stopped\n");
+    return 0;
+  }
+  if (*status) {
+    json req = {{"cmd", "status"}};
+    if (!status_net.empty()) req["net"] = status_net;
+    auto reply = client.call(req);
+    reply.erase("ok");
+    fmt::print("{}", json_out ? reply.dump(2) + "\n" : vnet::cli::render_status(reply));
+    return 0;
+  }
+  if (*net_add) {
+    json req = {{"cmd", "net_add"}, {"name", net_name}, {"mode", net_mode}};
+    if (mtu) req["mtu"] = mtu;
+    if (mac_limit) req["mac_limit"] = mac_limit;
+    if (!mac_aging.empty()) req["mac_aging"] = mac_aging;
+    client.call(req);
+    return 0;
+  }
+  if (*net_del) {
+    client.call({{"cmd", "net_del"}, {"name", net_name}});
+    return 0;
+  }
+  if (*net_list) {
+    auto reply = client.call({{"cmd", "net_list"}});
+    if (json_out) {
+      fmt::print("{}\n", reply["networks"].dump(2));
+    } else {
+      for (const auto& n : reply["networks"])
+        fmt::print("{:<16} {:<7} {} ports\n", n["name"].get<std::string>(), n["mode"].get<std::string>(),
+                   n["ports"].get<int>());
+    }
+    return 0;
+  }
+  if (*port_add) {
+    json req = {{"cmd", "port_add"}, {"net", port_net}, {"spec", port_spec}};
+    imp.fill(req);
+    auto reply = client.call(req);
+    fmt::print("{}\n", reply["port"].get<std::uint64_t>());
+    return 0;
+  }
+  if (*port_del) {
+    client.call({{"cmd", "port_del"}, {"net", port_net}, {"port", parse_port_id(port_id)}});
+    return 0;
+  }
+  if (*port_set) {
+    json req = {{"cmd", "port_set"}, {"net", port_net}, {"port", parse_port_id(port_id)}};
+    imp.fill(req);
+    client.call(req);
+    return 0;
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "vnet: {}\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,68 @@
+#include "cli/status_view.hpp"
+
+#include <fmt/format.h>
+
+namespace vnet::cli {
+namespace {
+
+std::string human_bytes(std::uint64_t b) {
+  if (b < 10 * 1024) return fmt::format("{}B", b);
+  if (b < 10ull * 1024 * 1024) return fmt::format("{:.1f}K", b / 1024.0);
+  if (b < 10ull * 1024 * 1024 * 1024) return fmt::format("{:.1f}M", b / 1048576.0);
+  return fmt::format("{:.1f}G", b / 1073741824.0);
+}
+
+// "overflow 3, down 1" from the non-zero drop and impairment counters.
+std::string notable_counters(const nlohmann::json& c) {
+  static constexpr std::pair<const char*, const char*> kNames[] = {
+      {"drop_overflow", "overflow"}, {"drop_oversize", "oversize"}, {"drop_runt", "runt"},
+      {"drop_malformed", "malformed"}, {"drop_down", "down"},       {"drop_vlan", "vlan"},
+      {"mac_limit", "mac-limit"},    {"imp_lost", "lost"},         {"imp_duplicated", "dup"},
+      {"imp_reordered", "reordered"}, {"imp_delayed", "delayed"},  {"imp_shaped", "shaped"},
+      {"imp_queue_drop", "shaper-drop"}};
+  std::string out;
+  for (auto [key, name] : kNames) {
+    auto v = c.value(key, std::uint64_t{0});
+    if (v == 0) continue;
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} {}", name, v);
+  }
+  return out.empty() ? "-" : out;
+}
+
+}  // namespace
+
+std::string render_status(const nlohmann::json& status) {
+  std::string out;
+  for (const auto& net : status["networks"]) {
+    out += fmt::format("network {} ({}, mtu {}, {} ports, {} MACs learned)\n", net["name"].get<std::string>(),
+                       net["mode"].get<std::string>(), net["mtu"].get<int>(), net["ports"].size(), net["macs"].size());
+    out += fmt::format("  {:<5} {:<14} {:<11} {:<5} {:>16} {:>16}  {}\n", "port", "kind", "state", "link",
+                       "rx frames/bytes", "tx frames/bytes", "drops and effects");
+    for (const auto& p : net["ports"]) {
+      const auto& c = p["counters"];
+      std::string state = p["state"];
+      if (state.size() > 11) state = state.substr(0, 10) + "~";
+      out += fmt::format("  {:<5} {:<14} {:<11} {:<5} {:>16} {:>16}  {}\n", p["id"].get<int>(),
+                         p["kind"].get<std::string>(), state, p["link"].get<std::string>(),
+                         fmt::format("{}/{}", c["rx_frames"].get<std::uint64_t>(), human_bytes(c["rx_bytes"])),
+                         fmt::format("{}/{}", c["tx_frames"].get<std::uint64_t>(), human_bytes(c["tx_bytes"])),
+                         notable_counters(c));
+      std::string detail = p["peer"].get<std::string>();
+      if (p.contains("parent")) detail += fmt::format(" (via port {})", p["parent"].get<int>());
+      if (p["vlan"].get<int>() != 0) detail += fmt::format(" vlan {}", p["vlan"].get<int>());
+      for (const auto& [dir, text] : p["impairments"].items()) detail += fmt::format(" [{}: {}]", dir, text.get<std::string>());
+      if (!detail.empty()) out += fmt::format("        {}\n", detail);
+    }
+    if (!net["macs"].empty()) {
+      out += "  learned MACs:\n";
+      for (const auto& m : net["macs"])
+        out += fmt::format("    {} on port {}, seen {:.0f}s ago\n", m["mac"].get<std::string>(), m["port"].get<int>(),
+                           m["age_s"].get<double>());
+    }
+  }
+  if (status["networks"].empty()) out += "no networks (add one with `vnet net add NAME`)\n";
+  return out;
+}
+
+}  // namespace vnet::cli

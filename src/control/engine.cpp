@@ -1,0 +1,151 @@
+#include "control/engine.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "ports/factory.hpp"
+
+namespace vnet {
+
+using nlohmann::json;
+
+void check_network_name(const std::string& name) {
+  if (name.empty() || name.size() > 32)
+    throw UserError("network name must be 1 to 32 characters");
+  for (char c : name)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.')
+      throw UserError("network name '" + name + "' may only hold letters, digits, '-', '_' and '.'");
+}
+
+Engine::Engine(EventLoop& loop) : loop_(loop) {}
+Engine::~Engine() = default;
+
+Network& Engine::add_network(const std::string& name, const NetworkOptions& options) {
+  check_network_name(name);
+  if (networks_.count(name)) throw UserError("network '" + name + "' already exists");
+  if (options.mode == NetworkMode::Nat) throw UserError("mode nat is not available yet: use switch or hub");
+  if (options.mtu < 68 || options.mtu > 65535) throw UserError("mtu must be between 68 and 65535");
+  auto& net = networks_[name];
+  net = std::make_unique<Network>(loop_, name, options);
+  log::info("network {} added ({})", name, to_string(options.mode));
+  return *net;
+}
+
+void Engine::del_network(const std::string& name) {
+  network(name);
+  networks_.erase(name);
+  log::info("network {} removed", name);
+}
+
+Network& Engine::network(const std::string& name) {
+  auto it = networks_.find(name);
+  if (it == networks_.end()) throw UserError("no network named '" + name + "' (see `vnet net list`)");
+  return *it->second;
+}
+
+PortId Engine::add_port(const std::string& net_name, const std::string& spec_text) {
+  Network& net = network(net_name);
+  PortSpec spec = parse_port_spec(spec_text);
+  auto port = make_port(loop_, net, spec);
+  PortId id = port->id();
+  log::info("{}: port {} added: {}", net_name, id, port->spec());
+  net.add_port(std::move(port));
+  return id;
+}
+
+void Engine::del_port(const std::string& net_name, PortId id) {
+  Network& net = network(net_name);
+  port(net_name, id);
+  net.remove_port(id);
+  log::info("{}: port {} removed", net_name, id);
+}
+
+Port& Engine::port(const std::string& net_name, PortId id) {
+  Port* p = network(net_name).find_port(id);
+  if (!p)
+    throw UserError("network '" + net_name + "' has no port " + std::to_string(id) + " (see `vnet status " +
+                    net_name + "`)");
+  return *p;
+}
+
+void Engine::set_port(const std::string& net_name, PortId id, const PortSettings& settings) {
+  Port& p = port(net_name, id);
+  if (settings.link_up) {
+    p.set_link(*settings.link_up);
+    log::info("{}: port {} link {}", net_name, id, *settings.link_up ? "up" : "down");
+  }
+  if (settings.impairment) {
+    p.set_impairment(settings.direction, *settings.impairment);
+    log::info("{}: port {} impairments: {}", net_name, id,
+              settings.impairment->active() ? settings.impairment->describe() : "none");
+  }
+}
+
+namespace {
+
+json counters_json(const PortCounters& c) {
+  return {{"rx_frames", c.rx_frames},
+          {"rx_bytes", c.rx_bytes},
+          {"tx_frames", c.tx_frames},
+          {"tx_bytes", c.tx_bytes},
+          {"drop_overflow", c.drop_overflow},
+          {"drop_oversize", c.drop_oversize},
+          {"drop_runt", c.drop_runt},
+          {"drop_malformed", c.drop_malformed},
+          {"drop_down", c.drop_down},
+          {"drop_vlan", c.drop_vlan},
+          {"mac_limit", c.mac_limit},
+          {"imp_lost", c.imp_lost},
+          {"imp_duplicated", c.imp_duplicated},
+          {"imp_reordered", c.imp_reordered},
+          {"imp_delayed", c.imp_delayed},
+          {"imp_shaped", c.imp_shaped},
+          {"imp_queue_drop", c.imp_queue_drop}};
+}
+
+json port_json(const Port& p) {
+  json j = {{"id", p.id()},         {"kind", p.kind()},   {"spec", p.spec()},
+            {"peer", p.peer()},     {"state", p.state()}, {"link", p.link_up() ? "up" : "down"},
+            {"vlan", p.vlan()},     {"queued", p.queued_frames()},
+            {"counters", counters_json(p.counters())}};
+  if (p.parent()) j["parent"] = p.parent();
+  json imp = json::object();
+  if (auto* in = p.impairment(Direction::In)) imp["in"] = in->describe();
+  if (auto* out = p.impairment(Direction::Out)) imp["out"] = out->describe();
+  j["impairments"] = imp;
+  return j;
+}
+
+json network_json(const Network& net) {
+  json ports = json::array();
+  for (const auto& [id, p] : net.ports()) ports.push_back(port_json(*p));
+  json macs = json::array();
+  const Nanos now = monotonic_now();
+  for (const auto& [mac, entry] : net.mac_table())
+    macs.push_back({{"mac", mac.to_string()}, {"port", entry.port},
+                    {"age_s", static_cast<double>(now - entry.last_seen) / kSeconds}});
+  const auto& o = net.options();
+  return {{"name", net.name()},
+          {"mode", to_string(o.mode)},
+          {"mtu", o.mtu},
+          {"mac_aging_s", static_cast<double>(o.mac_aging) / kSeconds},
+          {"mac_limit", o.macs_per_port},
+          {"ports", ports},
+          {"macs", macs}};
+}
+
+}  // namespace
+
+json Engine::status(const std::string& only_net) const {
+  json nets = json::array();
+  for (const auto& [name, net] : networks_) {
+    if (!only_net.empty() && name != only_net) continue;
+    nets.push_back(network_json(*net));
+  }
+  if (!only_net.empty() && nets.empty())
+    throw UserError("no network named '" + only_net + "' (see `vnet net list`)");
+  return {{"networks", nets}};
+}
+
+}  // namespace vnet

@@ -1,0 +1,53 @@
+// The engine's model: named networks and their ports, and every operation
+// the control socket and the config file can ask for. One place, so that
+// "anything the CLI can do at runtime the file can declare" holds by
+// construction: both go through these functions.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/event_loop.hpp"
+#include "fabric/network.hpp"
+
+namespace vnet {
+
+struct PortSettings {
+  std::optional<bool> link_up;
+  Direction direction = Direction::Both;
+  std::optional<ImpairmentParams> impairment;  // all-zero params clear them
+};
+
+class Engine {
+ public:
+  explicit Engine(EventLoop& loop);
+  ~Engine();
+
+  EventLoop& loop() { return loop_; }
+
+  Network& add_network(const std::string& name, const NetworkOptions& options);
+  void del_network(const std::string& name);
+  Network& network(const std::string& name);
+  const std::map<std::string, std::unique_ptr<Network>>& networks() const { return networks_; }
+
+  PortId add_port(const std::string& net, const std::string& spec_text);
+  void del_port(const std::string& net, PortId id);
+  void set_port(const std::string& net, PortId id, const PortSettings& settings);
+  Port& port(const std::string& net, PortId id);
+
+  // Snapshot for `vnet status --json` (and the human view built from it).
+  nlohmann::json status(const std::string& only_net = "") const;
+
+ private:
+  EventLoop& loop_;
+  std::map<std::string, std::unique_ptr<Network>> networks_;
+};
+
+// Validates a network name: what users type and what file names may hold.
+void check_network_name(const std::string& name);
+
+}  // namespace vnet

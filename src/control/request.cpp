@@ -1,0 +1,168 @@
+#include "control/request.hpp"
+
+#include "core/error.hpp"
+
+namespace vnet {
+
+using nlohmann::json;
+
+namespace {
+
+std::string string_field(const json& req, const char* key) {
+  auto it = req.find(key);
+  if (it == req.end() || !it->is_string()) throw UserError(std::string("request needs a string field '") + key + "'");
+  return it->get<std::string>();
+}
+
+std::optional<std::string> optional_string(const json& req, const char* key) {
+  auto it = req.find(key);
+  if (it == req.end() || it->is_null()) return std::nullopt;
+  if (!it->is_string()) throw UserError(std::string("field '") + key + "' must be a string");
+  return it->get<std::string>();
+}
+
+PortId port_id_field(const json& req) {
+  auto it = req.find("port");
+  if (it == req.end() || !it->is_number_unsigned() || it->get<std::uint64_t>() == 0 ||
+      it->get<std::uint64_t>() > 0xffffffffu)
+    throw UserError("request needs a positive integer field 'port'");
+  return static_cast<PortId>(it->get<std::uint64_t>());
+}
+
+template <typename T, typename Parse>
+void parse_into(const json& req, const char* key, T& out, Parse parse, const char* example) {
+  auto text = optional_string(req, key);
+  if (!text) return;
+  auto v = parse(*text);
+  if (!v) throw UserError(std::string("--") + key + " " + *text + ": expected e.g. " + example);
+  out = static_cast<T>(*v);
+}
+
+json ok(json extra = json::object()) {
+  extra["ok"] = true;
+  return extra;
+}
+
+json dispatch(Engine& engine, const json& req) {
+  const std::string cmd = string_field(req, "cmd");
+  if (cmd == "status") return ok(engine.status(optional_string(req, "net").value_or("")));
+  if (cmd == "net_list") {
+    json nets = json::array();
+    for (const auto& [name, net] : engine.networks())
+      nets.push_back({{"name", name}, {"mode", to_string(net->mode())}, {"ports", net->ports().size()}});
+    return ok({{"networks", nets}});
+  }
+  if (cmd == "net_add") {
+    engine.add_network(string_field(req, "name"), network_options_from(req));
+    return ok();
+  }
+  if (cmd == "net_del") {
+    engine.del_network(string_field(req, "name"));
+    return ok();
+  }
+  if (cmd == "port_add") {
+    const std::string net = string_field(req, "net");
+    PortId id = engine.add_port(net, string_field(req, "spec"));
+    PortSettings settings = port_settings_from(req);
+    if (settings.link_up || settings.impairment) {
+      try {
+        engine.set_port(net, id, settings);
+      } catch (...) {
+        engine.del_port(net, id);
+        throw;
+      }
+    }
+    return ok({{"port", id}});
+  }
+  if (cmd == "port_del") {
+    engine.del_port(string_field(req, "net"), port_id_field(req));
+    return ok();
+  }
+  if (cmd == "port_set") {
+    engine.set_port(string_field(req, "net"), port_id_field(req), port_settings_from(req));
+    return ok();
+  }
+  if (cmd == "shutdown") return ok();
+  if (cmd == "capture") {
+    engine.network(string_field(req, "net"));
+    return ok();
+  }
+  throw UserError("unknown command '" + cmd + "'");
+}
+
+}  // namespace
+
+NetworkOptions network_options_from(const json& req) {
+  NetworkOptions o;
+  auto mode = optional_string(req, "mode").value_or("switch");
+  if (mode == "switch") o.mode = NetworkMode::Switch;
+  else if (mode == "hub") o.mode = NetworkMode::Hub;
+  else if (mode == "nat") o.mode = NetworkMode::Nat;
+  else throw UserError("--mode " + mode + ": expected switch, hub or nat");
+  if (auto it = req.find("mtu"); it != req.end()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 65535) throw UserError("--mtu: expected 68..65535");
+    o.mtu = it->get<std::uint32_t>();
+  }
+  if (auto it = req.find("mac_limit"); it != req.end()) {
+    if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 1000000)
+      throw UserError("--mac-limit: expected a count up to 1000000");
+    o.macs_per_port = it->get<std::uint32_t>();
+  }
+  parse_into(req, "mac_aging", o.mac_aging, parse_duration, "300s");
+  if (o.mac_aging <= 0) throw UserError("--mac-aging must be more than 0");
+  return o;
+}
+
+PortSettings port_settings_from(const json& req) {
+  PortSettings s;
+  if (auto link = optional_string(req, "link")) {
+    if (*link != "up" && *link != "down") throw UserError("--link " + *link + ": expected up or down");
+    s.link_up = *link == "up";
+  }
+  auto dir = optional_string(req, "direction").value_or("both");
+  if (dir == "both") s.direction = Direction::Both;
+  else if (dir == "in") s.direction = Direction::In;
+  else if (dir == "out") s.direction = Direction::Out;
+  else throw UserError("--direction " + dir + ": expected in, out or both");
+
+  static constexpr const char* kImpairmentKeys[] = {"rate", "burst", "delay", "jitter", "loss", "dup", "reorder", "queue"};
+  bool any = false;
+  for (const char* k : kImpairmentKeys) any = any || req.contains(k);
+  if (auto it = req.find("clear"); it != req.end() && it->is_boolean() && it->get<bool>()) {
+    s.impairment = ImpairmentParams{};
+    return s;
+  }
+  if (!any) return s;
+  ImpairmentParams p;
+  parse_into(req, "rate", p.rate_bps, parse_rate, "10mbit");
+  parse_into(req, "burst", p.burst_bytes, parse_size, "32k");
+  parse_into(req, "delay", p.delay, parse_duration, "25ms");
+  parse_into(req, "jitter", p.jitter, parse_duration, "5ms");
+  parse_into(req, "loss", p.loss, parse_probability, "1%");
+  parse_into(req, "dup", p.duplicate, parse_probability, "0.1%");
+  parse_into(req, "reorder", p.reorder, parse_probability, "1%");
+  parse_into(req, "queue", p.queue_bytes, parse_size, "1m");
+  if (p.queue_bytes < 128 * 1024 || p.queue_bytes > (256u << 20))
+    throw UserError("--queue: expected between 128k and 256m");
+  s.impairment = p;
+  return s;
+}
+
+json handle_request(Engine& engine, const json& request) {
+  try {
+    if (!request.is_object()) throw UserError("a request must be a JSON object");
+    return dispatch(engine, request);
+  } catch (const UserError& e) {
+    return {{"ok", false}, {"error", e.what()}};
+  } catch (const json::exception& e) {
+    return {{"ok", false}, {"error", std::string("bad request: ") + e.what()}};
+  }
+}
+
+json handle_request_line(Engine& engine, std::string_view line) {
+  json request = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  if (request.is_discarded()) return {{"ok", false}, {"error", "bad request: not valid JSON"}};
+  return handle_request(engine, request);
+}
+
+}  // namespace vnet

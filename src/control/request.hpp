@@ -1,0 +1,29 @@
+// The control protocol: one JSON object per line over the engine's unix
+// socket, e.g. {"cmd":"port_add","net":"default","spec":"tap,ifname=t0"},
+// answered by one line: {"ok":true,...} or {"ok":false,"error":"..."}.
+// The config file is turned into the same requests (config.hpp), so the file
+// and the CLI cannot drift apart. Requests come from any local process that
+// can open the socket: every field is checked for type and range.
+#pragma once
+
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "control/engine.hpp"
+
+namespace vnet {
+
+// Runs one request; never throws: errors become {"ok":false,"error":...}.
+// "shutdown" and "capture" need the connection and are answered by the
+// server; here they are only validated.
+nlohmann::json handle_request(Engine& engine, const nlohmann::json& request);
+
+// Parses a line; malformed JSON is reported as an error reply.
+nlohmann::json handle_request_line(Engine& engine, std::string_view line);
+
+// Field helpers shared with the config file reader (throw UserError).
+NetworkOptions network_options_from(const nlohmann::json& request);
+PortSettings port_settings_from(const nlohmann::json& request);
+
+}  // namespace vnet

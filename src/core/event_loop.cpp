@@ -1,0 +1,182 @@
+#include "core/event_loop.hpp"
+
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+
+#include <csignal>
+
+#include "core/error.hpp"
+
+namespace vnet {
+
+Timer::Timer(EventLoop& loop, std::function<void()> on_expiry)
+    : loop_(loop), slot_(loop.timer_create(std::move(on_expiry))) {}
+Timer::~Timer() { loop_.timer_destroy(slot_); }
+void Timer::arm_at(Nanos deadline) { loop_.timer_arm(slot_, deadline); }
+void Timer::cancel() { loop_.timer_cancel(slot_); }
+bool Timer::armed() const { return loop_.timer_slots_[slot_].armed; }
+
+EventLoop::EventLoop()
+    : epoll_(epoll_create1(EPOLL_CLOEXEC)),
+      timerfd_(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) {
+  if (!epoll_ || !timerfd_) throw UserError(errno_text("cannot create the event loop"));
+  add(timerfd_.get(), EPOLLIN, [this](std::uint32_t) {
+    std::uint64_t expirations;
+    [[maybe_unused]] auto n = ::read(timerfd_.get(), &expirations, sizeof expirations);
+    timerfd_deadline_ = 0;
+    fire_due_timers();
+  });
+}
+
+void EventLoop::add(int fd, std::uint32_t events, FdHandler handler) {
+  if (fd < 0) throw UserError("internal: negative fd registered");
+  if (static_cast<std::size_t>(fd) >= handlers_.size()) handlers_.resize(fd + 1);
+  handlers_[fd] = std::move(handler);
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw UserError(errno_text("epoll_ctl add"));
+}
+
+void EventLoop::modify(int fd, std::uint32_t events) {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.fd = fd;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_MOD, fd, &ev);
+}
+
+void EventLoop::remove(int fd) {
+  if (fd < 0) return;
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+  if (static_cast<std::size_t>(fd) < handlers_.size()) {
+    handlers_[fd] = nullptr;
+  }
+}
+
+void EventLoop::handle_termination(std::function<void(int)> on_signal) {
+  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGHUP);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signalfd_.reset(signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC));
+  if (!signalfd_) throw UserError(errno_text("signalfd"));
+  on_signal_ = std::move(on_signal);
+  add(signalfd_.get(), EPOLLIN, [this](std::uint32_t) {
+    signalfd_siginfo info{};
+    while (::read(signalfd_.get(), &info, sizeof info) == static_cast<ssize_t>(sizeof info))
+      if (on_signal_) on_signal_(static_cast<int>(info.ssi_signo));
+  });
+}
+
+void EventLoop::run() {
+  running_ = true;
+  epoll_event events[64];
+  while (running_) {
+    int n = epoll_wait(epoll_.get(), events, 64, -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw UserError(errno_text("epoll_wait"));
+    }
+    for (int i = 0; i < n; ++i) {
+      int fd = events[i].data.fd;
+      // A copy, because the handler may remove its own registration. Handlers
+      // capture one pointer, so the copy stays in std::function's inline buffer.
+      if (static_cast<std::size_t>(fd) < handlers_.size() && handlers_[fd]) {
+        FdHandler h = handlers_[fd];
+        h(events[i].events);
+      }
+    }
+    run_posted();
+  }
+}
+
+void EventLoop::run_posted() {
+  // Swap rather than move so both vectors keep their capacity: posting is on
+  // the forwarding path (deferred flushes) and must not allocate.
+  while (!posted_.empty()) {
+    running_posted_.swap(posted_);
+    for (auto& t : running_posted_) t();
+    running_posted_.clear();
+  }
+}
+
+std::uint32_t EventLoop::timer_create(std::function<void()> cb) {
+  std::uint32_t slot;
+  if (!free_timer_slots_.empty()) {
+    slot = free_timer_slots_.back();
+    free_timer_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(timer_slots_.size());
+    timer_slots_.emplace_back();
+  }
+  auto& s = timer_slots_[slot];
+  s.callback = std::move(cb);
+  s.in_use = true;
+  s.armed = false;
+  return slot;
+}
+
+void EventLoop::timer_destroy(std::uint32_t slot) {
+  auto& s = timer_slots_[slot];
+  s.generation++;
+  s.armed = false;
+  s.in_use = false;
+  s.callback = nullptr;
+  free_timer_slots_.push_back(slot);
+}
+
+void EventLoop::timer_arm(std::uint32_t slot, Nanos deadline) {
+  auto& s = timer_slots_[slot];
+  if (s.armed && s.deadline == deadline) return;
+  s.generation++;
+  s.armed = true;
+  s.deadline = deadline;
+  timer_heap_.push({deadline, slot, s.generation});
+  if (timerfd_deadline_ == 0 || deadline < timerfd_deadline_) rearm_timerfd();
+}
+
+void EventLoop::timer_cancel(std::uint32_t slot) {
+  auto& s = timer_slots_[slot];
+  s.generation++;
+  s.armed = false;
+}
+
+void EventLoop::rearm_timerfd() {
+  // Drop cancelled entries so the timerfd never wakes for nothing.
+  while (!timer_heap_.empty()) {
+    const auto& top = timer_heap_.top();
+    const auto& s = timer_slots_[top.slot];
+    if (s.armed && s.generation == top.generation) break;
+    timer_heap_.pop();
+  }
+  itimerspec spec{};
+  if (!timer_heap_.empty()) {
+    Nanos d = std::max<Nanos>(timer_heap_.top().deadline, 1);
+    spec.it_value.tv_sec = d / kSeconds;
+    spec.it_value.tv_nsec = d % kSeconds;
+    timerfd_deadline_ = d;
+  } else {
+    timerfd_deadline_ = 0;
+  }
+  timerfd_settime(timerfd_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
+}
+
+void EventLoop::fire_due_timers() {
+  const Nanos now = monotonic_now();
+  while (!timer_heap_.empty() && timer_heap_.top().deadline <= now) {
+    HeapEntry e = timer_heap_.top();
+    timer_heap_.pop();
+    auto& s = timer_slots_[e.slot];
+    if (!s.armed || s.generation != e.generation) continue;
+    s.armed = false;
+    // The callback may destroy its own Timer (and so reuse the slot): call a copy.
+    auto cb = s.callback;
+    cb();
+  }
+  rearm_timerfd();
+}
+
+}  // namespace vnet

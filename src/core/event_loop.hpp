@@ -1,0 +1,106 @@
+// The engine's single epoll loop: fd readiness, timers and signals.
+//
+// Theory of operation: everything vnet does happens in callbacks from run().
+// fds are registered with a handler that lives until remove(); timers are
+// slots in a table (so a Timer object can be destroyed while its deadline is
+// still queued: the stale heap entry is recognised by its generation and
+// skipped) and one timerfd armed with the earliest deadline gives nanosecond
+// precision for traffic shaping without busy polling. Signals arrive through
+// a signalfd so they run as ordinary callbacks.
+#pragma once
+
+#include <sys/epoll.h>
+
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "core/fd.hpp"
+
+namespace vnet {
+
+class EventLoop;
+
+// A re-armable one-shot timer. Destroying it cancels it.
+class Timer {
+ public:
+  Timer(EventLoop& loop, std::function<void()> on_expiry);
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+  ~Timer();
+
+  void arm_at(Nanos deadline);
+  void arm_in(Nanos delay) { arm_at(monotonic_now() + delay); }
+  void cancel();
+  bool armed() const;
+
+ private:
+  EventLoop& loop_;
+  std::uint32_t slot_;
+};
+
+class EventLoop {
+ public:
+  using FdHandler = std::function<void(std::uint32_t events)>;
+
+  EventLoop();
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Registers fd for events (EPOLLIN/EPOLLOUT/...); the handler is called on readiness.
+  void add(int fd, std::uint32_t events, FdHandler handler);
+  void modify(int fd, std::uint32_t events);
+  void remove(int fd);
+
+  // SIGINT and SIGTERM (and SIGHUP) call on_signal; SIGPIPE is ignored.
+  void handle_termination(std::function<void(int signo)> on_signal);
+
+  // Runs until stop(). Exceptions from handlers propagate.
+  void run();
+  void stop() { running_ = false; }
+
+  // Defers work to after the current batch of events (e.g. freeing a port
+  // from inside its own handler).
+  void post(std::function<void()> task) { posted_.push_back(std::move(task)); }
+
+ private:
+  friend class Timer;
+  struct TimerSlot {
+    std::function<void()> callback;
+    Nanos deadline = 0;
+    std::uint32_t generation = 0;
+    bool armed = false;
+    bool in_use = false;
+  };
+  struct HeapEntry {
+    Nanos deadline;
+    std::uint32_t slot;
+    std::uint32_t generation;
+    bool operator>(const HeapEntry& o) const { return deadline > o.deadline; }
+  };
+
+  std::uint32_t timer_create(std::function<void()> cb);
+  void timer_destroy(std::uint32_t slot);
+  void timer_arm(std::uint32_t slot, Nanos deadline);
+  void timer_cancel(std::uint32_t slot);
+  void rearm_timerfd();
+  void fire_due_timers();
+  void run_posted();
+
+  UniqueFd epoll_;
+  UniqueFd timerfd_;
+  UniqueFd signalfd_;
+  std::vector<FdHandler> handlers_;  // indexed by fd
+  std::vector<TimerSlot> timer_slots_;
+  std::vector<std::uint32_t> free_timer_slots_;
+  std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> timer_heap_;
+  Nanos timerfd_deadline_ = 0;
+  std::vector<std::function<void()>> posted_;
+  std::vector<std::function<void()>> running_posted_;
+  std::function<void(int)> on_signal_;
+  bool running_ = false;
+};
+
+}  // namespace vnet

@@ -1,0 +1,181 @@
+#include "fabric/network.hpp"
+
+#include "core/log.hpp"
+#include "wire/ethernet.hpp"
+
+namespace vnet {
+
+const char* to_string(NetworkMode mode) {
+  switch (mode) {
+    case NetworkMode::Switch: return "switch";
+    case NetworkMode::Hub: return "hub";
+    case NetworkMode::Nat: return "nat";
+  }
+  return "?";
+}
+
+Network::Network(EventLoop& loop, std::string name, NetworkOptions options)
+    : loop_(loop), name_(std::move(name)), options_(options), aging_timer_(loop, [this] { age_macs(); }) {
+  macs_.reserve(1024);
+  aging_timer_.arm_in(kSeconds);
+}
+
+Network::~Network() {
+  // Ports refer to the network: destroy them first, in id order.
+  frame_ports_.clear();
+  mirror_ports_.clear();
+  ports_.clear();
+}
+
+Port& Network::add_port(std::unique_ptr<Port> port) {
+  Port& ref = *port;
+  ports_[port->id()] = std::move(port);
+  rebuild_port_lists();
+  return ref;
+}
+
+bool Network::remove_port(PortId id) {
+  auto it = ports_.find(id);
+  if (it == ports_.end()) return false;
+  // Take the port out of the forwarding lists before it is destroyed.
+  auto doomed = std::move(it->second);
+  ports_.erase(it);
+  forget_port(id);
+  rebuild_port_lists();
+  // Connections accepted by a listener go with it.
+  std::vector<PortId> children;
+  for (auto& [cid, p] : ports_)
+    if (p->parent() == id) children.push_back(cid);
+  for (PortId c : children) remove_port(c);
+  doomed.reset();
+  return true;
+}
+
+void Network::remove_port_later(PortId id) {
+  loop_.post([this, id] {
+    if (remove_port(id)) log::info("{}: port {} removed (peer gone)", name_, id);
+  });
+}
+
+Port* Network::find_port(PortId id) {
+  auto it = ports_.find(id);
+  return it == ports_.end() ? nullptr : it->second.get();
+}
+
+void Network::rebuild_port_lists() {
+  frame_ports_.clear();
+  mirror_ports_.clear();
+  for (auto& [id, p] : ports_) {
+    if (p->is_mirror()) mirror_ports_.push_back(p.get());
+    else if (p->carries_frames()) frame_ports_.push_back(p.get());
+  }
+}
+
+void Network::ingress(Port& from, wire::Bytes frame) {
+  auto& c = from.counters();
+  if (frame.size() < wire::EthernetFrame::kHeaderLen) {
+    c.drop_runt++;
+    return;
+  }
+  if (frame.size() > max_frame()) {
+    c.drop_oversize++;
+    return;
+  }
+  auto eth = wire::EthernetFrame::parse(frame);
+  if (!eth) {
+    c.drop_malformed++;
+    return;
+  }
+  const wire::MacAddr src = eth->src();
+  if (src.is_multicast()) {
+    // A group address is never a sender: such frames are forged or broken.
+    c.drop_malformed++;
+    return;
+  }
+  std::uint16_t vlan = from.vlan();
+  if (eth->has_vlan()) {
+    if (from.vlan() != 0 && eth->vlan_id() != from.vlan()) {
+      c.drop_vlan++;
+      return;
+    }
+    vlan = eth->vlan_id();
+  }
+  c.rx_frames++;
+  c.rx_bytes += frame.size();
+
+  for (Port* m : mirror_ports_) m->deliver(frame);
+
+  const Nanos now = monotonic_now();
+  if (options_.mode == NetworkMode::Hub) {
+    flood(from, vlan, frame);
+    return;
+  }
+  learn(from, src, now);
+  const wire::MacAddr dst = eth->dst();
+  if (!dst.is_multicast()) {
+    auto it = macs_.find(dst);
+    if (it != macs_.end() && now - it->second.last_seen < options_.mac_aging) {
+      if (it->second.port == from.id()) return;  // already on the segment it came from
+      Port* to = find_port(it->second.port);
+      if (to && vlan_allows(*to, vlan)) {
+        to->deliver(frame);
+        return;
+      }
+    }
+  }
+  flood(from, vlan, frame);
+}
+
+void Network::flood(Port& from, std::uint16_t vlan, wire::Bytes frame) {
+  for (Port* p : frame_ports_)
+    if (p != &from && vlan_allows(*p, vlan)) p->deliver(frame);
+}
+
+void Network::learn(Port& from, const wire::MacAddr& src, Nanos now) {
+  auto it = macs_.find(src);
+  if (it != macs_.end()) {
+    if (it->second.port != from.id()) {
+      // The MAC moved (a VM migrated or was re-plugged): follow it.
+      auto old = macs_learned_.find(it->second.port);
+      if (old != macs_learned_.end() && old->second > 0) old->second--;
+      std::uint32_t& count = macs_learned_[from.id()];
+      if (count >= options_.macs_per_port) {
+        from.counters().mac_limit++;
+        macs_.erase(it);
+        return;
+      }
+      count++;
+      it->second.port = from.id();
+    }
+    it->second.last_seen = now;
+    return;
+  }
+  std::uint32_t& count = macs_learned_[from.id()];
+  if (count >= options_.macs_per_port) {
+    from.counters().mac_limit++;
+    return;
+  }
+  count++;
+  macs_.emplace(src, MacEntry{from.id(), now});
+}
+
+void Network::forget_port(PortId id) {
+  std::erase_if(macs_, [id](const auto& kv) { return kv.second.port == id; });
+  macs_learned_.erase(id);
+}
+
+void Network::age_macs() {
+  const Nanos now = monotonic_now();
+  for (auto it = macs_.begin(); it != macs_.end();) {
+    if (now - it->second.last_seen >= options_.mac_aging) {
+      auto count = macs_learned_.find(it->second.port);
+      if (count != macs_learned_.end() && count->second > 0) count->second--;
+      it = macs_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  aging_timer_.arm_in(std::min<Nanos>(kSeconds, std::max<Nanos>(options_.mac_aging / 4, 10 * kMillis)));
+}
+
+}  // namespace vnet

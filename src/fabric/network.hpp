@@ -1,0 +1,83 @@
+// A network: a learning switch or a hub joining ports.
+//
+// Switch mode learns source MACs per port (with aging and a per-port limit,
+// so one guest cannot fill the table), forwards known unicast to one port and
+// floods broadcast, multicast and unknown unicast to every other port, never
+// back out of the ingress port. Hub mode repeats every frame to every other
+// port. Capture ports see every frame the network carries. VLANs: a port with
+// vlan N only exchanges frames with ports of VLAN N or of VLAN 0 (trunks);
+// a frame tagged with another VLAN arriving on it is dropped and counted.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/event_loop.hpp"
+#include "fabric/port.hpp"
+#include "wire/mac.hpp"
+
+namespace vnet {
+
+enum class NetworkMode { Switch, Hub, Nat };
+const char* to_string(NetworkMode mode);
+
+struct NetworkOptions {
+  NetworkMode mode = NetworkMode::Switch;
+  std::uint32_t mtu = 65520;           // largest L3 payload; frames may add 18 bytes of header
+  Nanos mac_aging = 300 * kSeconds;
+  std::uint32_t macs_per_port = 1024;  // learned-MAC table limit per port
+};
+
+struct MacEntry {
+  PortId port;
+  Nanos last_seen;
+};
+
+class Network {
+ public:
+  Network(EventLoop& loop, std::string name, NetworkOptions options);
+  ~Network();
+
+  const std::string& name() const { return name_; }
+  const NetworkOptions& options() const { return options_; }
+  NetworkMode mode() const { return options_.mode; }
+
+  // Ports: ids count up from 1 and are never reused within a network.
+  PortId next_port_id() { return next_port_id_++; }
+  Port& add_port(std::unique_ptr<Port> port);
+  bool remove_port(PortId id);
+  void remove_port_later(PortId id);
+  Port* find_port(PortId id);
+  const std::map<PortId, std::unique_ptr<Port>>& ports() const { return ports_; }
+
+  // A frame from a port's peer enters the fabric.
+  void ingress(Port& from, wire::Bytes frame);
+
+  const std::unordered_map<wire::MacAddr, MacEntry>& mac_table() const { return macs_; }
+  std::size_t max_frame() const { return options_.mtu + 18; }
+
+ private:
+  void learn(Port& from, const wire::MacAddr& src, Nanos now);
+  void forget_port(PortId id);
+  void age_macs();
+  void rebuild_port_lists();
+  void flood(Port& from, std::uint16_t vlan, wire::Bytes frame);
+  static bool vlan_allows(const Port& port, std::uint16_t vlan) { return port.vlan() == 0 || vlan == 0 || port.vlan() == vlan; }
+
+  EventLoop& loop_;
+  std::string name_;
+  NetworkOptions options_;
+  PortId next_port_id_ = 1;
+  std::map<PortId, std::unique_ptr<Port>> ports_;
+  // Flat copies of ports_ for the forwarding path, rebuilt on add/remove.
+  std::vector<Port*> frame_ports_;
+  std::vector<Port*> mirror_ports_;
+  std::unordered_map<wire::MacAddr, MacEntry> macs_;
+  std::unordered_map<PortId, std::uint32_t> macs_learned_;
+  Timer aging_timer_;
+};
+
+}  // namespace vnet

@@ -1,0 +1,65 @@
+#include "fabric/port.hpp"
+
+#include "fabric/network.hpp"
+
+namespace vnet {
+
+Port::Port(EventLoop& loop, Network& net, PortId id) : loop_(loop), net_(net), id_(id) {}
+Port::~Port() = default;
+
+void Port::deliver(wire::Bytes frame) {
+  if (!link_up_) {
+    counters_.drop_down++;
+    return;
+  }
+  if (egress_) egress_->process(frame);
+  else to_peer(frame);
+}
+
+void Port::to_peer(wire::Bytes frame) {
+  // Link state is checked again: a frame may have waited in the impairment queue.
+  if (!link_up_) {
+    counters_.drop_down++;
+    return;
+  }
+  send_to_peer(frame);
+}
+
+void Port::from_peer(wire::Bytes frame) {
+  if (!link_up_) {
+    counters_.drop_down++;
+    return;
+  }
+  if (ingress_) ingress_->process(frame);
+  else to_network(frame);
+}
+
+void Port::to_network(wire::Bytes frame) {
+  if (!link_up_) {
+    counters_.drop_down++;
+    return;
+  }
+  net_.ingress(*this, frame);
+}
+
+void Port::close_later() { net_.remove_port_later(id_); }
+
+void Port::set_impairment(Direction dir, const ImpairmentParams& params) {
+  // Each direction gets its own random stream so tests can reason per direction.
+  auto make = [&](auto sink, std::uint64_t salt) -> std::unique_ptr<Impairment> {
+    if (!params.active()) return nullptr;
+    return std::make_unique<Impairment>(loop_, params, counters_, sink,
+                                        (std::uint64_t{id_} << 32) ^ salt ^ monotonic_now());
+  };
+  if (dir == Direction::In || dir == Direction::Both)
+    ingress_ = make([this](wire::Bytes f) { to_network(f); }, 1);
+  if (dir == Direction::Out || dir == Direction::Both)
+    egress_ = make([this](wire::Bytes f) { to_peer(f); }, 2);
+}
+
+const ImpairmentParams* Port::impairment(Direction dir) const {
+  const auto& stage = dir == Direction::In ? ingress_ : egress_;
+  return stage ? &stage->params() : nullptr;
+}
+
+}  // namespace vnet

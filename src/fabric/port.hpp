@@ -1,0 +1,89 @@
+// A port: where frames enter and leave a network.
+//
+// Subclasses (one per transport, in ports/) turn an fd into frames: they call
+// from_peer() for each frame read, and implement send_to_peer() for frames the
+// network hands them. The base class keeps what every port shares: counters,
+// link state, VLAN membership and the impairment stages of both directions.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/event_loop.hpp"
+#include "fabric/counters.hpp"
+#include "fabric/impairment.hpp"
+#include "wire/bytes.hpp"
+
+namespace vnet {
+
+class Network;
+using PortId = std::uint32_t;
+
+enum class Direction { In, Out, Both };
+
+class Port {
+ public:
+  Port(EventLoop& loop, Network& net, PortId id);
+  Port(const Port&) = delete;
+  Port& operator=(const Port&) = delete;
+  virtual ~Port();
+
+  PortId id() const { return id_; }
+  Network& network() { return net_; }
+
+  // Network -> peer, through the egress impairments and link state.
+  void deliver(wire::Bytes frame);
+
+  // What status shows.
+  virtual std::string kind() const = 0;
+  virtual std::string peer() const { return ""; }
+  virtual std::string state() const { return "up"; }
+  std::string spec() const { return spec_; }
+  void set_spec(std::string s) { spec_ = std::move(s); }
+  // A listener or other control-only port carries no frames itself.
+  virtual bool carries_frames() const { return true; }
+  // Capture ports receive a copy of every frame the network carries.
+  virtual bool is_mirror() const { return false; }
+  // Ports created by another (connections accepted by a listener).
+  PortId parent() const { return parent_; }
+  void set_parent(PortId p) { parent_ = p; }
+  // Frames waiting to go out to the peer (for status).
+  virtual std::size_t queued_frames() const { return 0; }
+
+  bool link_up() const { return link_up_; }
+  void set_link(bool up) { link_up_ = up; }
+  std::uint16_t vlan() const { return vlan_; }
+  void set_vlan(std::uint16_t v) { vlan_ = v; }
+  void set_impairment(Direction dir, const ImpairmentParams& params);
+  const ImpairmentParams* impairment(Direction dir) const;
+
+  PortCounters& counters() { return counters_; }
+  const PortCounters& counters() const { return counters_; }
+
+ protected:
+  // Peer -> network, through the ingress impairments and link state.
+  void from_peer(wire::Bytes frame);
+  // Sends (or queues) one frame to the peer; counts tx or an overflow drop.
+  virtual void send_to_peer(wire::Bytes frame) = 0;
+  // Asks the network to remove this port once the current events are handled.
+  void close_later();
+
+  EventLoop& loop_;
+  Network& net_;
+  PortCounters counters_;
+
+ private:
+  void to_network(wire::Bytes frame);
+  void to_peer(wire::Bytes frame);
+
+  PortId id_;
+  PortId parent_ = 0;
+  std::string spec_;
+  bool link_up_ = true;
+  std::uint16_t vlan_ = 0;
+  std::unique_ptr<Impairment> ingress_;
+  std::unique_ptr<Impairment> egress_;
+};
+
+}  // namespace vnet

@@ -1,0 +1,110 @@
+#include "ports/factory.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <charconv>
+
+#include "core/error.hpp"
+#include "ports/dgram.hpp"
+#include "ports/pcap.hpp"
+#include "ports/stream.hpp"
+#include "ports/tap.hpp"
+
+namespace vnet {
+namespace {
+
+std::string require(const PortSpec& spec, std::string_view key) {
+  const std::string* v = spec.find(key);
+  if (!v || v->empty()) throw UserError(spec.kind + ": missing option " + std::string(key) + "=");
+  return *v;
+}
+
+// The "addr.", "local." or "remote." family of options of -netdev stream/dgram.
+SockAddr socket_address(const PortSpec& spec, const std::string& prefix, bool passive) {
+  std::string type = require(spec, prefix + "type");
+  if (type == "unix") {
+    if (spec.get(prefix + "abstract") == "on") throw UserError("abstract unix sockets are not supported");
+    return SockAddr::unix_path(require(spec, prefix + "path"));
+  }
+  if (type == "inet") return SockAddr::inet(spec.get(prefix + "host"), require(spec, prefix + "port"), passive);
+  if (type == "fd") throw UserError(prefix + "type=fd is for processes QEMU starts; use unix or inet");
+  throw UserError(prefix + "type=" + type + ": expected unix or inet");
+}
+
+bool is_multicast(const SockAddr& a) {
+  if (a.family() != AF_INET) return false;
+  auto* in = reinterpret_cast<const sockaddr_in*>(&a.storage);
+  return IN_MULTICAST(ntohl(in->sin_addr.s_addr));
+}
+
+std::unique_ptr<Port> make_stream(EventLoop& loop, Network& net, const PortSpec& spec, PortId id) {
+  bool server = parse_switch("server", spec.get("server", "off"));
+  SockAddr addr = socket_address(spec, "addr.", server);
+  if (server) return std::make_unique<StreamListenerPort>(loop, net, id, addr);
+  return std::make_unique<StreamPort>(loop, net, id, addr);
+}
+
+std::unique_ptr<Port> make_socket(EventLoop& loop, Network& net, const PortSpec& spec, PortId id) {
+  const int modes = spec.has("listen") + spec.has("connect") + spec.has("mcast") + spec.has("udp");
+  if (modes != 1) throw UserError("socket: give exactly one of listen=, connect=, mcast=, udp=");
+  if (spec.has("listen"))
+    return std::make_unique<StreamListenerPort>(loop, net, id, SockAddr::inet_hostport(spec.get("listen"), true));
+  if (spec.has("connect"))
+    return std::make_unique<StreamPort>(loop, net, id, SockAddr::inet_hostport(spec.get("connect"), false));
+  DgramConfig config;
+  if (spec.has("mcast")) {
+    config.remote = SockAddr::inet_hostport(spec.get("mcast"), false);
+    config.multicast = true;
+    config.mcast_interface = spec.get("localaddr");
+    if (!is_multicast(config.remote)) throw UserError("socket: mcast=" + spec.get("mcast") + " is not a multicast group");
+  } else {
+    config.remote = SockAddr::inet_hostport(spec.get("udp"), false);
+    config.local = SockAddr::inet_hostport(require(spec, "localaddr"), true);
+  }
+  return std::make_unique<DgramPort>(loop, net, id, config);
+}
+
+std::unique_ptr<Port> make_dgram(EventLoop& loop, Network& net, const PortSpec& spec, PortId id) {
+  DgramConfig config;
+  config.remote = socket_address(spec, "remote.", false);
+  if (is_multicast(config.remote)) {
+    config.multicast = true;
+    config.mcast_interface = spec.get("local.host");
+  } else if (spec.has("local.type")) {
+    config.local = socket_address(spec, "local.", true);
+  } else if (config.remote.family() == AF_UNIX) {
+    throw UserError("dgram: a unix remote needs local.type=unix,local.path=P so the peer can answer");
+  }
+  return std::make_unique<DgramPort>(loop, net, id, config);
+}
+
+std::uint16_t parse_vlan(const std::string& text) {
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v > 4094)
+    throw UserError("vlan=" + text + ": expected a VLAN id from 0 to 4094");
+  return static_cast<std::uint16_t>(v);
+}
+
+}  // namespace
+
+std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& spec) {
+  // Cheap checks first, so a typo fails before any socket is opened.
+  const std::uint16_t vlan = spec.has("vlan") ? parse_vlan(spec.get("vlan")) : 0;
+  if (spec.kind == "tap") require(spec, "ifname");
+  if (spec.kind == "pcap") require(spec, "file");
+  const PortId id = net.next_port_id();
+  std::unique_ptr<Port> port;
+  if (spec.kind == "stream") port = make_stream(loop, net, spec, id);
+  else if (spec.kind == "socket") port = make_socket(loop, net, spec, id);
+  else if (spec.kind == "dgram") port = make_dgram(loop, net, spec, id);
+  else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
+  else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
+  else throw UserError("unknown port kind '" + spec.kind + "'");
+  port->set_vlan(vlan);
+  port->set_spec(spec.to_string());
+  return port;
+}
+
+}  // namespace vnet

@@ -1,0 +1,106 @@
+#include "ports/fd_port.hpp"
+
+#include "fabric/network.hpp"
+
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include <cerrno>
+
+namespace vnet {
+
+FdPort::FdPort(EventLoop& loop, Network& net, PortId id, std::size_t queue_bytes)
+    : Port(loop, net, id), out_(queue_bytes) {}
+
+FdPort::~FdPort() { detach(); }
+
+void FdPort::attach(UniqueFd fd) {
+  detach();
+  fd_ = std::move(fd);
+  want_write_ = false;
+  // epoll refuses regular files; they are always ready, so writes just happen.
+  struct stat st{};
+  pollable_ = !(::fstat(fd_.get(), &st) == 0 && S_ISREG(st.st_mode));
+  if (!pollable_) return;
+  loop_.add(fd_.get(), EPOLLIN, [this](std::uint32_t ev) {
+    if (ev & (EPOLLERR | EPOLLHUP)) {
+      on_error();
+      return;
+    }
+    if (ev & EPOLLOUT) on_writable();
+    if ((ev & EPOLLIN) && attached()) on_readable();
+  });
+}
+
+void FdPort::detach() {
+  if (!fd_.valid()) return;
+  if (pollable_) loop_.remove(fd_.get());
+  fd_.reset();
+  out_.clear();
+}
+
+void FdPort::queue_out(wire::Bytes prefix, wire::Bytes frame) {
+  if (!attached() || !out_.push(prefix, frame)) {
+    counters_.drop_overflow++;
+    return;
+  }
+  counters_.tx_frames++;
+  counters_.tx_bytes += frame.size();
+  if (!flush_posted_ && !want_write_) {
+    flush_posted_ = true;
+    // The port may be gone by the time the task runs: look it up by id.
+    loop_.post([&net = net_, id = id()] {
+      if (auto* p = net.find_port(id)) static_cast<FdPort*>(p)->flush();
+    });
+  }
+}
+
+void FdPort::flush() {
+  flush_posted_ = false;
+  if (!attached()) return;
+  if (!out_.empty() && !write_queued()) return;
+  update_interest();
+}
+
+void FdPort::update_interest() {
+  bool want = !out_.empty();
+  if (want == want_write_ || !attached() || !pollable_) return;
+  want_write_ = want;
+  loop_.modify(fd_.get(), want ? EPOLLIN | EPOLLOUT : EPOLLIN);
+}
+
+bool write_stream_records(int fd, FrameQueue& queue, std::size_t& partial_offset) {
+  constexpr int kMaxIov = 64;
+  while (!queue.empty()) {
+    iovec iov[kMaxIov];
+    int n = 0;
+    bool first = true;
+    queue.for_each([&](const FrameQueue::Record& r) {
+      std::size_t skip = first ? partial_offset : 0;
+      first = false;
+      iov[n].iov_base = const_cast<std::uint8_t*>(r.bytes.data() + skip);
+      iov[n].iov_len = r.bytes.size() - skip;
+      return ++n < kMaxIov;
+    });
+    ssize_t written = ::writev(fd, iov, n);
+    if (written < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
+      if (errno == EINTR) continue;
+      return false;
+    }
+    auto left = static_cast<std::size_t>(written);
+    while (left > 0) {
+      std::size_t rest = queue.front().bytes.size() - partial_offset;
+      if (left < rest) {
+        partial_offset += left;
+        return true;  // the kernel buffer is full: wait for EPOLLOUT
+      }
+      left -= rest;
+      partial_offset = 0;
+      queue.pop();
+    }
+  }
+  return true;
+}
+
+}  // namespace vnet

@@ -1,0 +1,28 @@
+// Socket addresses as QEMU's options spell them: unix paths and host:port.
+#pragma once
+
+#include <sys/socket.h>
+
+#include <string>
+#include <string_view>
+
+namespace vnet {
+
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+  sockaddr* get() { return reinterpret_cast<sockaddr*>(&storage); }
+  int family() const { return storage.ss_family; }
+  std::string to_string() const;
+  bool operator==(const SockAddr& o) const;
+
+  static SockAddr unix_path(const std::string& path);
+  // Resolves host (name or literal; empty means any address) and port.
+  static SockAddr inet(const std::string& host, const std::string& port, bool passive);
+  // "host:port", "[v6]:port" or ":port" (QEMU's legacy -net socket syntax).
+  static SockAddr inet_hostport(std::string_view text, bool passive);
+};
+
+}  // namespace vnet

@@ -1,0 +1,254 @@
+#include "ports/stream.hpp"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <cstring>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "fabric/network.hpp"
+#include "wire/bytes.hpp"
+
+namespace vnet {
+namespace {
+
+constexpr Nanos kFirstBackoff = 100 * kMillis;
+constexpr Nanos kMaxBackoff = 5 * kSeconds;
+
+void tune_stream_socket(int fd, int family) {
+  if (family == AF_INET || family == AF_INET6) {
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+}
+
+}  // namespace
+
+StreamPort::StreamPort(EventLoop& loop, Network& net, PortId id, UniqueFd fd, std::string peer)
+    : FdPort(loop, net, id),
+      in_(new std::uint8_t[net.max_frame() + 4 + 256 * 1024]),
+      in_capacity_(net.max_frame() + 4 + 256 * 1024),
+      peer_(std::move(peer)),
+      retry_timer_(loop, [] {}) {
+  attach(std::move(fd));
+}
+
+StreamPort::StreamPort(EventLoop& loop, Network& net, PortId id, SockAddr remote)
+    : FdPort(loop, net, id),
+      in_(new std::uint8_t[net.max_frame() + 4 + 256 * 1024]),
+      in_capacity_(net.max_frame() + 4 + 256 * 1024),
+      peer_(remote.to_string()),
+      reconnect_(true),
+      remote_(remote),
+      retry_timer_(loop, [this] { start_connect(); }) {
+  start_connect();
+}
+
+void StreamPort::start_connect() {
+  UniqueFd fd(::socket(remote_.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) {
+    lost(errno_text("socket"));
+    return;
+  }
+  tune_stream_socket(fd.get(), remote_.family());
+  int rc = ::connect(fd.get(), remote_.get(), remote_.length);
+  if (rc != 0 && errno != EINPROGRESS) {
+    int err = errno;
+    lost(errno_text("connect", err));
+    return;
+  }
+  connecting_ = true;
+  state_ = "connecting";
+  attach(std::move(fd));
+  // Completion (or failure) of a non-blocking connect shows as writable.
+  loop_.modify(this->fd(), EPOLLOUT);
+}
+
+void StreamPort::on_connect_result() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd(), SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err != 0) {
+    lost(errno_text("connect", err));
+    return;
+  }
+  connecting_ = false;
+  backoff_ = 0;
+  state_ = "connected";
+  in_used_ = skip_bytes_ = out_partial_ = 0;
+  loop_.modify(fd(), EPOLLIN);
+  log::info("{}: port {} connected to {}", net_.name(), id(), peer_);
+}
+
+void StreamPort::on_writable() {
+  if (connecting_) on_connect_result();
+  else flush();
+}
+
+void StreamPort::on_error() {
+  if (connecting_) on_connect_result();
+  else on_readable();
+}
+
+void StreamPort::lost(const std::string& why) {
+  detach();
+  in_used_ = skip_bytes_ = out_partial_ = 0;
+  if (!reconnect_) {
+    log::info("{}: port {} peer {} gone: {}", net_.name(), id(), peer_, why);
+    state_ = "closed";
+    close_later();
+    return;
+  }
+  backoff_ = backoff_ == 0 ? kFirstBackoff : std::min(backoff_ * 2, kMaxBackoff);
+  if (!connecting_ || backoff_ >= kSeconds)
+    log::info("{}: port {} {} ({}); retrying in {} ms", net_.name(), id(), peer_, why, backoff_ / kMillis);
+  connecting_ = false;
+  state_ = "waiting: " + why;
+  retry_timer_.arm_in(backoff_);
+}
+
+void StreamPort::on_readable() {
+  if (connecting_) {
+    on_connect_result();
+    return;
+  }
+  // Bounded work per wake-up so one busy peer cannot starve the others.
+  for (int round = 0; round < 16; ++round) {
+    ssize_t n = ::read(fd(), in_.get() + in_used_, in_capacity_ - in_used_);
+    if (n == 0) {
+      lost("connection closed by peer");
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      if (errno == EINTR) continue;
+      lost(errno_text("read"));
+      return;
+    }
+    in_used_ += static_cast<std::size_t>(n);
+    parse_frames();
+    if (!attached()) return;
+  }
+}
+
+void StreamPort::parse_frames() {
+  std::size_t at = 0;
+  if (skip_bytes_ > 0) {
+    std::size_t skip = std::min(skip_bytes_, in_used_);
+    skip_bytes_ -= skip;
+    at = skip;
+  }
+  while (in_used_ - at >= 4) {
+    const std::uint32_t len = wire::load_be32({in_.get() + at, 4}, 0);
+    if (len == 0) {
+      counters_.drop_runt++;
+      at += 4;
+      continue;
+    }
+    if (len > net_.max_frame()) {
+      if (len > kMaxSkippableFrame) {
+        counters_.drop_malformed++;
+        lost("frame length " + std::to_string(len) + " is not a frame: closing");
+        return;
+      }
+      counters_.drop_oversize++;
+      at += 4;
+      std::size_t skip = std::min<std::size_t>(len, in_used_ - at);
+      skip_bytes_ = len - skip;
+      at += skip;
+      continue;
+    }
+    if (in_used_ - at - 4 < len) break;  // wait for the rest of the frame
+    from_peer({in_.get() + at + 4, len});
+    if (!attached()) return;
+    at += 4 + len;
+  }
+  // Keep the partial frame at the front; it is at most one frame long.
+  if (at > 0) {
+    std::memmove(in_.get(), in_.get() + at, in_used_ - at);
+    in_used_ -= at;
+  }
+}
+
+void StreamPort::send_to_peer(wire::Bytes frame) {
+  if (connecting_ || !attached()) {
+    counters_.drop_down++;
+    return;
+  }
+  std::uint8_t prefix[4];
+  wire::store_be32(prefix, 0, static_cast<std::uint32_t>(frame.size()));
+  queue_out(prefix, frame);
+}
+
+bool StreamPort::write_queued() {
+  if (write_stream_records(fd(), out_, out_partial_)) return true;
+  lost(errno_text("write"));
+  return false;
+}
+
+StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id, SockAddr local)
+    : Port(loop, net, id), local_(local) {
+  fd_.reset(::socket(local.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd_) throw UserError(errno_text("socket"));
+  if (local.family() == AF_UNIX) {
+    auto* un = reinterpret_cast<const sockaddr_un*>(&local.storage);
+    // A stale socket file from an earlier run would make bind fail; only a
+    // socket is removed, never a regular file.
+    struct stat st{};
+    if (::lstat(un->sun_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+      UniqueFd probe(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      if (::connect(probe.get(), local.get(), local.length) == 0)
+        throw UserError("unix socket " + std::string(un->sun_path) + " is in use by another process");
+      ::unlink(un->sun_path);
+    }
+    unlink_path_ = un->sun_path;
+  } else {
+    int one = 1;
+    setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  }
+  if (::bind(fd_.get(), local.get(), local.length) != 0) {
+    unlink_path_.clear();
+    throw UserError(errno_text("cannot listen on " + local.to_string()));
+  }
+  if (::listen(fd_.get(), 64) != 0) throw UserError(errno_text("listen on " + local.to_string()));
+  if (local.family() != AF_UNIX) {
+    // Report the real port when 0 was asked for.
+    socklen_t len = sizeof local_.storage;
+    getsockname(fd_.get(), local_.get(), &len);
+    local_.length = len;
+  }
+  loop_.add(fd_.get(), EPOLLIN, [this](std::uint32_t) { accept_all(); });
+}
+
+StreamListenerPort::~StreamListenerPort() {
+  loop_.remove(fd_.get());
+  if (!unlink_path_.empty()) ::unlink(unlink_path_.c_str());
+}
+
+void StreamListenerPort::accept_all() {
+  for (;;) {
+    SockAddr peer;
+    peer.length = sizeof peer.storage;
+    UniqueFd conn(::accept4(fd_.get(), peer.get(), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!conn) {
+      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        log::warn("{}: port {} accept: {}", net_.name(), id(), std::strerror(errno));
+      return;
+    }
+    tune_stream_socket(conn.get(), local_.family());
+    std::string peer_name = local_.family() == AF_UNIX ? local_.to_string() : peer.to_string();
+    PortId child_id = net_.next_port_id();
+    auto child = std::make_unique<StreamPort>(loop_, net_, child_id, std::move(conn), peer_name);
+    child->set_parent(id());
+    child->set_spec(spec());
+    child->set_vlan(vlan());
+    net_.add_port(std::move(child));
+    log::info("{}: port {} accepted {} as port {}", net_.name(), id(), peer_name, child_id);
+  }
+}
+
+}  // namespace vnet

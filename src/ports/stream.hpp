@@ -1,0 +1,87 @@
+// QEMU's stream transport: `-netdev stream` and the legacy `-net socket`
+// listen/connect, both of which frame each Ethernet frame with a 4-byte
+// big-endian length over a unix or TCP stream socket.
+//
+// A StreamListenerPort accepts any number of peers; each accepted connection
+// becomes a StreamPort of its own (its parent is the listener) and is removed
+// when the peer goes away. A StreamPort created with server=off connects out
+// and, when the connection fails or ends, retries with exponential backoff
+// (100 ms doubling to 5 s), the way a QEMU started before vnet expects.
+//
+// Framing errors: a zero length is a runt and is skipped; a length above the
+// network's largest frame but below kMaxSkippableFrame is counted oversize and
+// its bytes are skipped; anything larger means the stream is not speaking this
+// protocol, so the connection is dropped (counted malformed).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "core/event_loop.hpp"
+#include "ports/fd_port.hpp"
+#include "ports/sockaddr.hpp"
+
+namespace vnet {
+
+class StreamPort : public FdPort {
+ public:
+  static constexpr std::size_t kMaxSkippableFrame = 1 << 20;
+
+  // An accepted connection.
+  StreamPort(EventLoop& loop, Network& net, PortId id, UniqueFd fd, std::string peer);
+  // An outgoing connection that reconnects.
+  StreamPort(EventLoop& loop, Network& net, PortId id, SockAddr remote);
+
+  std::string kind() const override { return reconnect_ ? "stream-client" : "stream"; }
+  std::string peer() const override { return peer_; }
+  std::string state() const override { return state_; }
+
+ protected:
+  void on_readable() override;
+  void on_error() override;
+  void on_writable() override;
+  bool write_queued() override;
+  void send_to_peer(wire::Bytes frame) override;
+
+ private:
+  void parse_frames();
+  void lost(const std::string& why);
+  void start_connect();
+  void on_connect_result();
+
+  std::unique_ptr<std::uint8_t[]> in_;
+  std::size_t in_capacity_;
+  std::size_t in_used_ = 0;
+  std::size_t skip_bytes_ = 0;  // remaining bytes of an oversize frame being discarded
+  std::size_t out_partial_ = 0;
+  std::string peer_;
+  std::string state_ = "connected";
+  bool reconnect_ = false;
+  bool connecting_ = false;
+  SockAddr remote_;
+  Nanos backoff_ = 0;
+  Timer retry_timer_;
+};
+
+class StreamListenerPort : public Port {
+ public:
+  StreamListenerPort(EventLoop& loop, Network& net, PortId id, SockAddr local);
+  ~StreamListenerPort() override;
+
+  std::string kind() const override { return "stream-listen"; }
+  std::string peer() const override { return local_.to_string(); }
+  std::string state() const override { return "listening"; }
+  bool carries_frames() const override { return false; }
+
+ protected:
+  void send_to_peer(wire::Bytes) override {}
+
+ private:
+  void accept_all();
+
+  SockAddr local_;
+  UniqueFd fd_;
+  std::string unlink_path_;
+};
+
+}  // namespace vnet

@@ -1,0 +1,37 @@
+// A Linux TAP device as a port: the kernel's own network stack (the host's,
+// or a network namespace's) becomes a guest on the network. Used for bridged
+// and host-only set-ups and, in tests, to plug real kernel stacks in.
+//
+// The device is created if missing (needs CAP_NET_ADMIN in the namespace) or
+// attached if it exists and is owned by this user (`ip tuntap add ... user`),
+// and brought up. With netns=NAME it is created inside /run/netns/NAME (the
+// `ip netns` convention): the engine enters that namespace only for the open.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "ports/fd_port.hpp"
+
+namespace vnet {
+
+class TapPort : public FdPort {
+ public:
+  TapPort(EventLoop& loop, Network& net, PortId id, std::string ifname, std::string netns);
+
+  std::string kind() const override { return "tap"; }
+  std::string peer() const override { return netns_.empty() ? ifname_ : netns_ + "/" + ifname_; }
+
+ protected:
+  void on_readable() override;
+  bool write_queued() override;
+  void send_to_peer(wire::Bytes frame) override { queue_out({}, frame); }
+
+ private:
+  std::string ifname_;
+  std::string netns_;
+  std::unique_ptr<std::uint8_t[]> buffer_;
+  std::size_t buffer_size_;
+};
+
+}  // namespace vnet
