@@ -1,0 +1,259 @@
+"""Shared helpers for vnet's integration tests.
+
+The tests drive real peers: the kernel's TCP/IP stack in network namespaces
+(plugged into vnet through TAP devices), stock QEMU, busybox, iperf3, nc and
+tcpdump. Everything a test creates (namespaces, processes, run dirs) is
+registered with a Cleanup and removed by name or PID when the test ends,
+whatever the outcome. Traffic stays inside the namespaces the tests create
+or on loopback.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+import unittest
+import uuid
+
+VNET = os.environ.get("VNET_BIN") or shutil.which("vnet") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "vnet")
+
+
+def need_root(test):
+    if os.geteuid() != 0:
+        raise unittest.SkipTest("needs root (network namespaces, TAP devices)")
+
+
+def have(cmd):
+    return shutil.which(cmd) is not None
+
+
+def run(cmd, check=True, timeout=60, **kw):
+    """Runs a command (list), returns CompletedProcess with text output."""
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
+    if check and res.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    return res
+
+
+def short_id():
+    return uuid.uuid4().hex[:6]
+
+
+class Cleanup:
+    """Undo stack: processes are killed by PID, namespaces deleted by name."""
+
+    def __init__(self):
+        self.actions = []
+
+    def add(self, fn):
+        self.actions.append(fn)
+
+    def process(self, proc):
+        def stop():
+            if proc.poll() is None:
+                try:
+                    os.killpg(proc.pid, signal.SIGTERM) if getattr(proc, "_vnet_pgrp", False) else proc.terminate()
+                except ProcessLookupError:
+                    pass
+                try:
+                    proc.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+        self.add(stop)
+        return proc
+
+    def run_all(self):
+        while self.actions:
+            fn = self.actions.pop()
+            try:
+                fn()
+            except Exception as e:  # keep cleaning up
+                print(f"cleanup: {e}")
+
+
+class Netns:
+    """A network namespace standing for one guest: its kernel is the peer."""
+
+    def __init__(self, cleanup, prefix="vt"):
+        self.name = f"{prefix}-{short_id()}"
+        run(["ip", "netns", "add", self.name])
+        cleanup.add(lambda: run(["ip", "netns", "del", self.name], check=False))
+        self.run(["ip", "link", "set", "lo", "up"])
+
+    def cmd(self, args):
+        return ["ip", "netns", "exec", self.name] + list(args)
+
+    def run(self, args, **kw):
+        return run(self.cmd(args), **kw)
+
+    def popen(self, cleanup, args, **kw):
+        kw.setdefault("stdout", subprocess.PIPE)
+        kw.setdefault("stderr", subprocess.PIPE)
+        return cleanup.process(subprocess.Popen(self.cmd(args), **kw))
+
+    def configure(self, ifname, cidr, mtu=None):
+        self.run(["ip", "addr", "add", cidr, "dev", ifname])
+        if mtu:
+            self.run(["ip", "link", "set", ifname, "mtu", str(mtu)])
+        self.run(["ip", "link", "set", ifname, "up"])
+
+    def ping(self, addr, count=3, interval=None, timeout=30):
+        args = ["busybox", "ping", "-c", str(count), "-W", "2"]
+        if interval:
+            args += ["-i", str(interval)]
+        return self.run(args + [addr], check=False, timeout=timeout)
+
+
+class Engine:
+    """A vnet engine with its own run dir, started with `vnet up`."""
+
+    def __init__(self, cleanup, config=None, extra=(), netns=None):
+        """netns: run the engine inside this Netns (for inet and multicast
+        sockets that must share a loopback with their QEMU peer)."""
+        self.netns = netns
+        self.run_dir = tempfile.mkdtemp(prefix="vnet-test-")
+        cleanup.add(lambda: shutil.rmtree(self.run_dir, ignore_errors=True))
+        args = ["up"]
+        if config is not None:
+            path = os.path.join(self.run_dir, "vnet.toml")
+            with open(path, "w") as f:
+                f.write(config)
+            args += ["--config", path]
+        prefix = netns.cmd([]) if netns else []
+        self.up_output = run(prefix + [VNET, "--run-dir", self.run_dir] + args + list(extra), timeout=30).stdout
+        with open(os.path.join(self.run_dir, "vnet.pid")) as f:
+            self.pid = int(f.read())
+        cleanup.add(self.stop)
+
+    def vnet(self, *args, check=True, timeout=30):
+        res = run([VNET, "--run-dir", self.run_dir] + list(args), check=check, timeout=timeout)
+        return res if not check else res.stdout
+
+    def stop(self):
+        if not self.alive():
+            return
+        self.vnet("down", check=False)
+        for _ in range(50):
+            if not self.alive():
+                return
+            time.sleep(0.1)
+        os.kill(self.pid, signal.SIGKILL)
+
+    def alive(self):
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        # A zombie (exited, not yet reaped by anyone) counts as gone.
+        try:
+            with open(f"/proc/{self.pid}/stat") as f:
+                return f.read().split()[2] != "Z"
+        except FileNotFoundError:
+            return False
+
+    def status(self, net=None):
+        args = ["status", "--json"] + ([net] if net else [])
+        return json.loads(self.vnet(*args))
+
+    def network(self, name):
+        for n in self.status()["networks"]:
+            if n["name"] == name:
+                return n
+        raise AssertionError(f"no network {name}")
+
+    def port(self, net, port_id):
+        for p in self.network(net)["ports"]:
+            if p["id"] == port_id:
+                return p
+        raise AssertionError(f"no port {port_id} in {net}")
+
+    def counters(self, net, port_id):
+        return self.port(net, port_id)["counters"]
+
+    def add_port(self, net, spec, *flags):
+        return int(self.vnet("port", "add", net, spec, *flags).strip())
+
+    def add_tap_guest(self, cleanup, net, cidr, mtu=None, ifname="eth0"):
+        """A namespace whose TAP is plugged into `net`; returns (ns, port id)."""
+        ns = Netns(cleanup)
+        port = self.add_port(net, f"tap,ifname={ifname},netns={ns.name}")
+        if cidr:
+            ns.configure(ifname, cidr, mtu)
+        else:
+            ns.run(["ip", "link", "set", ifname, "up"])
+        return ns, port
+
+    def log(self):
+        try:
+            with open(os.path.join(self.run_dir, "vnet.log")) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+
+def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def sha256_of(path):
+    return run(["sha256sum", path]).stdout.split()[0]
+
+
+def random_file(directory, size):
+    path = os.path.join(directory, f"data-{size}")
+    with open(path, "wb") as f:
+        remaining = size
+        while remaining:
+            chunk = os.urandom(min(remaining, 1 << 20))
+            f.write(chunk)
+            remaining -= len(chunk)
+    return path
+
+
+class VnetTestCase(unittest.TestCase):
+    """Base: root check, a Cleanup per test, a scratch dir, engine log on failure."""
+
+    def setUp(self):
+        need_root(self)
+        self.cleanup = Cleanup()
+        self.tmp = tempfile.mkdtemp(prefix="vnet-it-")
+        self.cleanup.add(lambda: shutil.rmtree(self.tmp, ignore_errors=True))
+        self.engines = []
+
+    def _failed(self):
+        result = getattr(self._outcome, "result", None)
+        if result is None:
+            return False
+        return any(test is self for test, _ in result.errors + result.failures)
+
+    def tearDown(self):
+        if self._failed():
+            for e in self.engines:
+                print(f"--- vnet log ({e.run_dir}) ---\n{e.log()[-4000:]}")
+        self.cleanup.run_all()
+
+    def engine(self, config=None, netns=None):
+        e = Engine(self.cleanup, config, netns=netns)
+        self.engines.append(e)
+        return e
+
+    def transfer_nc(self, sender_ns, receiver_ns, receiver_addr, path, port=5201, timeout=120):
+        """Sends `path` with nc from sender to receiver; returns the received file's sha256."""
+        out = os.path.join(self.tmp, f"recv-{short_id()}")
+        with open(out, "wb") as sink:
+            rx = receiver_ns.popen(self.cleanup, ["nc", "-l", "-d", "-p", str(port)], stdout=sink)
+            wait_for(lambda: f":{port:04X}" in open(f"/proc/{rx.pid}/net/tcp").read(), what="nc listening")
+            sender_ns.run(["sh", "-c", f"nc -N {receiver_addr} {port} < {path}"], timeout=timeout)
+            rx.wait(timeout=timeout)
+        return sha256_of(out)
