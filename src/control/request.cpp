@@ -62,8 +62,8 @@ json dispatch(Engine& engine, const json& req) {
   }
   if (cmd == "port_add") {
     const std::string net = string_field(req, "net");
+    PortSettings settings = port_settings_from(req);  // parse before the port exists: a typo leaves nothing behind
     PortId id = engine.add_port(net, string_field(req, "spec"));
-    PortSettings settings = port_settings_from(req);
     if (settings.link_up || settings.impairment) {
       try {
         engine.set_port(net, id, settings);

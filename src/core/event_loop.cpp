@@ -29,13 +29,21 @@ EventLoop::EventLoop()
 }
 
 void EventLoop::add(int fd, std::uint32_t events, FdHandler handler) {
+  if (!try_add(fd, events, std::move(handler))) throw UserError(errno_text("epoll_ctl add"));
+}
+
+bool EventLoop::try_add(int fd, std::uint32_t events, FdHandler handler) {
   if (fd < 0) throw UserError("internal: negative fd registered");
-  if (static_cast<std::size_t>(fd) >= handlers_.size()) handlers_.resize(fd + 1);
-  handlers_[fd] = std::move(handler);
   epoll_event ev{};
   ev.events = events;
   ev.data.fd = fd;
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw UserError(errno_text("epoll_ctl add"));
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+    if (errno == EPERM) return false;
+    throw UserError(errno_text("epoll_ctl add"));
+  }
+  if (static_cast<std::size_t>(fd) >= handlers_.size()) handlers_.resize(fd + 1);
+  handlers_[fd] = std::move(handler);
+  return true;
 }
 
 void EventLoop::modify(int fd, std::uint32_t events) {

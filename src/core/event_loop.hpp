@@ -51,6 +51,9 @@ class EventLoop {
 
   // Registers fd for events (EPOLLIN/EPOLLOUT/...); the handler is called on readiness.
   void add(int fd, std::uint32_t events, FdHandler handler);
+  // As add(), but returns false for fds epoll cannot watch (regular files,
+  // /dev/null): those are always ready, so callers just do their I/O.
+  bool try_add(int fd, std::uint32_t events, FdHandler handler);
   void modify(int fd, std::uint32_t events);
   void remove(int fd);
 

@@ -63,6 +63,7 @@ class Network {
   void learn(Port& from, const wire::MacAddr& src, Nanos now);
   void forget_port(PortId id);
   void age_macs();
+  Nanos aging_interval() const;
   void rebuild_port_lists();
   void flood(Port& from, std::uint16_t vlan, wire::Bytes frame);
   static bool vlan_allows(const Port& port, std::uint16_t vlan) { return port.vlan() == 0 || vlan == 0 || port.vlan() == vlan; }

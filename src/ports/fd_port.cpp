@@ -2,7 +2,6 @@
 
 #include "fabric/network.hpp"
 
-#include <sys/stat.h>
 #include <sys/uio.h>
 
 #include <cerrno>
@@ -18,11 +17,7 @@ void FdPort::attach(UniqueFd fd) {
   detach();
   fd_ = std::move(fd);
   want_write_ = false;
-  // epoll refuses regular files; they are always ready, so writes just happen.
-  struct stat st{};
-  pollable_ = !(::fstat(fd_.get(), &st) == 0 && S_ISREG(st.st_mode));
-  if (!pollable_) return;
-  loop_.add(fd_.get(), EPOLLIN, [this](std::uint32_t ev) {
+  pollable_ = loop_.try_add(fd_.get(), EPOLLIN, [this](std::uint32_t ev) {
     if (ev & (EPOLLERR | EPOLLHUP)) {
       on_error();
       return;
@@ -30,6 +25,7 @@ void FdPort::attach(UniqueFd fd) {
     if (ev & EPOLLOUT) on_writable();
     if ((ev & EPOLLIN) && attached()) on_readable();
   });
+  // Not pollable (a regular file): always ready, so writes just happen.
 }
 
 void FdPort::detach() {

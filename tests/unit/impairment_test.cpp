@@ -1,0 +1,101 @@
+#include "fabric/impairment.hpp"
+
+#include <gtest/gtest.h>
+
+namespace vnet {
+namespace {
+
+TEST(ImpairmentParse, Rates) {
+  EXPECT_EQ(parse_rate("10mbit"), 10'000'000u);
+  EXPECT_EQ(parse_rate("1.5gbit"), 1'500'000'000u);
+  EXPECT_EQ(parse_rate("512kbit"), 512'000u);
+  EXPECT_EQ(parse_rate("1mbps"), 8'000'000u);
+  EXPECT_EQ(parse_rate("1000"), 1000u);
+  EXPECT_FALSE(parse_rate(""));
+  EXPECT_FALSE(parse_rate("fast"));
+  EXPECT_FALSE(parse_rate("10 mbit"));
+  EXPECT_FALSE(parse_rate("-1mbit"));
+  EXPECT_FALSE(parse_rate("10furlongs"));
+  EXPECT_FALSE(parse_rate("99999999gbit"));
+}
+
+TEST(ImpairmentParse, Durations) {
+  EXPECT_EQ(parse_duration("25ms"), 25 * kMillis);
+  EXPECT_EQ(parse_duration("1.5s"), 1500 * kMillis);
+  EXPECT_EQ(parse_duration("500us"), 500 * kMicros);
+  EXPECT_EQ(parse_duration("0"), 0);
+  EXPECT_FALSE(parse_duration("25"));  // a unit is required for non-zero values
+  EXPECT_FALSE(parse_duration("ms"));
+  EXPECT_FALSE(parse_duration("2h"));
+}
+
+TEST(ImpairmentParse, ProbabilitiesAndSizes) {
+  EXPECT_DOUBLE_EQ(*parse_probability("1%"), 0.01);
+  EXPECT_DOUBLE_EQ(*parse_probability("0.5"), 0.5);
+  EXPECT_FALSE(parse_probability("101%"));
+  EXPECT_FALSE(parse_probability("2"));
+  EXPECT_FALSE(parse_probability("%"));
+  EXPECT_EQ(parse_size("64k"), 65536u);
+  EXPECT_EQ(parse_size("1m"), 1048576u);
+  EXPECT_EQ(parse_size("1500"), 1500u);
+  EXPECT_FALSE(parse_size("1t"));
+}
+
+class ImpairmentStage : public ::testing::Test {
+ protected:
+  EventLoop loop;
+  PortCounters counters;
+  std::vector<std::size_t> out;
+  std::vector<std::uint8_t> frame = std::vector<std::uint8_t>(100, 0xab);
+
+  std::unique_ptr<Impairment> make(ImpairmentParams p) {
+    return std::make_unique<Impairment>(loop, p, counters, [this](wire::Bytes f) { out.push_back(f.size()); }, 7);
+  }
+};
+
+TEST_F(ImpairmentStage, LossDropsAboutTheAskedShare) {
+  ImpairmentParams p;
+  p.loss = 0.25;
+  auto stage = make(p);
+  for (int i = 0; i < 10000; ++i) stage->process(frame);
+  EXPECT_NEAR(static_cast<double>(counters.imp_lost) / 10000, 0.25, 0.03);
+  EXPECT_EQ(out.size() + counters.imp_lost, 10000u);
+}
+
+TEST_F(ImpairmentStage, DuplicationAddsFrames) {
+  ImpairmentParams p;
+  p.duplicate = 0.1;
+  auto stage = make(p);
+  for (int i = 0; i < 10000; ++i) stage->process(frame);
+  EXPECT_EQ(out.size(), 10000u + counters.imp_duplicated);
+  EXPECT_NEAR(static_cast<double>(counters.imp_duplicated) / 10000, 0.1, 0.02);
+}
+
+TEST_F(ImpairmentStage, DelayHoldsFramesUntilDue) {
+  ImpairmentParams p;
+  p.delay = 20 * kMillis;
+  auto stage = make(p);
+  stage->process(frame);
+  EXPECT_TRUE(out.empty()) << "a delayed frame must not leave at once";
+  EXPECT_EQ(stage->queued_frames(), 1u);
+  Timer stop(loop, [this] { loop.stop(); });
+  stop.arm_in(60 * kMillis);
+  const Nanos start = monotonic_now();
+  loop.run();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_GE(monotonic_now() - start, 20 * kMillis);
+  EXPECT_EQ(counters.imp_delayed, 1u);
+}
+
+TEST_F(ImpairmentStage, QueueOverflowIsCounted) {
+  ImpairmentParams p;
+  p.rate_bps = 1000;  // far slower than the frames arrive
+  p.queue_bytes = 128 * 1024;
+  auto stage = make(p);
+  for (int i = 0; i < 5000; ++i) stage->process(frame);
+  EXPECT_GT(counters.imp_queue_drop, 0u);
+  EXPECT_GT(counters.imp_shaped, 0u);
+}
+
+}  // namespace
+}  // namespace vnet
