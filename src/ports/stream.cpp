@@ -32,6 +32,7 @@ StreamPort::StreamPort(EventLoop& loop, Network& net, PortId id, UniqueFd fd, st
     : FdPort(loop, net, id),
       in_(new std::uint8_t[net.max_frame() + 4 + 256 * 1024]),
       in_capacity_(net.max_frame() + 4 + 256 * 1024),
+      deframer_(net.max_frame()),
       peer_(std::move(peer)),
       retry_timer_(loop, [] {}) {
   attach(std::move(fd));
@@ -41,6 +42,7 @@ StreamPort::StreamPort(EventLoop& loop, Network& net, PortId id, SockAddr remote
     : FdPort(loop, net, id),
       in_(new std::uint8_t[net.max_frame() + 4 + 256 * 1024]),
       in_capacity_(net.max_frame() + 4 + 256 * 1024),
+      deframer_(net.max_frame()),
       peer_(remote.to_string()),
       reconnect_(true),
       remote_(remote),
@@ -79,7 +81,8 @@ void StreamPort::on_connect_result() {
   connecting_ = false;
   backoff_ = 0;
   state_ = "connected";
-  in_used_ = skip_bytes_ = out_partial_ = 0;
+  in_used_ = out_partial_ = 0;
+  deframer_.reset();
   loop_.modify(fd(), EPOLLIN);
   log::info("{}: port {} connected to {}", net_.name(), id(), peer_);
 }
@@ -96,7 +99,8 @@ void StreamPort::on_error() {
 
 void StreamPort::lost(const std::string& why) {
   detach();
-  in_used_ = skip_bytes_ = out_partial_ = 0;
+  in_used_ = out_partial_ = 0;
+  deframer_.reset();
   if (!reconnect_) {
     log::info("{}: port {} peer {} gone: {}", net_.name(), id(), peer_, why);
     state_ = "closed";
@@ -136,41 +140,20 @@ void StreamPort::on_readable() {
 }
 
 void StreamPort::parse_frames() {
-  std::size_t at = 0;
-  if (skip_bytes_ > 0) {
-    std::size_t skip = std::min(skip_bytes_, in_used_);
-    skip_bytes_ -= skip;
-    at = skip;
+  std::size_t consumed = 0;
+  auto result = deframer_.consume({in_.get(), in_used_}, consumed, counters_, [this](wire::Bytes frame) {
+    from_peer(frame);
+    return attached();
+  });
+  if (result == StreamDeframer::Result::Fatal) {
+    lost("a length prefix that is no frame length: closing");
+    return;
   }
-  while (in_used_ - at >= 4) {
-    const std::uint32_t len = wire::load_be32({in_.get() + at, 4}, 0);
-    if (len == 0) {
-      counters_.drop_runt++;
-      at += 4;
-      continue;
-    }
-    if (len > net_.max_frame()) {
-      if (len > kMaxSkippableFrame) {
-        counters_.drop_malformed++;
-        lost("frame length " + std::to_string(len) + " is not a frame: closing");
-        return;
-      }
-      counters_.drop_oversize++;
-      at += 4;
-      std::size_t skip = std::min<std::size_t>(len, in_used_ - at);
-      skip_bytes_ = len - skip;
-      at += skip;
-      continue;
-    }
-    if (in_used_ - at - 4 < len) break;  // wait for the rest of the frame
-    from_peer({in_.get() + at + 4, len});
-    if (!attached()) return;
-    at += 4 + len;
-  }
-  // Keep the partial frame at the front; it is at most one frame long.
-  if (at > 0) {
-    std::memmove(in_.get(), in_.get() + at, in_used_ - at);
-    in_used_ -= at;
+  if (!attached()) return;
+  // Keep the incomplete frame at the front; it is at most one frame long.
+  if (consumed > 0) {
+    std::memmove(in_.get(), in_.get() + consumed, in_used_ - consumed);
+    in_used_ -= consumed;
   }
 }
 

@@ -8,10 +8,8 @@
 // and, when the connection fails or ends, retries with exponential backoff
 // (100 ms doubling to 5 s), the way a QEMU started before vnet expects.
 //
-// Framing errors: a zero length is a runt and is skipped; a length above the
-// network's largest frame but below kMaxSkippableFrame is counted oversize and
-// its bytes are skipped; anything larger means the stream is not speaking this
-// protocol, so the connection is dropped (counted malformed).
+// Framing errors (stream_framing.hpp) are counted; a length that cannot be a
+// frame at all drops the connection, since the stream has lost its framing.
 #pragma once
 
 #include <memory>
@@ -20,13 +18,12 @@
 #include "core/event_loop.hpp"
 #include "ports/fd_port.hpp"
 #include "ports/sockaddr.hpp"
+#include "ports/stream_framing.hpp"
 
 namespace vnet {
 
 class StreamPort : public FdPort {
  public:
-  static constexpr std::size_t kMaxSkippableFrame = 1 << 20;
-
   // An accepted connection.
   StreamPort(EventLoop& loop, Network& net, PortId id, UniqueFd fd, std::string peer);
   // An outgoing connection that reconnects.
@@ -52,7 +49,7 @@ class StreamPort : public FdPort {
   std::unique_ptr<std::uint8_t[]> in_;
   std::size_t in_capacity_;
   std::size_t in_used_ = 0;
-  std::size_t skip_bytes_ = 0;  // remaining bytes of an oversize frame being discarded
+  StreamDeframer deframer_;
   std::size_t out_partial_ = 0;
   std::string peer_;
   std::string state_ = "connected";
