@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "core/error.hpp"
-#include "ports/sockaddr.hpp"
+#include "core/sockaddr.hpp"
 
 namespace vnet::cli {
 

@@ -121,11 +121,29 @@ int run(int argc, char** argv) {
   unsigned mtu = 0, mac_limit = 0;
   auto* net_add = net->add_subcommand("add", "Add a network");
   net_add->add_option("name", net_name, "Network name")->required();
-  net_add->add_option("--mode", net_mode, "switch (learning, default) or hub (repeat every frame)")
+  net_add->add_option("--mode", net_mode, "switch (learning, default), hub (repeat every frame) or nat (DHCP, DNS, NAT to the host)")
       ->check(CLI::IsMember({"switch", "hub", "nat"}));
   net_add->add_option("--mtu", mtu, "Largest packet without Ethernet header (default 65520)");
   net_add->add_option("--mac-aging", mac_aging, "Forget a MAC not seen for this long (default 300s)");
   net_add->add_option("--mac-limit", mac_limit, "Most MACs learned per port (default 1024)");
+  struct NatFlags {
+    std::string subnet, gateway, dns, dhcp_start, dhcp, host_loopback, restrict, tftp, bootfile, domain;
+    std::vector<std::string> dns_upstream;
+  } natf;
+  net_add->add_option("--net", natf.subnet, "nat: the guests' network (default 10.0.2.0/24)");
+  net_add->add_option("--gateway", natf.gateway, "nat: gateway address, also the host's loopback (default .2)");
+  net_add->add_option("--dns", natf.dns, "nat: DNS forwarder address (default .3)");
+  net_add->add_option("--dhcp-start", natf.dhcp_start, "nat: first DHCP lease (default .15)");
+  net_add->add_option("--dhcp", natf.dhcp, "nat: DHCP server on|off (default on)")->check(CLI::IsMember({"on", "off"}));
+  net_add->add_option("--dns-upstream", natf.dns_upstream,
+                      "nat: resolvers ADDR[:PORT] to forward to (default: follow /etc/resolv.conf)");
+  net_add->add_option("--host-loopback", natf.host_loopback, "nat: gateway address reaches the host's 127.0.0.1 (on|off)")
+      ->check(CLI::IsMember({"on", "off"}));
+  net_add->add_option("--restrict", natf.restrict, "nat: guests reach only the network's services and port forwards")
+      ->check(CLI::IsMember({"on", "off"}));
+  net_add->add_option("--tftp", natf.tftp, "nat: serve this directory read-only over TFTP");
+  net_add->add_option("--bootfile", natf.bootfile, "nat: DHCP boot file name (PXE)");
+  net_add->add_option("--domain", natf.domain, "nat: DNS domain given by DHCP");
   auto* net_del = net->add_subcommand("del", "Delete a network and its ports");
   net_del->add_option("name", net_name, "Network name")->required();
   auto* net_list = net->add_subcommand("list", "List networks");
@@ -188,6 +206,20 @@ int run(int argc, char** argv) {
     if (mtu) req["mtu"] = mtu;
     if (mac_limit) req["mac_limit"] = mac_limit;
     if (!mac_aging.empty()) req["mac_aging"] = mac_aging;
+    auto put = [&req](const char* key, const std::string& v) {
+      if (!v.empty()) req[key] = v;
+    };
+    put("subnet", natf.subnet);
+    put("gateway", natf.gateway);
+    put("dns", natf.dns);
+    put("dhcp_start", natf.dhcp_start);
+    put("dhcp", natf.dhcp);
+    put("host_loopback", natf.host_loopback);
+    put("restrict", natf.restrict);
+    put("tftp", natf.tftp);
+    put("bootfile", natf.bootfile);
+    put("domain", natf.domain);
+    if (!natf.dns_upstream.empty()) req["dns_upstream"] = natf.dns_upstream;
     client.call(req);
     return 0;
   }

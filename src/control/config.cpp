@@ -69,7 +69,20 @@ Config parse_config(std::string_view text, const std::string& source) {
   for (const auto& net_node : *networks->as_array()) {
     const toml::table& net = *net_node.as_table();
     json add = {{"cmd", "net_add"}};
-    copy_keys(net, add, {"name", "mode", "mac_aging"}, {"mtu", "mac_limit"}, {"port"}, source);
+    copy_keys(net, add,
+              {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
+               "restrict", "tftp", "bootfile", "domain"},
+              {"mtu", "mac_limit"}, {"port", "dns_upstream"}, source);
+    if (const toml::node* upstream = net.get("dns_upstream")) {
+      const toml::array* list = upstream->as_array();
+      if (!list) throw UserError(where(*upstream, source) + ": dns_upstream must be a list of strings");
+      json servers = json::array();
+      for (const auto& u : *list) {
+        if (!u.is_string()) throw UserError(where(u, source) + ": dns_upstream must be a list of strings");
+        servers.push_back(u.as_string()->get());
+      }
+      add["dns_upstream"] = servers;
+    }
     if (!add.contains("name")) throw UserError(where(net, source) + ": a [[network]] needs a name");
     config.requests.push_back(add);
     const toml::node* ports = net.get("port");

@@ -4,6 +4,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "nat/gateway.hpp"
 #include "ports/factory.hpp"
 
 namespace vnet {
@@ -21,15 +22,20 @@ void check_network_name(const std::string& name) {
 Engine::Engine(EventLoop& loop) : loop_(loop) {}
 Engine::~Engine() = default;
 
-Network& Engine::add_network(const std::string& name, const NetworkOptions& options) {
+Network& Engine::add_network(const std::string& name, const NetworkOptions& options, const nat::NatConfig& nat) {
   check_network_name(name);
   if (networks_.count(name)) throw UserError("network '" + name + "' already exists");
-  if (options.mode == NetworkMode::Nat) throw UserError("mode nat is not available yet: use switch or hub");
   if (options.mtu < 68 || options.mtu > 65535) throw UserError("mtu must be between 68 and 65535");
-  auto& net = networks_[name];
-  net = std::make_unique<Network>(loop_, name, options);
+  auto net = std::make_unique<Network>(loop_, name, options);
+  if (options.mode == NetworkMode::Nat) {
+    nat::NatConfig config = nat;
+    config.mtu = options.mtu;
+    net->add_port(std::make_unique<nat::NatGateway>(loop_, *net, net->next_port_id(), config));
+  }
+  Network& ref = *net;
+  networks_[name] = std::move(net);
   log::info("network {} added ({})", name, to_string(options.mode));
-  return *net;
+  return ref;
 }
 
 void Engine::del_network(const std::string& name) {
@@ -119,7 +125,11 @@ json port_json(const Port& p) {
 
 json network_json(const Network& net) {
   json ports = json::array();
-  for (const auto& [id, p] : net.ports()) ports.push_back(port_json(*p));
+  json nat_status;
+  for (const auto& [id, p] : net.ports()) {
+    ports.push_back(port_json(*p));
+    if (auto* gw = dynamic_cast<const nat::NatGateway*>(p.get())) nat_status = gw->status();
+  }
   json macs = json::array();
   const Nanos now = monotonic_now();
   for (const auto& [mac, entry] : net.mac_table())
@@ -132,7 +142,8 @@ json network_json(const Network& net) {
           {"mac_aging_s", static_cast<double>(o.mac_aging) / kSeconds},
           {"mac_limit", o.macs_per_port},
           {"ports", ports},
-          {"macs", macs}};
+          {"macs", macs},
+          {"nat", nat_status}};
 }
 
 }  // namespace

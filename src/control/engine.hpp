@@ -13,6 +13,7 @@
 
 #include "core/event_loop.hpp"
 #include "fabric/network.hpp"
+#include "nat/config.hpp"
 
 namespace vnet {
 
@@ -29,7 +30,8 @@ class Engine {
 
   EventLoop& loop() { return loop_; }
 
-  Network& add_network(const std::string& name, const NetworkOptions& options);
+  // For mode nat, `nat` configures the gateway attached as the network's port 1.
+  Network& add_network(const std::string& name, const NetworkOptions& options, const nat::NatConfig& nat = {});
   void del_network(const std::string& name);
   Network& network(const std::string& name);
   const std::map<std::string, std::unique_ptr<Network>>& networks() const { return networks_; }

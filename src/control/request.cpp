@@ -53,7 +53,9 @@ json dispatch(Engine& engine, const json& req) {
     return ok({{"networks", nets}});
   }
   if (cmd == "net_add") {
-    engine.add_network(string_field(req, "name"), network_options_from(req));
+    NetworkOptions options = network_options_from(req);
+    engine.add_network(string_field(req, "name"), options,
+                       options.mode == NetworkMode::Nat ? nat_config_from(req) : nat::NatConfig{});
     return ok();
   }
   if (cmd == "net_del") {
@@ -102,6 +104,8 @@ NetworkOptions network_options_from(const json& req) {
   if (auto it = req.find("mtu"); it != req.end()) {
     if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 65535) throw UserError("--mtu: expected 68..65535");
     o.mtu = it->get<std::uint32_t>();
+  } else if (o.mode == NetworkMode::Nat) {
+    o.mtu = 1500;  // a NAT network's MTU is what DHCP tells its guests: Ethernet's, unless asked
   }
   if (auto it = req.find("mac_limit"); it != req.end()) {
     if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 1000000)
@@ -111,6 +115,65 @@ NetworkOptions network_options_from(const json& req) {
   parse_into(req, "mac_aging", o.mac_aging, parse_duration, "300s");
   if (o.mac_aging <= 0) throw UserError("--mac-aging must be more than 0");
   return o;
+}
+
+namespace {
+
+wire::Ipv4Addr ipv4_field(const json& req, const char* key, wire::Ipv4Addr fallback) {
+  auto text = optional_string(req, key);
+  if (!text) return fallback;
+  auto a = wire::Ipv4Addr::parse(*text);
+  if (!a) throw UserError(std::string("--") + key + " " + *text + ": expected an IPv4 address");
+  return *a;
+}
+
+bool on_off_field(const json& req, const char* key, bool fallback) {
+  auto text = optional_string(req, key);
+  if (!text) return fallback;
+  if (*text == "on") return true;
+  if (*text == "off") return false;
+  throw UserError(std::string("--") + key + " " + *text + ": expected on or off");
+}
+
+}  // namespace
+
+nat::NatConfig nat_config_from(const json& req) {
+  nat::NatConfig c;
+  if (auto text = optional_string(req, "subnet")) {
+    auto cidr = wire::Ipv4Cidr::parse(*text);
+    if (!cidr || cidr->prefix_len < 8 || cidr->prefix_len > 30)
+      throw UserError("--net " + *text + ": expected an IPv4 network such as 10.0.2.0/24 (prefix 8 to 30)");
+    c.net = wire::Ipv4Cidr{cidr->network(), cidr->prefix_len};
+    // QEMU's layout inside any network: .2 gateway, .3 DNS, .15 first lease.
+    const std::uint32_t base = c.net.addr.to_u32();
+    c.gateway = wire::Ipv4Addr::from_u32(base + 2);
+    c.dns = wire::Ipv4Addr::from_u32(base + 3);
+    c.dhcp_start = wire::Ipv4Addr::from_u32(base + 15);
+  }
+  c.gateway = ipv4_field(req, "gateway", c.gateway);
+  c.dns = ipv4_field(req, "dns", c.dns);
+  c.dhcp_start = ipv4_field(req, "dhcp_start", c.dhcp_start);
+  for (auto [key, addr] : {std::pair{"gateway", c.gateway}, {"dns", c.dns}, {"dhcp_start", c.dhcp_start}}) {
+    if (!c.net.contains(addr) || addr == c.net.network() || addr == c.net.broadcast())
+      throw UserError(std::string("--") + key + " " + addr.to_string() + " is not a host address of " +
+                      c.net.to_string());
+  }
+  if (c.gateway == c.dns) throw UserError("--gateway and --dns must differ");
+  c.dhcp = on_off_field(req, "dhcp", c.dhcp);
+  c.host_loopback = on_off_field(req, "host_loopback", c.host_loopback);
+  c.restrict = on_off_field(req, "restrict", c.restrict);
+  if (auto it = req.find("dns_upstream"); it != req.end()) {
+    if (!it->is_array()) throw UserError("dns_upstream must be a list of ADDR[:PORT]");
+    for (const auto& u : *it) {
+      if (!u.is_string()) throw UserError("dns_upstream must be a list of ADDR[:PORT]");
+      c.dns_upstream.push_back(u.get<std::string>());
+    }
+  }
+  c.tftp_dir = optional_string(req, "tftp").value_or("");
+  c.bootfile = optional_string(req, "bootfile").value_or("");
+  c.domain = optional_string(req, "domain").value_or("");
+  if (auto text = optional_string(req, "resolv_conf")) c.resolv_conf = *text;
+  return c;
 }
 
 PortSettings port_settings_from(const json& req) {

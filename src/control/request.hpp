@@ -24,6 +24,7 @@ nlohmann::json handle_request_line(Engine& engine, std::string_view line);
 
 // Field helpers shared with the config file reader (throw UserError).
 NetworkOptions network_options_from(const nlohmann::json& request);
+nat::NatConfig nat_config_from(const nlohmann::json& request);
 PortSettings port_settings_from(const nlohmann::json& request);
 
 }  // namespace vnet

@@ -10,7 +10,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "ports/pcap.hpp"
-#include "ports/sockaddr.hpp"
+#include "core/sockaddr.hpp"
 
 namespace vnet {
 

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "ports/fd_port.hpp"
-#include "ports/sockaddr.hpp"
+#include "core/sockaddr.hpp"
 
 namespace vnet {
 

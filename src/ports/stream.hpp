@@ -17,7 +17,7 @@
 
 #include "core/event_loop.hpp"
 #include "ports/fd_port.hpp"
-#include "ports/sockaddr.hpp"
+#include "core/sockaddr.hpp"
 #include "ports/stream_framing.hpp"
 
 namespace vnet {

@@ -39,6 +39,7 @@ bool apply_option(TcpOptions& out, const TcpOption& o) {
     case TcpOptionKind::Sack: {
       const std::size_t n = d.size() / 8;
       if (d.size() % 8 != 0 || n == 0 || n > TcpOptions::kMaxSackBlocks) return false;
+      out.sack = {};  // a repeated SACK option replaces, not merges with, the earlier one
       for (std::size_t i = 0; i < n; ++i) {
         out.sack[i] = {load_be32(d, i * 8), load_be32(d, i * 8 + 4)};
       }

@@ -79,9 +79,6 @@ TEST(WireIcmp, DestUnreachableQuotesHeaderPlusEight) {
   EXPECT_TRUE(p->is_error());
   EXPECT_EQ(p->type(), Icmpv4Type::DestUnreachable);
   EXPECT_EQ(p->code(), Icmpv4Unreachable::Port);
-  // The quote parses as the original header and UDP ports.
-  auto quoted = Ipv4Packet::parse(p->payload().first(20));
-  EXPECT_FALSE(quoted);  // total length points past the quote, by design
   EXPECT_EQ(std::memcmp(p->payload().data(), original.data(), 28), 0);
 }
 

@@ -1,4 +1,4 @@
-// Socket addresses as QEMU's options spell them: unix paths and host:port.
+// Socket addresses: unix paths and host:port, as QEMU's options spell them.
 #pragma once
 
 #include <sys/socket.h>

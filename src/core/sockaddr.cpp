@@ -1,4 +1,4 @@
-#include "ports/sockaddr.hpp"
+#include "core/sockaddr.hpp"
 
 #include <arpa/inet.h>
 #include <netdb.h>

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora next to this script. Re-run after changing seeds.
+
+The frames mirror tests/unit/wire_samples.hpp (checksums computed there by an
+independent RFC 1071 implementation)."""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUEST = bytes.fromhex("525400123456")
+GW = bytes.fromhex("525400123502")
+
+
+def eth(dst, ethertype, payload):
+    return dst + GUEST + struct.pack("!H", ethertype) + payload
+
+
+ARP_REQ = eth(b"\xff" * 6, 0x0806, bytes.fromhex(
+    "0001080006040001525400123456 0a00020f 000000000000 0a000202".replace(" ", "")) + bytes(18))
+DNS = eth(GW, 0x0800, bytes.fromhex(
+    "45000039 1c464000 4011065d 0a00020f 0a000203"
+    "9c400035 0025cfe1 abcd0100 00010000 00000000 076578616d706c6503636f6d0000010001".replace(" ", "")))
+TCP_SYN = eth(GW, 0x0800, bytes.fromhex(
+    "4500003c 00004000 4006f8d2 0a00020f 5db8d822"
+    "b26e0050 12345678 00000000 a002faf0 0d790000"
+    "020405b4 0402080a 0001e240 00000000 01030307".replace(" ", "")))
+ICMP6_VLAN = GW + GUEST + bytes.fromhex("81000064 86dd") + bytes.fromhex(
+    "60000000000c3a40 fd000000000000000000000000000002 fd000000000000000000000000000001"
+    "8000a69a00420007 70696e67".replace(" ", ""))
+
+SEEDS = {
+    "ethernet": {"arp_request": ARP_REQ, "ipv4_udp_dns": DNS, "ipv4_tcp_syn": TCP_SYN,
+                 "vlan_ipv6_icmp6_echo": ICMP6_VLAN},
+    "tcp_options": {
+        "linux_syn": bytes.fromhex("020405b40402080a0001e2400000000001030307"),
+        "sack_blocks": bytes.fromhex("0101050a0000000100000002 0101080a0000000100000002".replace(" ", "")),
+        "malformed_len1": bytes.fromhex("01010201"),
+    },
+    "roundtrip": {
+        "v4_tcp": bytes([0x00, 0x00, 0x40]) + bytes(range(1, 64)),
+        "v6_udp": bytes([0x03, 0x01, 0x00]) + bytes(range(100, 180)),
+        "v4_icmp": bytes([0x04, 0x00, 0x20]) + b"\x08\x00abcdefgh" * 4,
+    },
+}
+
+for target, seeds in SEEDS.items():
+    d = os.path.join(HERE, target)
+    os.makedirs(d, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(d, name), "wb") as f:
+            f.write(data)

@@ -1,0 +1,36 @@
+// Settings of a NAT network, with QEMU's user-mode defaults.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "wire/ipaddr.hpp"
+
+namespace vnet::nat {
+
+struct NatConfig {
+  wire::Ipv4Cidr net{{{10, 0, 2, 0}}, 24};
+  wire::Ipv4Addr gateway{{10, 0, 2, 2}};
+  wire::Ipv4Addr dns{{10, 0, 2, 3}};
+  wire::Ipv4Addr dhcp_start{{10, 0, 2, 15}};
+  bool dhcp = true;
+  // Host resolvers as "ADDR" or "ADDR:PORT"; empty: follow /etc/resolv.conf.
+  std::vector<std::string> dns_upstream;
+  std::string resolv_conf = "/etc/resolv.conf";
+  bool host_loopback = true;   // the gateway address reaches the host's 127.0.0.1
+  bool restrict = false;       // guests reach only the network's own services and port forwards
+  std::string tftp_dir;        // empty: no TFTP
+  std::string bootfile;
+  std::string domain;
+  std::uint32_t mtu = 1500;
+  Nanos lease_time = 86400 * kSeconds;
+  // Limits against a hostile guest.
+  std::uint32_t max_flows_per_guest = 4096;
+  std::uint32_t max_flows = 16384;
+  std::uint32_t max_pending_connects = 256;
+  std::uint32_t max_leases = 1024;
+};
+
+}  // namespace vnet::nat

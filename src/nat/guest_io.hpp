@@ -1,0 +1,60 @@
+// What the NAT's protocol handlers (dhcp, dns, icmp, udp, tcp, tftp) need
+// from the gateway: a way to send IPv4 packets to guests, the event loop,
+// the settings and the counters. The gateway builds the Ethernet and IPv4
+// headers; handlers write their transport segment in place, so a TCP segment
+// read from a host socket is copied once, into the frame that leaves.
+#pragma once
+
+#include <cstdint>
+
+#include "core/event_loop.hpp"
+#include "nat/config.hpp"
+#include "wire/bytes.hpp"
+#include "wire/ip_protocol.hpp"
+#include "wire/ipaddr.hpp"
+#include "wire/mac.hpp"
+
+namespace vnet::nat {
+
+struct NatCounters {
+  std::uint64_t arp_replies = 0, arp_requests_sent = 0;
+  std::uint64_t icmp_gateway_replies = 0, icmp_echo_out = 0, icmp_echo_in = 0, icmp_unavailable = 0;
+  std::uint64_t udp_flows = 0, udp_out = 0, udp_in = 0;
+  std::uint64_t tcp_flows = 0, tcp_refused = 0, tcp_rst_sent = 0;
+  std::uint64_t dhcp_acks = 0, dhcp_naks = 0, dhcp_exhausted = 0;
+  std::uint64_t dns_queries = 0, dns_answers = 0, dns_timeouts = 0;
+  std::uint64_t tftp_transfers = 0, tftp_refused = 0;
+  // Dropped input, by cause.
+  std::uint64_t drop_malformed = 0;      // failed to parse
+  std::uint64_t drop_bad_checksum = 0;
+  std::uint64_t drop_fragment = 0;       // IPv4 fragments are not reassembled
+  std::uint64_t drop_unknown_guest = 0;  // no ARP entry to answer to
+  std::uint64_t drop_restricted = 0;     // --restrict on
+  std::uint64_t drop_host_loopback = 0;  // --host-loopback off
+  std::uint64_t drop_flow_limit = 0;     // per-guest or per-network flow cap
+  std::uint64_t drop_unsupported = 0;    // protocol vnet does not translate
+};
+
+class GuestIo {
+ public:
+  virtual ~GuestIo() = default;
+
+  virtual EventLoop& loop() = 0;
+  virtual const NatConfig& config() const = 0;
+  virtual NatCounters& counters() = 0;
+
+  // Room for one transport segment, valid until the next send.
+  virtual wire::MutBytes l4_buffer() = 0;
+  // Sends the first `len` bytes of l4_buffer() as an IPv4 packet from src to
+  // dst (a guest). The segment's checksum must already be filled in.
+  // Returns false if the guest's MAC is unknown (an ARP request is sent).
+  virtual bool send_l4_in_place(wire::Ipv4Addr src, wire::Ipv4Addr dst, wire::IpProtocol proto, std::size_t len) = 0;
+  // Copies payload behind a UDP header (checksum computed) and sends it;
+  // dst may be the broadcast address (DHCP).
+  virtual bool send_udp(wire::Ipv4Addr src, std::uint16_t sport, wire::Ipv4Addr dst, std::uint16_t dport,
+                        wire::Bytes payload) = 0;
+  // The MAC last seen for a guest address, if any.
+  virtual const wire::MacAddr* guest_mac(wire::Ipv4Addr guest) const = 0;
+};
+
+}  // namespace vnet::nat

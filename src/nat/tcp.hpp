@@ -1,0 +1,39 @@
+// TCP translation: each guest connection becomes a host socket connection.
+#pragma once
+
+#include <memory>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/fd.hpp"
+#include "core/sockaddr.hpp"
+#include "nat/guest_io.hpp"
+#include "wire/ipv4.hpp"
+
+namespace vnet::nat {
+
+class TcpTranslator {
+ public:
+  explicit TcpTranslator(GuestIo& io);
+  ~TcpTranslator();
+  TcpTranslator(const TcpTranslator&) = delete;
+  TcpTranslator& operator=(const TcpTranslator&) = delete;
+
+  // A TCP segment from a guest (ip has been checked: not a fragment, header
+  // checksum good); `target` is where a new connection goes. An empty target
+  // (family AF_UNSPEC) means policy forbids new connections to that address
+  // (--restrict, --host-loopback off): a SYN is answered with RST and
+  // counted, while segments of known flows (port forwards) still pass.
+  void on_segment(const wire::Ipv4Packet& ip, const SockAddr& target);
+  // A host connection accepted by a port forward, for guest:port. `client`
+  // is the host-side peer; the guest sees it as the connection's source
+  // (a loopback client appears as the gateway address).
+  void open_inbound(UniqueFd conn, const SockAddr& client, wire::Ipv4Addr guest, std::uint16_t guest_port);
+  nlohmann::json status() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace vnet::nat

@@ -1,0 +1,28 @@
+// Read-only TFTP server (RFC 1350, options RFC 2347/2348/2349) at the
+// gateway address, for PXE boot.
+#pragma once
+
+#include <memory>
+
+#include "nat/guest_io.hpp"
+
+namespace vnet::nat {
+
+class TftpServer {
+ public:
+  explicit TftpServer(GuestIo& io);
+  ~TftpServer();
+  TftpServer(const TftpServer&) = delete;
+  TftpServer& operator=(const TftpServer&) = delete;
+
+  // A datagram from a guest to the gateway: port 69 starts a transfer, other
+  // ports belong to transfers in progress. Returns false if the port is not
+  // TFTP's (the datagram then goes to the UDP translator).
+  bool on_datagram(wire::Ipv4Addr guest, std::uint16_t guest_port, std::uint16_t gateway_port, wire::Bytes payload);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace vnet::nat
