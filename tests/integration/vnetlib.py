@@ -137,7 +137,10 @@ class Engine:
     def stop(self):
         if not self.alive():
             return
-        self.vnet("down", check=False)
+        try:
+            self.vnet("down", check=False)
+        except (OSError, subprocess.SubprocessError):
+            pass  # e.g. the binary is being rebuilt: fall through to SIGKILL
         for _ in range(50):
             if not self.alive():
                 return
