@@ -5,6 +5,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "nat/gateway.hpp"
+#include "nat/portfwd.hpp"
 #include "ports/factory.hpp"
 
 namespace vnet {
@@ -50,9 +51,41 @@ Network& Engine::network(const std::string& name) {
   return *it->second;
 }
 
+nat::PortForwarder& Engine::forwarder(const std::string& net) {
+  for (const auto& [id, p] : network(net).ports())
+    if (auto* gw = dynamic_cast<nat::NatGateway*>(p.get())) return gw->portfwd();
+  throw UserError("network " + net + " is not a nat network");
+}
+
+std::string Engine::pf_add(const std::string& net, const std::string& rule) { return forwarder(net).add(rule); }
+
+void Engine::pf_del(const std::string& net, const std::string& name) { forwarder(net).remove(name); }
+
+nlohmann::json Engine::pf_list(const std::string& net) { return forwarder(net).list(); }
+
+namespace {
+
+// A unix listener path already served by this engine. Checked before the
+// port's own "is it in use?" probe, which would otherwise connect to our own
+// listener and show up there as a short-lived port.
+std::optional<std::string> own_listener(const std::map<std::string, std::unique_ptr<Network>>& networks,
+                                        const PortSpec& spec) {
+  if (spec.kind != "stream" || spec.get("addr.type") != "unix" || spec.get("server") != "on") return std::nullopt;
+  const std::string peer = "unix:" + spec.get("addr.path");
+  for (const auto& [name, net] : networks)
+    for (const auto& [id, port] : net->ports())
+      if (port->kind() == "stream-listen" && port->peer() == peer)
+        return "network '" + name + "' port " + std::to_string(id);
+  return std::nullopt;
+}
+
+}  // namespace
+
 PortId Engine::add_port(const std::string& net_name, const std::string& spec_text) {
   Network& net = network(net_name);
   PortSpec spec = parse_port_spec(spec_text);
+  if (auto user = own_listener(networks_, spec))
+    throw UserError("unix socket " + spec.get("addr.path") + " is already served by " + *user);
   auto port = make_port(loop_, net, spec);
   PortId id = port->id();
   log::info("{}: port {} added: {}", net_name, id, port->spec());

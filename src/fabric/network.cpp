@@ -71,13 +71,14 @@ void Network::rebuild_port_lists() {
   }
 }
 
-void Network::ingress(Port& from, wire::Bytes frame) {
+void Network::ingress(Port& from, wire::Bytes frame, const Offload* offload) {
   auto& c = from.counters();
   if (frame.size() < wire::EthernetFrame::kHeaderLen) {
     c.drop_runt++;
     return;
   }
-  if (frame.size() > max_frame()) {
+  const bool gso = offload && offload->is_gso();
+  if (frame.size() > (gso ? kMaxOffloadFrame : max_frame())) {
     c.drop_oversize++;
     return;
   }
@@ -103,11 +104,11 @@ void Network::ingress(Port& from, wire::Bytes frame) {
   c.rx_frames++;
   c.rx_bytes += frame.size();
 
-  for (Port* m : mirror_ports_) m->deliver(frame);
+  for (Port* m : mirror_ports_) m->deliver(frame, offload);
 
   const Nanos now = monotonic_now();
   if (options_.mode == NetworkMode::Hub) {
-    flood(from, vlan, frame);
+    flood(from, vlan, frame, offload);
     return;
   }
   learn(from, src, now);
@@ -118,17 +119,17 @@ void Network::ingress(Port& from, wire::Bytes frame) {
       if (it->second.port == from.id()) return;  // already on the segment it came from
       Port* to = find_port(it->second.port);
       if (to && vlan_allows(*to, vlan)) {
-        to->deliver(frame);
+        to->deliver(frame, offload);
         return;
       }
     }
   }
-  flood(from, vlan, frame);
+  flood(from, vlan, frame, offload);
 }
 
-void Network::flood(Port& from, std::uint16_t vlan, wire::Bytes frame) {
+void Network::flood(Port& from, std::uint16_t vlan, wire::Bytes frame, const Offload* offload) {
   for (Port* p : frame_ports_)
-    if (p != &from && vlan_allows(*p, vlan)) p->deliver(frame);
+    if (p != &from && vlan_allows(*p, vlan)) p->deliver(frame, offload);
 }
 
 void Network::learn(Port& from, const wire::MacAddr& src, Nanos now) {

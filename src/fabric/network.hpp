@@ -47,6 +47,10 @@ class Network {
 
   // Ports: ids count up from 1 and are never reused within a network.
   PortId next_port_id() { return next_port_id_++; }
+  // Gives back the id just taken, when creating its port failed.
+  void release_port_id(PortId id) {
+    if (id + 1 == next_port_id_) --next_port_id_;
+  }
   Port& add_port(std::unique_ptr<Port> port);
   bool remove_port(PortId id);
   void remove_port_later(PortId id);
@@ -54,10 +58,14 @@ class Network {
   const std::map<PortId, std::unique_ptr<Port>>& ports() const { return ports_; }
 
   // A frame from a port's peer enters the fabric.
-  void ingress(Port& from, wire::Bytes frame);
+  void ingress(Port& from, wire::Bytes frame, const Offload* offload = nullptr);
+  // Room to cut one offloaded segment into frames (see offload.hpp).
+  wire::MutBytes offload_scratch() { return {offload_scratch_.get(), kOffloadScratch}; }
 
   const std::unordered_map<wire::MacAddr, MacEntry>& mac_table() const { return macs_; }
   std::size_t max_frame() const { return options_.mtu + 18; }
+  // A TSO segment may carry up to an IP datagram's worth whatever the MTU.
+  static constexpr std::size_t kMaxOffloadFrame = 65535 + 18;
 
  private:
   void learn(Port& from, const wire::MacAddr& src, Nanos now);
@@ -65,7 +73,7 @@ class Network {
   void age_macs();
   Nanos aging_interval() const;
   void rebuild_port_lists();
-  void flood(Port& from, std::uint16_t vlan, wire::Bytes frame);
+  void flood(Port& from, std::uint16_t vlan, wire::Bytes frame, const Offload* offload);
   static bool vlan_allows(const Port& port, std::uint16_t vlan) { return port.vlan() == 0 || vlan == 0 || port.vlan() == vlan; }
 
   EventLoop& loop_;
@@ -79,6 +87,8 @@ class Network {
   std::unordered_map<wire::MacAddr, MacEntry> macs_;
   std::unordered_map<PortId, std::uint32_t> macs_learned_;
   Timer aging_timer_;
+  static constexpr std::size_t kOffloadScratch = 65536 + 64;
+  std::unique_ptr<std::uint8_t[]> offload_scratch_{new std::uint8_t[kOffloadScratch]};
 };
 
 }  // namespace vnet

@@ -7,13 +7,23 @@ namespace vnet {
 Port::Port(EventLoop& loop, Network& net, PortId id) : loop_(loop), net_(net), id_(id) {}
 Port::~Port() = default;
 
-void Port::deliver(wire::Bytes frame) {
+void Port::deliver(wire::Bytes frame, const Offload* offload) {
   if (!link_up_) {
     counters_.drop_down++;
     return;
   }
+  if (offload && offload->pending()) {
+    if (accepts_offload() && !egress_) send_offloaded(frame, *offload);
+    else resolve(frame, *offload, &Port::deliver);
+    return;
+  }
   if (egress_) egress_->process(frame);
   else to_peer(frame);
+}
+
+void Port::resolve(wire::Bytes frame, const Offload& offload, void (Port::*next)(wire::Bytes, const Offload*)) {
+  if (!resolve_offload(frame, offload, net_.offload_scratch(), [this, next](wire::Bytes f) { (this->*next)(f, nullptr); }))
+    counters_.drop_malformed++;
 }
 
 void Port::to_peer(wire::Bytes frame) {
@@ -25,21 +35,25 @@ void Port::to_peer(wire::Bytes frame) {
   send_to_peer(frame);
 }
 
-void Port::from_peer(wire::Bytes frame) {
+void Port::from_peer(wire::Bytes frame, const Offload* offload) {
   if (!link_up_) {
     counters_.drop_down++;
+    return;
+  }
+  if (offload && offload->pending() && ingress_) {
+    resolve(frame, *offload, &Port::from_peer);
     return;
   }
   if (ingress_) ingress_->process(frame);
-  else to_network(frame);
+  else to_network(frame, offload);
 }
 
-void Port::to_network(wire::Bytes frame) {
+void Port::to_network(wire::Bytes frame, const Offload* offload) {
   if (!link_up_) {
     counters_.drop_down++;
     return;
   }
-  net_.ingress(*this, frame);
+  net_.ingress(*this, frame, offload);
 }
 
 void Port::close_later() { net_.remove_port_later(id_); }

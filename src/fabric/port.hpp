@@ -13,6 +13,7 @@
 #include "core/event_loop.hpp"
 #include "fabric/counters.hpp"
 #include "fabric/impairment.hpp"
+#include "fabric/offload.hpp"
 #include "wire/bytes.hpp"
 
 namespace vnet {
@@ -32,8 +33,10 @@ class Port {
   PortId id() const { return id_; }
   Network& network() { return net_; }
 
-  // Network -> peer, through the egress impairments and link state.
-  void deliver(wire::Bytes frame);
+  // Network -> peer, through the egress impairments and link state. An
+  // offloaded frame (TSO segment, partial checksum) stays whole only if the
+  // port takes offloads and has no impairments; otherwise it is resolved here.
+  void deliver(wire::Bytes frame, const Offload* offload = nullptr);
 
   // What status shows.
   virtual std::string kind() const = 0;
@@ -48,6 +51,8 @@ class Port {
   // Ports created by another (connections accepted by a listener).
   PortId parent() const { return parent_; }
   void set_parent(PortId p) { parent_ = p; }
+  // Ports that pass virtio-net headers through (TAP with IFF_VNET_HDR).
+  virtual bool accepts_offload() const { return false; }
   // Frames waiting to go out to the peer (for status).
   virtual std::size_t queued_frames() const { return 0; }
 
@@ -63,9 +68,11 @@ class Port {
 
  protected:
   // Peer -> network, through the ingress impairments and link state.
-  void from_peer(wire::Bytes frame);
+  void from_peer(wire::Bytes frame, const Offload* offload = nullptr);
   // Sends (or queues) one frame to the peer; counts tx or an overflow drop.
   virtual void send_to_peer(wire::Bytes frame) = 0;
+  // Same for an offloaded frame; only called when accepts_offload().
+  virtual void send_offloaded(wire::Bytes frame, const Offload&) { send_to_peer(frame); }
   // Asks the network to remove this port once the current events are handled.
   void close_later();
 
@@ -74,8 +81,10 @@ class Port {
   PortCounters counters_;
 
  private:
-  void to_network(wire::Bytes frame);
+  void to_network(wire::Bytes frame, const Offload* offload = nullptr);
   void to_peer(wire::Bytes frame);
+  // Cuts an offloaded frame into plain frames for `next`; counts failures.
+  void resolve(wire::Bytes frame, const Offload& offload, void (Port::*next)(wire::Bytes, const Offload*));
 
   PortId id_;
   PortId parent_ = 0;

@@ -96,12 +96,17 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
   if (spec.kind == "pcap") require(spec, "file");
   const PortId id = net.next_port_id();
   std::unique_ptr<Port> port;
-  if (spec.kind == "stream") port = make_stream(loop, net, spec, id);
-  else if (spec.kind == "socket") port = make_socket(loop, net, spec, id);
-  else if (spec.kind == "dgram") port = make_dgram(loop, net, spec, id);
-  else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
-  else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
-  else throw UserError("unknown port kind '" + spec.kind + "'");
+  try {
+    if (spec.kind == "stream") port = make_stream(loop, net, spec, id);
+    else if (spec.kind == "socket") port = make_socket(loop, net, spec, id);
+    else if (spec.kind == "dgram") port = make_dgram(loop, net, spec, id);
+    else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
+    else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
+    else throw UserError("unknown port kind '" + spec.kind + "'");
+  } catch (...) {
+    net.release_port_id(id);  // a failed add leaves no gap in the numbering
+    throw;
+  }
   port->set_vlan(vlan);
   port->set_spec(spec.to_string());
   return port;

@@ -21,11 +21,13 @@ class TapPort : public FdPort {
 
   std::string kind() const override { return "tap"; }
   std::string peer() const override { return netns_.empty() ? ifname_ : netns_ + "/" + ifname_; }
+  bool accepts_offload() const override { return true; }
 
  protected:
   void on_readable() override;
   bool write_queued() override;
-  void send_to_peer(wire::Bytes frame) override { queue_out({}, frame); }
+  void send_to_peer(wire::Bytes frame) override;
+  void send_offloaded(wire::Bytes frame, const Offload& offload) override;
 
  private:
   std::string ifname_;

@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""Switch forwarding benchmark: vnet vs vde_switch vs a veth pair, one run.
+
+Two network namespaces exchange traffic with iperf3 (TCP, UDP with 64-byte
+and 1400-byte payloads) through:
+  - a veth pair between them (the physical limit),
+  - vnet: one switch network, each namespace's TAP plugged in as a port,
+  - vde_switch (Debian's vde2), each namespace's TAP attached by vde_plug2tap.
+Prints Gbit/s and frames/s (medians of --runs runs) and the ratios
+vnet/vde_switch and vnet/veth. Needs root; all traffic stays inside the two
+namespaces it creates, which are deleted at the end.
+
+usage: sudo bench/switch_bench.py [--vnet build/vnet] [--seconds 5] [--runs 3] [--mtu 1500]
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+A_ADDR, B_ADDR = "10.250.0.1", "10.250.0.2"
+
+
+def sh(args, check=True, **kw):
+    return subprocess.run(args, check=check, capture_output=True, text=True, **kw)
+
+
+class Bench:
+    def __init__(self, opts):
+        self.opts = opts
+        tag = uuid.uuid4().hex[:5]
+        self.ns_a, self.ns_b = f"bn-a-{tag}", f"bn-b-{tag}"
+        self.tmp = tempfile.mkdtemp(prefix="vnet-bench-")
+        self.procs = []
+        self.undo = []
+
+    # --- topology -------------------------------------------------------
+    def make_namespaces(self):
+        for ns in (self.ns_a, self.ns_b):
+            sh(["ip", "netns", "add", ns])
+            self.undo.append(lambda ns=ns: sh(["ip", "netns", "del", ns], check=False))
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+
+    def configure(self, ns, dev, addr):
+        sh(["ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev])
+        sh(["ip", "-n", ns, "link", "set", dev, "mtu", str(self.opts.mtu)])
+        sh(["ip", "-n", ns, "link", "set", dev, "up"])
+
+    def teardown_links(self):
+        for ns in (self.ns_a, self.ns_b):
+            out = sh(["ip", "-n", ns, "-o", "link", "show"]).stdout
+            for line in out.splitlines():
+                name = line.split(":")[1].strip().split("@")[0]
+                if name != "lo":
+                    sh(["ip", "-n", ns, "link", "del", name], check=False)
+
+    def start(self, args, **kw):
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kw)
+        self.procs.append(p)
+        return p
+
+    def stop_all(self):
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        self.procs.clear()
+
+    def setup_veth(self):
+        sh(["ip", "link", "add", "bva", "netns", self.ns_a, "type", "veth", "peer", "bvb", "netns", self.ns_b])
+        self.configure(self.ns_a, "bva", A_ADDR)
+        self.configure(self.ns_b, "bvb", B_ADDR)
+
+    def setup_vnet(self):
+        run_dir = os.path.join(self.tmp, "vnet")
+        vnet = [self.opts.vnet, "--run-dir", run_dir]
+        sh(vnet + ["up"])
+        pid = int(open(os.path.join(run_dir, "vnet.pid")).read())
+        self.undo.append(lambda: sh(vnet + ["down"], check=False))
+        sh(vnet + ["net", "add", "bench", "--mtu", str(max(self.opts.mtu, 1500))])
+        sh(vnet + ["port", "add", "bench", f"tap,ifname=eth0,netns={self.ns_a}"])
+        sh(vnet + ["port", "add", "bench", f"tap,ifname=eth0,netns={self.ns_b}"])
+        self.configure(self.ns_a, "eth0", A_ADDR)
+        self.configure(self.ns_b, "eth0", B_ADDR)
+        return pid
+
+    def daemon(self, args, pid_flag, pidfile, positional=()):
+        """Starts a vde tool daemonised (-d) with a pid file; returns its PID, killed on undo."""
+        sh(args + ["-d", pid_flag, pidfile] + list(positional))
+        for _ in range(50):
+            if os.path.exists(pidfile) and open(pidfile).read().strip():
+                break
+            time.sleep(0.1)
+        pid = int(open(pidfile).read())
+
+        def kill():
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self.undo.append(kill)
+        return pid
+
+    def setup_vde(self):
+        sock = os.path.join(self.tmp, "vde.ctl")
+        switch_pid = self.daemon(["vde_switch", "-s", sock], "-p", os.path.join(self.tmp, "vde_switch.pid"))
+        for ns in (self.ns_a, self.ns_b):
+            sh(["ip", "-n", ns, "tuntap", "add", "eth0", "mode", "tap"])
+            self.daemon(["ip", "netns", "exec", ns, "vde_plug2tap", "-s", sock], "-P",
+                        os.path.join(self.tmp, f"plug-{ns}.pid"), ["eth0"])
+        self.configure(self.ns_a, "eth0", A_ADDR)
+        self.configure(self.ns_b, "eth0", B_ADDR)
+        return switch_pid
+
+    # --- measurement ----------------------------------------------------
+    def iperf(self, extra):
+        server = self.start(["ip", "netns", "exec", self.ns_b, "iperf3", "-s", "-1", "-B", B_ADDR])
+        time.sleep(0.3)
+        res = sh(["ip", "netns", "exec", self.ns_a, "iperf3", "-c", B_ADDR, "-J", "-t", str(self.opts.seconds)] + extra,
+                 check=False, timeout=self.opts.seconds + 30)
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # the client never reached it
+            server.kill()
+            server.wait()
+        data = json.loads(res.stdout or "{}")
+        if "end" not in data:
+            return None
+        end = data["end"]
+        if "sum_received" in end:  # TCP
+            s = end["sum_received"]
+            return {"gbps": s["bits_per_second"] / 1e9, "fps": None}
+        s = end["sum"]
+        received = s["packets"] - s.get("lost_packets", 0)
+        return {"gbps": s["bits_per_second"] * (1 - s.get("lost_percent", 0) / 100) / 1e9,
+                "fps": received / s["seconds"]}
+
+    def measure(self, name, pid):
+        tests = {"tcp": [], "udp64": ["-u", "-b", "0", "-l", "64"], "udp1400": ["-u", "-b", "0", "-l", "1400"]}
+        out = {}
+        for test, extra in tests.items():
+            runs = [r for r in (self.iperf(extra) for _ in range(self.opts.runs)) if r]
+            if not runs:
+                out[test] = None
+                continue
+            out[test] = {"gbps": statistics.median(r["gbps"] for r in runs),
+                         "fps": statistics.median(r["fps"] for r in runs) if runs[0]["fps"] is not None else None}
+        if pid:
+            try:
+                rss = int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1])
+                out["rss_kib"] = rss
+            except (OSError, IndexError):
+                pass
+        print(f"  {name}: " + ", ".join(f"{k} {v['gbps']:.3f} Gbit/s" + (f" {v['fps']:.0f} frames/s" if v and v['fps'] else "")
+                                         for k, v in out.items() if isinstance(v, dict)), file=sys.stderr)
+        return out
+
+    def run(self):
+        results = {}
+        self.make_namespaces()
+        try:
+            for name, setup in (("veth", self.setup_veth), ("vnet", self.setup_vnet), ("vde_switch", self.setup_vde)):
+                pid = setup()
+                results[name] = self.measure(name, pid)
+                self.stop_all()
+                while len(self.undo) > 2:  # keep the namespaces, undo per-setup steps
+                    self.undo.pop()()
+                self.teardown_links()
+        finally:
+            self.stop_all()
+            while self.undo:
+                self.undo.pop()()
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        return results
+
+
+def report(results, opts):
+    print(f"switch forwarding, iperf3 {opts.seconds}s x {opts.runs} (median), MTU {opts.mtu}")
+    print(f"{'test':<9} {'veth':>22} {'vnet':>22} {'vde_switch':>22} {'vnet/vde':>9} {'vnet/veth':>9}")
+    for test in ("tcp", "udp64", "udp1400"):
+        cells, vals = [], {}
+        for name in ("veth", "vnet", "vde_switch"):
+            r = results.get(name, {}).get(test)
+            vals[name] = r
+            if not r:
+                cells.append(f"{'n/a':>22}")
+            elif r["fps"]:
+                cells.append(f"{r['gbps']:7.3f}G {r['fps']/1e3:9.1f}kfps")
+            else:
+                cells.append(f"{r['gbps']:7.3f} Gbit/s".rjust(22))
+        def ratio(a, b):
+            if not vals[a] or not vals[b]:
+                return "n/a"
+            key = "fps" if vals[a]["fps"] else "gbps"
+            return f"{vals[a][key] / vals[b][key]:.2f}x" if vals[b][key] else "n/a"
+        print(f"{test:<9} " + " ".join(cells) + f" {ratio('vnet', 'vde_switch'):>9} {ratio('vnet', 'veth'):>9}")
+    for name in ("vnet", "vde_switch"):
+        if "rss_kib" in results.get(name, {}):
+            print(f"{name} resident memory after the run: {results[name]['rss_kib'] / 1024:.1f} MiB")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--vnet", default=os.path.join(os.path.dirname(__file__), "..", "build", "vnet"))
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--mtu", type=int, default=1500)
+    ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
+    opts = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("switch_bench: needs root (namespaces and TAP devices)")
+    results = Bench(opts).run()
+    report(results, opts)
+    if opts.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
