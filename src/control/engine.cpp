@@ -85,7 +85,7 @@ PortId Engine::add_port(const std::string& net_name, const std::string& spec_tex
   Network& net = network(net_name);
   PortSpec spec = parse_port_spec(spec_text);
   if (auto user = own_listener(networks_, spec))
-    throw UserError("unix socket " + spec.get("addr.path") + " is already served by " + *user);
+    throw UserError("unix socket " + spec.get("addr.path") + " is already in use by " + *user);
   auto port = make_port(loop_, net, spec);
   PortId id = port->id();
   log::info("{}: port {} added: {}", net_name, id, port->spec());
