@@ -1,13 +1,198 @@
+// ICMP echo translation.
+//
+// Theory of operation: a guest's echo request to an outside address goes out
+// through an unprivileged ICMP datagram socket, socket(AF_INET, SOCK_DGRAM,
+// IPPROTO_ICMP), which needs no root but only a gid inside the sysctl
+// net.ipv4.ping_group_range. The kernel replaces the echo identifier with the
+// socket's "port" and fills in the checksum, and delivers only replies that
+// match it, so one socket per (guest, identifier, target) keeps guests and
+// ping sessions apart. A reply comes back as ICMP header + data; the guest
+// gets it with its own identifier restored, from the address it pinged.
+//
+// Nothing is ever fabricated: no socket, no reply. When ping sockets are not
+// permitted we log one warning naming the sysctl and count icmp_unavailable.
+//
+// Limits: config().max_flows mappings in all, max_flows_per_guest per guest
+// (drop_flow_limit). Timeout: a mapping idle for 30 s is closed; a sweep
+// runs every 5 s while mappings exist. Only echo requests are translated
+// (other types: drop_unsupported).
 #include "nat/icmp.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+
+#include "core/log.hpp"
+#include "wire/icmp.hpp"
 
 namespace vnet::nat {
 
-struct IcmpTranslator::State {
-  GuestIo& io;
+using namespace vnet::wire;
+
+namespace {
+
+constexpr Nanos kIdleTimeout = 30 * kSeconds;
+constexpr Nanos kSweepInterval = 5 * kSeconds;
+constexpr int kMaxReadsPerEvent = 64;
+
+struct EchoKey {
+  Ipv4Addr guest;
+  std::uint16_t ident;
+  Ipv4Addr target;
+  friend bool operator==(const EchoKey&, const EchoKey&) = default;
 };
 
-IcmpTranslator::IcmpTranslator(GuestIo& io) : state_(new State{io}) {}
+struct EchoKeyHash {
+  std::size_t operator()(const EchoKey& k) const noexcept {
+    std::uint64_t x = ((std::uint64_t{k.guest.to_u32()} << 32) | k.target.to_u32()) ^ (std::uint64_t{k.ident} << 7);
+    x *= 0x9E3779B97F4A7C15ull;
+    return static_cast<std::size_t>(x ^ (x >> 29));
+  }
+};
+
+struct EchoFlow {
+  EchoKey key;
+  Ipv4Addr pinged;  // what the guest addressed (the reply's source)
+  UniqueFd sock;
+  Nanos last_active = 0;
+};
+
+}  // namespace
+
+struct IcmpTranslator::State {
+  explicit State(GuestIo& g) : io(g), sweep(g.loop(), [this] { on_sweep(); }) {}
+  ~State() {
+    for (auto& [k, f] : flows) io.loop().remove(f->sock.get());
+  }
+
+  GuestIo& io;
+  std::unordered_map<EchoKey, std::unique_ptr<EchoFlow>, EchoKeyHash> flows;
+  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;
+  Timer sweep;
+  bool warned = false;
+
+  EchoFlow* open(const EchoKey& key, Ipv4Addr pinged) {
+    const auto g = per_guest.find(key.guest);
+    if (flows.size() >= io.config().max_flows ||
+        (g != per_guest.end() && g->second >= io.config().max_flows_per_guest)) {
+      io.counters().drop_flow_limit++;
+      return nullptr;
+    }
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP));
+    if (!s) {
+      unavailable(errno);
+      return nullptr;
+    }
+    auto f = std::make_unique<EchoFlow>();
+    f->key = key;
+    f->pinged = pinged;
+    f->sock = std::move(s);
+    EchoFlow* raw = f.get();
+    flows.emplace(key, std::move(f));
+    per_guest[key.guest]++;
+    io.loop().add(raw->sock.get(), EPOLLIN, [this, raw](std::uint32_t) { on_readable(*raw); });
+    if (!sweep.armed()) sweep.arm_in(kSweepInterval);
+    return raw;
+  }
+
+  void unavailable(int err) {
+    io.counters().icmp_unavailable++;
+    if (warned) return;
+    warned = true;
+    if (err == EACCES || err == EPERM) {
+      log::warn(
+          "nat: guests cannot ping outside addresses: ICMP echo sockets are not permitted for gid {} "
+          "(allow it with: sysctl -w net.ipv4.ping_group_range=\"0 2147483647\")",
+          static_cast<unsigned>(getgid()));
+    } else {
+      log::warn("nat: guests cannot ping outside addresses: ICMP echo socket: {}", std::strerror(err));
+    }
+  }
+
+  void on_readable(EchoFlow& f) {
+    for (int i = 0; i < kMaxReadsPerEvent; ++i) {
+      MutBytes l4 = io.l4_buffer();
+      const ssize_t n = ::recv(f.sock.get(), l4.data(), l4.size(), MSG_TRUNC);
+      if (n < 0) return;
+      if (static_cast<std::size_t>(n) > l4.size()) continue;  // larger than the guest's MTU
+      auto parsed = Icmpv4PacketMut::parse(l4.first(static_cast<std::size_t>(n)));
+      if (!parsed || parsed->type() != Icmpv4Type::EchoReply) continue;
+      Icmpv4PacketMut pkt = *parsed;
+      pkt.set_echo_ident(f.key.ident);
+      pkt.fill_checksum();
+      f.last_active = monotonic_now();
+      if (io.send_l4_in_place(f.pinged, f.key.guest, IpProtocol::Icmp, static_cast<std::size_t>(n)))
+        io.counters().icmp_echo_in++;
+    }
+  }
+
+  void erase(const EchoKey& key) {
+    auto it = flows.find(key);
+    if (it == flows.end()) return;
+    io.loop().remove(it->second->sock.get());
+    auto g = per_guest.find(key.guest);
+    if (g != per_guest.end() && --g->second == 0) per_guest.erase(g);
+    flows.erase(it);
+  }
+
+  void expire(Nanos now) {
+    for (auto it = flows.begin(); it != flows.end();) {
+      auto next = std::next(it);
+      if (now - it->second->last_active >= kIdleTimeout) erase(it->first);
+      it = next;
+    }
+  }
+
+  void on_sweep() {
+    expire(monotonic_now());
+    if (!flows.empty()) sweep.arm_in(kSweepInterval);
+  }
+};
+
+IcmpTranslator::IcmpTranslator(GuestIo& io) : state_(std::make_unique<State>(io)) {}
 IcmpTranslator::~IcmpTranslator() = default;
-void IcmpTranslator::on_packet(const wire::Ipv4Packet&, wire::Ipv4Addr) { state_->io.counters().drop_unsupported++; }
+
+void IcmpTranslator::on_packet(const Ipv4Packet& ip, Ipv4Addr target) {
+  State& s = *state_;
+  auto icmp = Icmpv4Packet::parse(ip.payload());
+  if (!icmp) {
+    s.io.counters().drop_malformed++;
+    return;
+  }
+  if (icmp->type() != Icmpv4Type::EchoRequest || icmp->code() != 0) {
+    s.io.counters().drop_unsupported++;
+    return;
+  }
+  if (!icmp->verify_checksum()) {
+    s.io.counters().drop_bad_checksum++;
+    return;
+  }
+  const EchoKey key{ip.src(), icmp->echo_ident(), target};
+  EchoFlow* f = nullptr;
+  if (auto it = s.flows.find(key); it != s.flows.end()) {
+    f = it->second.get();
+  } else {
+    f = s.open(key, ip.dst());
+    if (!f) return;
+  }
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  std::memcpy(&to.sin_addr, target.octets.data(), 4);
+  // The kernel rewrites the identifier and the checksum; the rest is the
+  // guest's message as it was.
+  const Bytes msg = icmp->bytes();
+  f->last_active = monotonic_now();
+  if (::sendto(f->sock.get(), msg.data(), msg.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to),
+               sizeof to) >= 0)
+    s.io.counters().icmp_echo_out++;
+}
+
+void IcmpTranslator::expire_idle(Nanos now) { state_->expire(now); }
+
+std::size_t IcmpTranslator::size() const { return state_->flows.size(); }
 
 }  // namespace vnet::nat

@@ -19,6 +19,11 @@ class IcmpTranslator {
   // An ICMP packet from a guest to an address outside the network; `target`
   // is where the host socket sends it (the host's loopback for the gateway).
   void on_packet(const wire::Ipv4Packet& ip, wire::Ipv4Addr target);
+  // Closes echo sockets idle at `now` (monotonic); the sweep timer calls it,
+  // tests may call it with a time in the future.
+  void expire_idle(Nanos now);
+  // Open echo mappings, for status and tests.
+  std::size_t size() const;
 
  private:
   struct State;

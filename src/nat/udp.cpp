@@ -1,19 +1,305 @@
+// UDP translation.
+//
+// Theory of operation: a flow is (guest ip, guest port, dst ip, dst port) as
+// the guest addressed it. Outgoing flows own one non-blocking host UDP
+// socket connect()ed to the target the gateway chose (dst itself, or the
+// host's loopback for the gateway address); whatever arrives on it goes back
+// to the guest from dst:dport, so the guest sees a normal peer. Inbound
+// flows (port forwards) borrow the forward's host socket: datagrams from a
+// host client reach the guest from the client's address, and the guest's
+// replies leave through that socket to the client.
+//
+// A connected socket reports ICMP port unreachable as ECONNREFUSED; the guest
+// gets the equivalent ICMP error, quoting a reconstructed header of its
+// datagram (we keep no copy of the original).
+//
+// Limits: config().max_flows and max_flows_per_guest (drop_flow_limit).
+// Timeouts: a flow idle for 60 s is closed (10 s for DNS, port 53, whose
+// exchanges are one-shot); a sweep runs every 2 s while flows exist.
 #include "nat/udp.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
+
+#include "core/log.hpp"
+#include "wire/icmp.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/udp.hpp"
 
 namespace vnet::nat {
 
-struct UdpTranslator::State {
-  GuestIo& io;
+using namespace vnet::wire;
+
+namespace {
+
+constexpr Nanos kIdleTimeout = 60 * kSeconds;
+constexpr Nanos kDnsIdleTimeout = 10 * kSeconds;
+constexpr Nanos kSweepInterval = 2 * kSeconds;
+constexpr std::uint16_t kDnsPort = 53;
+// Datagrams drained per readiness event, so one busy flow cannot starve others.
+constexpr int kMaxReadsPerEvent = 64;
+
+struct FlowKey {
+  Ipv4Addr guest;
+  std::uint16_t guest_port;
+  Ipv4Addr remote;  // as the guest addresses it
+  std::uint16_t remote_port;
+  friend bool operator==(const FlowKey&, const FlowKey&) = default;
 };
 
-UdpTranslator::UdpTranslator(GuestIo& io) : state_(new State{io}) {}
-UdpTranslator::~UdpTranslator() = default;
-void UdpTranslator::on_datagram(wire::Ipv4Addr, std::uint16_t, wire::Ipv4Addr, std::uint16_t, const SockAddr&,
-                                wire::Bytes) {
-  state_->io.counters().drop_unsupported++;
+struct FlowKeyHash {
+  std::size_t operator()(const FlowKey& k) const noexcept {
+    std::uint64_t x = (std::uint64_t{k.guest.to_u32()} << 32) | k.remote.to_u32();
+    x ^= (std::uint64_t{k.guest_port} << 16 | k.remote_port) * 0xC2B2AE3D27D4EB4Full;
+    x *= 0x9E3779B97F4A7C15ull;
+    return static_cast<std::size_t>(x ^ (x >> 29));
+  }
+};
+
+struct Flow {
+  FlowKey key;
+  UniqueFd sock;         // outgoing flows
+  int host_fd = -1;      // inbound flows: the port forward's socket (not owned)
+  SockAddr client;       // inbound flows: where replies go
+  Nanos last_active = 0;
+  std::uint64_t in = 0, out = 0;  // datagrams to / from the guest
+  bool inbound() const { return host_fd >= 0; }
+  Nanos idle_limit() const { return key.remote_port == kDnsPort ? kDnsIdleTimeout : kIdleTimeout; }
+};
+
+// The address a host client appears as to the guest: its own IPv4 address,
+// or the gateway for loopback and IPv6 clients (the guest cannot reach those).
+Ipv4Addr visible_address(const SockAddr& client, Ipv4Addr gateway) {
+  Ipv4Addr a = gateway;
+  if (client.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&client.storage);
+    std::memcpy(a.octets.data(), &in->sin_addr, 4);
+  } else if (client.family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&client.storage);
+    if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return gateway;
+    std::memcpy(a.octets.data(), in6->sin6_addr.s6_addr + 12, 4);
+  }
+  return a.is_loopback() || a.is_unspecified() ? gateway : a;
 }
-nlohmann::json UdpTranslator::status() const { return nlohmann::json::array(); }
+
+std::uint16_t sockaddr_port(const SockAddr& s) {
+  if (s.family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&s.storage)->sin_port);
+  if (s.family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&s.storage)->sin6_port);
+  return 0;
+}
+
+std::string endpoint(Ipv4Addr a, std::uint16_t port) { return a.to_string() + ":" + std::to_string(port); }
+
+}  // namespace
+
+struct UdpTranslator::State {
+  explicit State(GuestIo& g) : io(g), sweep(g.loop(), [this] { on_sweep(); }) {}
+  ~State() {
+    for (auto& [k, f] : flows)
+      if (f->sock) io.loop().remove(f->sock.get());
+  }
+
+  GuestIo& io;
+  std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
+  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;
+  Timer sweep;
+
+  bool may_open(Ipv4Addr guest) {
+    auto it = per_guest.find(guest);
+    const std::uint32_t mine = it == per_guest.end() ? 0 : it->second;
+    if (flows.size() >= io.config().max_flows || mine >= io.config().max_flows_per_guest) {
+      io.counters().drop_flow_limit++;
+      return false;
+    }
+    return true;
+  }
+
+  Flow* insert(std::unique_ptr<Flow> f) {
+    Flow* raw = f.get();
+    per_guest[raw->key.guest]++;
+    flows.emplace(raw->key, std::move(f));
+    io.counters().udp_flows++;
+    if (!sweep.armed()) sweep.arm_in(kSweepInterval);
+    return raw;
+  }
+
+  void erase(const FlowKey& key) {
+    auto it = flows.find(key);
+    if (it == flows.end()) return;
+    if (it->second->sock) io.loop().remove(it->second->sock.get());
+    auto g = per_guest.find(key.guest);
+    if (g != per_guest.end() && --g->second == 0) per_guest.erase(g);
+    flows.erase(it);
+  }
+
+  Flow* open_outgoing(const FlowKey& key, const SockAddr& target) {
+    if (!may_open(key.guest)) return nullptr;
+    UniqueFd s(::socket(target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!s || ::connect(s.get(), target.get(), target.length) != 0) {
+      log::debug("udp: cannot open a socket to {}: {}", target.to_string(), std::strerror(errno));
+      io.counters().drop_unsupported++;
+      return nullptr;
+    }
+    auto f = std::make_unique<Flow>();
+    f->key = key;
+    f->sock = std::move(s);
+    Flow* raw = insert(std::move(f));
+    io.loop().add(raw->sock.get(), EPOLLIN, [this, raw](std::uint32_t) { on_readable(*raw); });
+    return raw;
+  }
+
+  // Sends payload (already in l4_buffer at offset 8) to the guest.
+  void deliver(Flow& f, std::size_t payload_len) {
+    MutBytes l4 = io.l4_buffer();
+    UdpRepr udp{f.key.remote_port, f.key.guest_port, static_cast<std::uint16_t>(payload_len)};
+    if (!udp.emit(l4.first(UdpPacket::kHeaderLen + payload_len), IpAddr(f.key.remote), IpAddr(f.key.guest))) return;
+    if (io.send_l4_in_place(f.key.remote, f.key.guest, IpProtocol::Udp, UdpPacket::kHeaderLen + payload_len)) {
+      f.in++;
+      io.counters().udp_in++;
+    }
+    f.last_active = monotonic_now();
+  }
+
+  void on_readable(Flow& f) {
+    for (int i = 0; i < kMaxReadsPerEvent; ++i) {
+      MutBytes l4 = io.l4_buffer();
+      const std::size_t room = l4.size() - UdpPacket::kHeaderLen;
+      // MSG_TRUNC returns the real length: larger datagrams than the guest's
+      // MTU would need IP fragmentation, which the gateway does not do.
+      const ssize_t n = ::recv(f.sock.get(), l4.data() + UdpPacket::kHeaderLen, room, MSG_TRUNC);
+      if (n < 0) {
+        if (errno == ECONNREFUSED) send_port_unreachable(f);
+        return;  // EAGAIN, or an error already reported
+      }
+      if (static_cast<std::size_t>(n) > room) {
+        io.counters().drop_unsupported++;
+        continue;
+      }
+      deliver(f, static_cast<std::size_t>(n));
+    }
+  }
+
+  // ICMP port unreachable from the remote, quoting a rebuilt IPv4+UDP header
+  // of the guest's datagram (RFC 792 needs only those 28 bytes).
+  void send_port_unreachable(Flow& f) {
+    std::uint8_t quote[Ipv4Packet::kMinHeaderLen + UdpPacket::kHeaderLen] = {};
+    Ipv4Repr ip;
+    ip.src = f.key.guest;
+    ip.dst = f.key.remote;
+    ip.protocol = IpProtocol::Udp;
+    ip.payload_len = UdpPacket::kHeaderLen;
+    ip.emit(quote);
+    MutBytes udp(quote + Ipv4Packet::kMinHeaderLen, UdpPacket::kHeaderLen);
+    store_be16(udp, 0, f.key.guest_port);
+    store_be16(udp, 2, f.key.remote_port);
+    store_be16(udp, 4, UdpPacket::kHeaderLen);
+    auto icmp = Icmpv4Repr::dest_unreachable(Icmpv4Unreachable::Port, quote);
+    const std::size_t len = icmp.emit(io.l4_buffer());
+    if (len) io.send_l4_in_place(f.key.remote, f.key.guest, IpProtocol::Icmp, len);
+  }
+
+  void send_out(Flow& f, Bytes payload) {
+    ssize_t n;
+    if (f.inbound()) {
+      n = ::sendto(f.host_fd, payload.data(), payload.size(), MSG_DONTWAIT, f.client.get(), f.client.length);
+    } else {
+      n = ::send(f.sock.get(), payload.data(), payload.size(), MSG_DONTWAIT);
+    }
+    f.last_active = monotonic_now();
+    if (n >= 0) {
+      f.out++;
+      io.counters().udp_out++;
+    } else if (errno == ECONNREFUSED && !f.inbound()) {
+      send_port_unreachable(f);
+    }
+    // EAGAIN/ENOBUFS: UDP may lose datagrams; the guest's protocol copes.
+  }
+
+  void expire(Nanos now) {
+    for (auto it = flows.begin(); it != flows.end();) {
+      Flow& f = *it->second;
+      auto next = std::next(it);
+      if (now - f.last_active >= f.idle_limit()) erase(f.key);
+      it = next;
+    }
+  }
+
+  void on_sweep() {
+    expire(monotonic_now());
+    if (!flows.empty()) sweep.arm_in(kSweepInterval);
+  }
+};
+
+UdpTranslator::UdpTranslator(GuestIo& io) : state_(std::make_unique<State>(io)) {}
+UdpTranslator::~UdpTranslator() = default;
+
+void UdpTranslator::on_datagram(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport,
+                                const SockAddr& target, Bytes payload) {
+  State& s = *state_;
+  const FlowKey key{src, sport, dst, dport};
+  Flow* f = nullptr;
+  if (auto it = s.flows.find(key); it != s.flows.end()) {
+    f = it->second.get();
+  } else {
+    f = s.open_outgoing(key, target);
+    if (!f) return;
+  }
+  s.send_out(*f, payload);
+}
+
+void UdpTranslator::inbound(int host_fd, const SockAddr& client, Ipv4Addr guest, std::uint16_t guest_port,
+                            Bytes payload) {
+  State& s = *state_;
+  const FlowKey key{guest, guest_port, visible_address(client, s.io.config().gateway), sockaddr_port(client)};
+  Flow* f = nullptr;
+  if (auto it = s.flows.find(key); it != s.flows.end()) {
+    f = it->second.get();
+  } else {
+    if (!s.may_open(guest)) return;
+    auto nf = std::make_unique<Flow>();
+    nf->key = key;
+    nf->host_fd = host_fd;
+    nf->client = client;
+    f = s.insert(std::move(nf));
+  }
+  MutBytes l4 = s.io.l4_buffer();
+  if (payload.size() + UdpPacket::kHeaderLen > l4.size()) {
+    s.io.counters().drop_unsupported++;
+    return;
+  }
+  std::memcpy(l4.data() + UdpPacket::kHeaderLen, payload.data(), payload.size());
+  s.deliver(*f, payload.size());
+}
+
+void UdpTranslator::forget_host_fd(int host_fd) {
+  State& s = *state_;
+  for (auto it = s.flows.begin(); it != s.flows.end();) {
+    auto next = std::next(it);
+    if (it->second->host_fd == host_fd) s.erase(it->first);
+    it = next;
+  }
+}
+
+void UdpTranslator::expire_idle(Nanos now) { state_->expire(now); }
+
+nlohmann::json UdpTranslator::status() const {
+  nlohmann::json out = nlohmann::json::array();
+  const Nanos now = monotonic_now();
+  for (const auto& [key, f] : state_->flows) {
+    out.push_back({{"guest", endpoint(key.guest, key.guest_port)},
+                   {"remote", endpoint(key.remote, key.remote_port)},
+                   {"direction", f->inbound() ? "in" : "out"},
+                   {"idle_s", (now - f->last_active) / kSeconds},
+                   {"in", f->in},
+                   {"out", f->out}});
+  }
+  return out;
+}
 
 }  // namespace vnet::nat

@@ -22,6 +22,19 @@ class UdpTranslator {
   // (dst itself, or the host's loopback when dst is the gateway).
   void on_datagram(wire::Ipv4Addr src, std::uint16_t sport, wire::Ipv4Addr dst, std::uint16_t dport,
                    const SockAddr& target, wire::Bytes payload);
+  // UDP port forwarding: a datagram a host client sent to a forwarded host
+  // socket host_fd (owned by the port-forward code). It goes to
+  // guest:guest_port from the client's address (a client on 127.0.0.0/8, or
+  // one the guest cannot address, appears as the gateway); the guest's
+  // replies leave through host_fd to that client. Idle flows expire as others.
+  void inbound(int host_fd, const SockAddr& client, wire::Ipv4Addr guest, std::uint16_t guest_port,
+               wire::Bytes payload);
+  // The port-forward code calls this before closing host_fd, so no flow
+  // keeps writing to a closed (or reused) descriptor.
+  void forget_host_fd(int host_fd);
+  // Closes flows idle at `now` (monotonic); the sweep timer calls it, tests
+  // may call it with a time in the future.
+  void expire_idle(Nanos now);
   nlohmann::json status() const;
 
  private:

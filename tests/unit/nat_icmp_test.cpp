@@ -1,0 +1,123 @@
+// ICMP echo translator: real ping sockets when the host permits them
+// (net.ipv4.ping_group_range), else the icmp_unavailable path.
+#include "nat/icmp.hpp"
+
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <vector>
+
+#include "nat_dnsudp_io.hpp"
+#include "wire/icmp.hpp"
+#include "wire/ipv4.hpp"
+
+namespace vnet::nat {
+namespace {
+
+using namespace vnet::wire;
+using testing::RecordingGuestIo;
+using testing::run_for;
+using testing::run_until;
+
+const Ipv4Addr kGuest{{10, 0, 2, 15}};
+const Ipv4Addr kLoopback{{127, 0, 0, 1}};
+
+bool ping_sockets_allowed() {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP));
+  return s.valid();
+}
+
+// An IPv4 packet from the guest carrying an ICMP message.
+struct GuestPacket {
+  std::vector<std::uint8_t> buf;
+  Ipv4Packet ip() const { return *Ipv4Packet::parse(buf); }
+};
+
+GuestPacket icmp_packet(Ipv4Addr dst, const Icmpv4Repr& icmp) {
+  GuestPacket p;
+  p.buf.resize(Ipv4Packet::kMinHeaderLen + icmp.buffer_len());
+  Ipv4Repr ip;
+  ip.src = kGuest;
+  ip.dst = dst;
+  ip.protocol = IpProtocol::Icmp;
+  ip.payload_len = static_cast<std::uint16_t>(icmp.buffer_len());
+  ip.emit(p.buf);
+  icmp.emit(MutBytes(p.buf).subspan(Ipv4Packet::kMinHeaderLen));
+  return p;
+}
+
+const std::string kData = "vnet ping payload";
+Bytes data() { return {reinterpret_cast<const std::uint8_t*>(kData.data()), kData.size()}; }
+
+TEST(NatIcmp, EchoThroughPingSocket) {
+  if (!ping_sockets_allowed())
+    GTEST_SKIP() << "ping sockets not permitted here (net.ipv4.ping_group_range); see UnavailableIsCounted";
+  EventLoop loop;
+  RecordingGuestIo io(loop);
+  IcmpTranslator icmp(io);
+  auto pkt = icmp_packet(kLoopback, Icmpv4Repr::echo_request(0x4242, 7, data()));
+  icmp.on_packet(pkt.ip(), kLoopback);
+  ASSERT_TRUE(run_until(loop, [&] { return !io.sent.empty(); }, 2 * kSeconds));
+  const auto& p = io.sent[0];
+  EXPECT_EQ(p.src, kLoopback);
+  EXPECT_EQ(p.dst, kGuest);
+  EXPECT_EQ(p.proto, IpProtocol::Icmp);
+  auto reply = Icmpv4Packet::parse(p.l4);
+  ASSERT_TRUE(reply);
+  EXPECT_TRUE(reply->verify_checksum());
+  EXPECT_EQ(reply->type(), Icmpv4Type::EchoReply);
+  EXPECT_EQ(reply->echo_ident(), 0x4242);  // the guest's, not the socket's
+  EXPECT_EQ(reply->echo_seq(), 7);
+  EXPECT_EQ(std::string(reply->payload().begin(), reply->payload().end()), kData);
+  EXPECT_EQ(io.counters().icmp_echo_out, 1u);
+  EXPECT_EQ(io.counters().icmp_echo_in, 1u);
+
+  // Same session reuses the mapping; another identifier gets its own.
+  icmp.on_packet(icmp_packet(kLoopback, Icmpv4Repr::echo_request(0x4242, 8, data())).ip(), kLoopback);
+  icmp.on_packet(icmp_packet(kLoopback, Icmpv4Repr::echo_request(0x4343, 1, data())).ip(), kLoopback);
+  EXPECT_EQ(icmp.size(), 2u);
+  ASSERT_TRUE(run_until(loop, [&] { return io.sent.size() == 3; }, 2 * kSeconds));
+  icmp.expire_idle(monotonic_now() + 31 * kSeconds);
+  EXPECT_EQ(icmp.size(), 0u);
+}
+
+TEST(NatIcmp, UnavailableIsCountedAndNothingFabricated) {
+  if (ping_sockets_allowed()) GTEST_SKIP() << "ping sockets are permitted here; see EchoThroughPingSocket";
+  EventLoop loop;
+  RecordingGuestIo io(loop);
+  IcmpTranslator icmp(io);
+  const Ipv4Addr remote{{192, 0, 2, 1}};
+  icmp.on_packet(icmp_packet(remote, Icmpv4Repr::echo_request(1, 1, data())).ip(), remote);
+  icmp.on_packet(icmp_packet(remote, Icmpv4Repr::echo_request(1, 2, data())).ip(), remote);
+  run_for(loop, 50 * kMillis);
+  EXPECT_EQ(io.counters().icmp_unavailable, 2u);
+  EXPECT_EQ(io.counters().icmp_echo_out, 0u);
+  EXPECT_TRUE(io.sent.empty());
+  EXPECT_EQ(icmp.size(), 0u);
+}
+
+TEST(NatIcmp, OnlyValidEchoRequestsAreTranslated) {
+  EventLoop loop;
+  RecordingGuestIo io(loop);
+  IcmpTranslator icmp(io);
+  const Ipv4Addr remote{{192, 0, 2, 1}};
+  icmp.on_packet(icmp_packet(remote, Icmpv4Repr::echo_reply(1, 1, data())).ip(), remote);
+  EXPECT_EQ(io.counters().drop_unsupported, 1u);
+  auto bad = icmp_packet(remote, Icmpv4Repr::echo_request(1, 1, data()));
+  bad.buf.back() ^= 0xff;  // damages the checksum
+  icmp.on_packet(bad.ip(), remote);
+  EXPECT_EQ(io.counters().drop_bad_checksum, 1u);
+  auto runt = icmp_packet(remote, Icmpv4Repr::echo_request(1, 1, {}));
+  runt.buf.resize(Ipv4Packet::kMinHeaderLen + 4);
+  store_be16(runt.buf, 2, static_cast<std::uint16_t>(runt.buf.size()));
+  Ipv4PacketMut hdr = *Ipv4PacketMut::parse(runt.buf);
+  hdr.fill_checksum();
+  icmp.on_packet(runt.ip(), remote);
+  EXPECT_EQ(io.counters().drop_malformed, 1u);
+  EXPECT_TRUE(io.sent.empty());
+}
+
+}  // namespace
+}  // namespace vnet::nat
