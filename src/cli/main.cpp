@@ -175,6 +175,22 @@ int run(int argc, char** argv) {
   capture->add_option("net", capture_net, "Network")->required();
   capture->add_option("-w,--write", capture_file, "Write to FILE instead of stdout");
 
+  auto* pf = app.add_subcommand("pf", "Port forwards into a nat network (host socket -> guest)");
+  pf->require_subcommand(1);
+  std::string pf_net, pf_arg;
+  auto* pf_add = pf->add_subcommand(
+      "add", "Add a forward; prints its name. RULE is QEMU's hostfwd or VirtualBox's natpf form, e.g.\n"
+             "  tcp:127.0.0.1:2222-:22    udp::5353-10.0.2.15:53    ssh:tcp:[127.0.0.1]:2222:[10.0.2.15]:22\n"
+             "  (host address default 127.0.0.1; guest address default: the first DHCP address)");
+  pf_add->add_option("net", pf_net, "Network")->required();
+  pf_add->add_option("rule", pf_arg, "Forward rule")->required();
+  auto* pf_del = pf->add_subcommand("del", "Remove a forward (established connections go on)");
+  pf_del->add_option("net", pf_net, "Network")->required();
+  pf_del->add_option("name", pf_arg, "Forward name (see `vnet pf list`)")->required();
+  auto* pf_list = pf->add_subcommand("list", "List a network's forwards");
+  pf_list->add_option("net", pf_net, "Network")->required();
+  pf_list->add_flag("--json", json_out, "Machine-readable output");
+
   CLI11_PARSE(app, argc, argv);
   const std::string run_dir = vnet::cli::resolve_run_dir(run_dir_flag);
 
@@ -253,6 +269,29 @@ int run(int argc, char** argv) {
     json req = {{"cmd", "port_set"}, {"net", port_net}, {"port", parse_port_id(port_id)}};
     imp.fill(req);
     client.call(req);
+    return 0;
+  }
+  if (*pf_add) {
+    auto reply = client.call({{"cmd", "pf_add"}, {"net", pf_net}, {"rule", pf_arg}});
+    fmt::print("{}\n", reply["name"].get<std::string>());
+    return 0;
+  }
+  if (*pf_del) {
+    client.call({{"cmd", "pf_del"}, {"net", pf_net}, {"name", pf_arg}});
+    return 0;
+  }
+  if (*pf_list) {
+    auto reply = client.call({{"cmd", "pf_list"}, {"net", pf_net}});
+    if (json_out) {
+      fmt::print("{}\n", reply["forwards"].dump(2));
+    } else {
+      for (const auto& f : reply["forwards"]) {
+        const bool tcp = f["proto"] == "tcp";
+        fmt::print("{:<16} {} {:<21} -> {:<21} {} {}\n", f["name"].get<std::string>(), f["proto"].get<std::string>(),
+                   f["host"].get<std::string>(), f["guest"].get<std::string>(),
+                   f.value(tcp ? "connections" : "datagrams", std::uint64_t{0}), tcp ? "connections" : "datagrams");
+      }
+    }
     return 0;
   }
   return 0;

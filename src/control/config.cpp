@@ -45,6 +45,29 @@ void copy_keys(const toml::table& table, json& request, std::initializer_list<co
   }
 }
 
+// Port forwards of a nat network: `forwards = ["RULE", ...]` and/or
+// [[network.forward]] tables with `rule = "RULE"`, each a pf_add request.
+void add_forward_requests(const toml::table& net, const json& net_name, const std::string& source,
+                          std::vector<json>& requests) {
+  auto add = [&](const std::string& rule) { requests.push_back({{"cmd", "pf_add"}, {"net", net_name}, {"rule", rule}}); };
+  if (const toml::node* list = net.get("forwards")) {
+    if (!list->is_array()) throw UserError(where(*list, source) + ": forwards must be a list of strings");
+    for (const auto& r : *list->as_array()) {
+      if (!r.is_string()) throw UserError(where(r, source) + ": forwards must be a list of strings");
+      add(r.as_string()->get());
+    }
+  }
+  const toml::node* tables = net.get("forward");
+  if (!tables) return;
+  if (!tables->is_array_of_tables()) throw UserError(where(*tables, source) + ": use [[network.forward]] tables");
+  for (const auto& node : *tables->as_array()) {
+    json req;
+    copy_keys(*node.as_table(), req, {"rule"}, {}, {}, source);
+    if (!req.contains("rule")) throw UserError(where(node, source) + ": a [[network.forward]] needs a rule");
+    add(req["rule"].get<std::string>());
+  }
+}
+
 }  // namespace
 
 Config parse_config(std::string_view text, const std::string& source) {
@@ -72,7 +95,7 @@ Config parse_config(std::string_view text, const std::string& source) {
     copy_keys(net, add,
               {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
                "restrict", "tftp", "bootfile", "domain"},
-              {"mtu", "mac_limit"}, {"port", "dns_upstream"}, source);
+              {"mtu", "mac_limit"}, {"port", "dns_upstream", "forward", "forwards"}, source);
     if (const toml::node* upstream = net.get("dns_upstream")) {
       const toml::array* list = upstream->as_array();
       if (!list) throw UserError(where(*upstream, source) + ": dns_upstream must be a list of strings");
@@ -85,6 +108,7 @@ Config parse_config(std::string_view text, const std::string& source) {
     }
     if (!add.contains("name")) throw UserError(where(net, source) + ": a [[network]] needs a name");
     config.requests.push_back(add);
+    add_forward_requests(net, add["name"], source, config.requests);
     const toml::node* ports = net.get("port");
     if (!ports) continue;
     if (!ports->is_array_of_tables()) throw UserError(where(*ports, source) + ": use [[network.port]] tables");

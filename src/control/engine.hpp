@@ -17,6 +17,10 @@
 
 namespace vnet {
 
+namespace nat {
+class PortForwarder;
+}
+
 struct PortSettings {
   std::optional<bool> link_up;
   Direction direction = Direction::Both;
@@ -41,10 +45,18 @@ class Engine {
   void set_port(const std::string& net, PortId id, const PortSettings& settings);
   Port& port(const std::string& net, PortId id);
 
+  // Port forwards of a NAT network (throw "network X is not a nat network"
+  // for others). pf_add returns the rule's name.
+  std::string pf_add(const std::string& net, const std::string& rule);
+  void pf_del(const std::string& net, const std::string& name);
+  nlohmann::json pf_list(const std::string& net);
+
   // Snapshot for `vnet status --json` (and the human view built from it).
   nlohmann::json status(const std::string& only_net = "") const;
 
  private:
+  nat::PortForwarder& forwarder(const std::string& net);
+
   EventLoop& loop_;
   std::map<std::string, std::unique_ptr<Network>> networks_;
 };

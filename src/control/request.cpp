@@ -84,6 +84,12 @@ json dispatch(Engine& engine, const json& req) {
     engine.set_port(string_field(req, "net"), port_id_field(req), port_settings_from(req));
     return ok();
   }
+  if (cmd == "pf_add") return ok({{"name", engine.pf_add(string_field(req, "net"), string_field(req, "rule"))}});
+  if (cmd == "pf_del") {
+    engine.pf_del(string_field(req, "net"), string_field(req, "name"));
+    return ok();
+  }
+  if (cmd == "pf_list") return ok({{"forwards", engine.pf_list(string_field(req, "net"))}});
   if (cmd == "shutdown") return ok();
   if (cmd == "capture") {
     engine.network(string_field(req, "net"));

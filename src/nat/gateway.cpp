@@ -11,6 +11,7 @@
 #include "nat/dhcp.hpp"
 #include "nat/dns.hpp"
 #include "nat/icmp.hpp"
+#include "nat/portfwd.hpp"
 #include "nat/tcp.hpp"
 #include "nat/tftp.hpp"
 #include "nat/udp.hpp"
@@ -55,7 +56,8 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
       icmp_(std::make_unique<IcmpTranslator>(*this)),
       udp_(std::make_unique<UdpTranslator>(*this)),
       tcp_(std::make_unique<TcpTranslator>(*this)),
-      tftp_(std::make_unique<TftpServer>(*this)) {
+      tftp_(std::make_unique<TftpServer>(*this)),
+      portfwd_(std::make_unique<PortForwarder>(*this, *tcp_, *udp_)) {
   frame_.reset(new std::uint8_t[frame_capacity_]);
 }
 
@@ -231,7 +233,7 @@ void NatGateway::on_ipv4(const MacAddr& src_mac, Bytes payload) {
       if (auto upstream = dns_->tcp_upstream()) tcp_->on_segment(*ip, *upstream);
       return;
     }
-    if (config_.restrict || to_dns || config_.net.contains(dst)) {
+    if (config_.restrict || to_dns || (config_.net.contains(dst) && !to_gateway)) {
       // Segments of port-forwarded connections still pass: the translator
       // knows them; new outgoing connections are refused there.
       tcp_->on_segment(*ip, SockAddr{});
@@ -313,7 +315,8 @@ nlohmann::json NatGateway::status() const {
           {"leases", dhcp_->status()},
           {"dns_forwarder", dns_->status()},
           {"udp", udp_->status()},
-          {"tcp", tcp_->status()}};
+          {"tcp", tcp_->status()},
+          {"forwards", portfwd_->list()}};
 }
 
 }  // namespace vnet::nat

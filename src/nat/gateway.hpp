@@ -26,6 +26,7 @@ class IcmpTranslator;
 class UdpTranslator;
 class TcpTranslator;
 class TftpServer;
+class PortForwarder;
 
 class NatGateway : public Port, public GuestIo {
  public:
@@ -48,6 +49,7 @@ class NatGateway : public Port, public GuestIo {
   wire::MacAddr mac() const { return mac_; }
   TcpTranslator& tcp() { return *tcp_; }
   UdpTranslator& udp() { return *udp_; }
+  PortForwarder& portfwd() { return *portfwd_; }
   nlohmann::json status() const;
 
  protected:
@@ -77,6 +79,8 @@ class NatGateway : public Port, public GuestIo {
   std::unique_ptr<UdpTranslator> udp_;
   std::unique_ptr<TcpTranslator> tcp_;
   std::unique_ptr<TftpServer> tftp_;
+  // Last, so it closes its sockets (and tells udp_) before the translators go.
+  std::unique_ptr<PortForwarder> portfwd_;
 };
 
 }  // namespace vnet::nat
