@@ -1,17 +1,986 @@
+// TCP translation.
+//
+// Theory of operation: no copy-and-buffer. Each guest connection is one host
+// socket connection and the kernel's socket buffers are the only buffers.
+//
+// Outbound: the guest's SYN creates a non-blocking socket connect()ing to the
+// target the gateway chose. The guest gets its SYN-ACK only once the host
+// connect succeeded (so a refused or unreachable port is an RST, as if the
+// guest talked to the server directly). Our SYN-ACK offers MSS = mtu - 40 and,
+// if the guest offered window scaling, a scale of 7.
+//
+// Guest -> host: an in-order segment is written with send(MSG_DONTWAIT) and
+// we ACK exactly what the socket accepted; the rest, and any out-of-order
+// segment, is not kept: the guest gets a (duplicate) ACK and retransmits. The
+// window we advertise is half the socket's free send buffer (SO_MEMINFO:
+// (sndbuf - wmem_queued) / 2, truesize units), so the guest rarely sends
+// more than the kernel takes. When a
+// send came up short we watch EPOLLOUT and send a window update once it
+// drains. ACKs are coalesced: one per flow per event-loop batch (post()).
+//
+// Host -> guest: data stays in the socket's receive queue until the guest
+// ACKs it. We MSG_PEEK at offset "sent but unacked" (SO_PEEK_OFF where the
+// kernel supports it on TCP, else by peeking the head of the queue into a
+// bounded scratch buffer) straight into the outgoing frame (l4_buffer()), in
+// segments of the guest's MSS, within the guest's (scaled) window. A guest
+// ACK discards exactly that many bytes (recv MSG_TRUNC). The socket is
+// watched edge-triggered, so unacked data left in the queue does not keep it
+// readable; whenever the window opens we push again ourselves.
+//
+// Loss: RTO starts at 200 ms, doubles up to 10 s, 12 retries then RST;
+// an RTO resends everything from the last ACK (go-back-N, re-peeked);
+// three duplicate ACKs resend the first unacked segment. A zero window stops
+// sending and is probed (an ACK for seq-1, which makes the guest answer with
+// its window) on the same backoff.
+//
+// Close: guest FIN -> shutdown(SHUT_WR) and ACK (only once all its data was
+// accepted); host EOF, after all data was sent -> FIN to the guest. Both
+// directions done -> the socket closes and the flow lingers 2 s (TIME_WAIT,
+// re-ACKing a repeated FIN). Guest RST -> close with SO_LINGER 0 so the host
+// peer sees a reset; host error (ECONNRESET...) -> RST to the guest.
+//
+// Inbound (port forwards): the accepted socket becomes a flow in SYN_SENT:
+// we send the guest a SYN from the client's address (loopback clients appear
+// as the gateway) and retry it (the guest's MAC may not be known yet) 6
+// times with backoff from 500 ms; the guest's SYN-ACK establishes it.
+//
+// Limits: config().max_flows, max_flows_per_guest, max_pending_connects
+// (drop_flow_limit, answered with RST); connect timeout 20 s.
 #include "nat/tcp.hpp"
 
+#include <fcntl.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
+#include <vector>
+
+#include "core/log.hpp"
+#include "wire/checksum.hpp"
+#include "wire/tcp.hpp"
 
 namespace vnet::nat {
 
-struct TcpTranslator::State {
-  GuestIo& io;
+using namespace vnet::wire;
+
+namespace {
+
+constexpr Nanos kInitialRto = 200 * kMillis;
+constexpr Nanos kMaxRto = 10 * kSeconds;
+constexpr int kMaxRetries = 12;
+constexpr int kMaxProbes = 60;
+constexpr Nanos kConnectTimeout = 20 * kSeconds;
+constexpr Nanos kInboundSynRetry = 500 * kMillis;
+constexpr int kInboundSynTries = 6;
+constexpr Nanos kTimeWait = 2 * kSeconds;
+constexpr std::uint8_t kOurWindowScale = 7;
+constexpr std::uint16_t kDefaultGuestMss = 536;
+constexpr std::size_t kDataOffset = TcpPacket::kMinHeaderLen;  // data segments carry no options
+// Fallback (no SO_PEEK_OFF): the most we peek per push, which bounds the
+// data in flight per flow.
+constexpr std::size_t kScratchSize = 1 << 20;
+// Frames to a guest go through its port's queue (2 MiB for fd ports) with no
+// backpressure to us: data in flight per flow stays well under that, or a
+// burst the size of the guest's window would overflow it and cost an RTO.
+constexpr std::size_t kMaxInFlight = 768 << 10;
+
+bool seq_lt(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
+bool seq_le(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) <= 0; }
+
+struct FlowKey {
+  Ipv4Addr guest;
+  std::uint16_t guest_port;
+  Ipv4Addr remote;  // as the guest sees it
+  std::uint16_t remote_port;
+  friend bool operator==(const FlowKey&, const FlowKey&) = default;
 };
 
-TcpTranslator::TcpTranslator(GuestIo& io) : state_(new State{io}) {}
-TcpTranslator::~TcpTranslator() = default;
-void TcpTranslator::on_segment(const wire::Ipv4Packet&, const SockAddr&) { state_->io.counters().drop_unsupported++; }
-void TcpTranslator::open_inbound(UniqueFd, const SockAddr&, wire::Ipv4Addr, std::uint16_t) {}
-nlohmann::json TcpTranslator::status() const { return nlohmann::json::array(); }
+struct FlowKeyHash {
+  std::size_t operator()(const FlowKey& k) const noexcept {
+    std::uint64_t x = (std::uint64_t{k.guest.to_u32()} << 32) | k.remote.to_u32();
+    x ^= (std::uint64_t{k.guest_port} << 16 | k.remote_port) * 0xC2B2AE3D27D4EB4Full;
+    x *= 0x9E3779B97F4A7C15ull;
+    return static_cast<std::size_t>(x ^ (x >> 29));
+  }
+};
+
+enum class TcpState : std::uint8_t { Connecting, SynSent, SynRcvd, Established, TimeWait };
+
+const char* state_name(TcpState s) {
+  switch (s) {
+    case TcpState::Connecting: return "connecting";
+    case TcpState::SynSent: return "syn_sent";
+    case TcpState::SynRcvd: return "syn_rcvd";
+    case TcpState::Established: return "established";
+    case TcpState::TimeWait: return "time_wait";
+  }
+  return "?";
+}
+
+Ipv4Addr visible_address(const SockAddr& client, Ipv4Addr gateway) {
+  Ipv4Addr a = gateway;
+  if (client.family() == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&client.storage);
+    std::memcpy(a.octets.data(), &in->sin_addr, 4);
+  } else if (client.family() == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&client.storage);
+    if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return gateway;
+    std::memcpy(a.octets.data(), in6->sin6_addr.s6_addr + 12, 4);
+  }
+  return a.is_loopback() || a.is_unspecified() ? gateway : a;
+}
+
+std::uint16_t sockaddr_port(const SockAddr& a) {
+  if (a.family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_port);
+  if (a.family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_port);
+  return 0;
+}
+
+std::uint32_t random_iss() {
+  std::uint32_t v = 0;
+  if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v) v = static_cast<std::uint32_t>(monotonic_now() >> 2);
+  return v;
+}
+
+void set_nodelay(int fd) {
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+}  // namespace
+
+struct TcpTranslator::State {
+  struct Flow;
+  struct Entry;
+  explicit State(GuestIo& g) : io(g), alive(std::make_shared<bool>(true)) {}
+  GuestIo& io;
+  std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
+  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;
+  std::uint32_t pending_connects = 0;
+  // Closed flows wait here until no handler of theirs can be on the stack.
+  std::vector<std::unique_ptr<Flow>> dead;
+  int depth = 0;
+  std::vector<FlowKey> ack_queue;
+  bool ack_flush_posted = false;
+  std::shared_ptr<bool> alive;
+  std::unique_ptr<std::uint8_t[]> scratch;
+
+  // Entry points
+  void on_segment(const Ipv4Packet& ip, const SockAddr& target);
+  void open_inbound(UniqueFd conn, const SockAddr& client, Ipv4Addr guest, std::uint16_t guest_port);
+
+  // Flow life
+  bool over_limits(Ipv4Addr guest) const;
+  Flow* create(const FlowKey& key, UniqueFd sock, TcpState st);
+  void destroy(Flow& f);
+  void close_with_rst(Flow& f);
+  void guest_reset(Flow& f);
+  void enter_time_wait(Flow& f);
+  void maybe_finished(Flow& f);
+
+  // Events
+  void on_socket(Flow& f, std::uint32_t events);
+  void on_timer(Flow& f);
+  void on_connected(Flow& f);
+  void flow_segment(Flow& f, const TcpPacket& tcp);
+  void established_segment(Flow& f, const TcpPacket& tcp);
+  void process_ack(Flow& f, const TcpPacket& tcp);
+  void process_data(Flow& f, const TcpPacket& tcp);
+  void push_to_guest(Flow& f);
+  std::ptrdiff_t peek(Flow& f, std::size_t in_flight, std::uint8_t* dst, std::size_t len);
+  bool discard(Flow& f, std::size_t n);
+  void rewind(Flow& f);
+  void retransmit_first(Flow& f);
+  void arm_rto(Flow& f);
+
+  // Output
+  std::uint16_t compute_window(Flow& f);
+  bool emit(Flow& f, std::uint8_t flags, std::uint32_t seq, std::size_t payload_len, bool syn_options = false);
+  void send_fin(Flow& f);
+  void schedule_ack(Flow& f);
+  void flush_acks();
+  void send_rst(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport, std::uint32_t seq,
+                std::uint32_t ack, bool with_ack);
+  void reply_rst(const Ipv4Packet& ip, const TcpPacket& tcp);
+  void set_events(Flow& f, std::uint32_t events);
+};
+
+// Marks a top-level entry (packet, socket event, timer): dead flows are
+// freed only when no handler of theirs can be on the stack.
+struct TcpTranslator::State::Entry {
+  explicit Entry(TcpTranslator::State& s) : st(s) {
+    if (st.depth == 0) st.dead.clear();
+    ++st.depth;
+  }
+  ~Entry() { --st.depth; }
+  TcpTranslator::State& st;
+};
+
+struct TcpTranslator::State::Flow {
+  Flow(TcpTranslator::State& o, const FlowKey& k, UniqueFd s, TcpState st)
+      : owner(&o), key(k), sock(std::move(s)), state(st), timer(o.io.loop(), [this] {
+          Entry e(*owner);
+          owner->on_timer(*this);
+        }) {}
+  ~Flow() {
+    if (sock) owner->io.loop().remove(sock.get());
+  }
+
+  TcpTranslator::State* owner;
+  FlowKey key;
+  UniqueFd sock;
+  TcpState state;
+  Timer timer;
+  bool dead = false;
+  bool inbound = false;
+  bool peek_off = false;  // SO_PEEK_OFF works on this socket
+  std::uint32_t events = 0;
+
+  // Host -> guest sequence space.
+  std::uint32_t iss = 0, snd_una = 0, snd_nxt = 0, snd_max = 0, fin_seq = 0;
+  std::uint32_t snd_wnd = 0;      // the guest's window, in bytes
+  std::uint8_t snd_wscale = 0;    // the guest's shift
+  std::uint8_t rcv_wscale = 0;    // ours (0 unless the guest does window scaling)
+  std::uint16_t mss = kDefaultGuestMss;
+  // Guest -> host.
+  std::uint32_t rcv_nxt = 0;
+  std::uint32_t adv_wnd = 0;  // bytes we last computed as free
+  std::uint32_t last_ack_sent = 0;
+  std::uint16_t last_wnd_sent = 0;
+
+  bool guest_fin = false, host_eof = false, fin_sent = false, fin_acked = false, fin_seq_set = false;
+  bool rdhup = false, want_out = false, ack_pending = false, must_ack = false;
+  std::uint8_t dupacks = 0;
+  int retries = 0;
+  Nanos rto = kInitialRto;
+  std::uint64_t in_bytes = 0, out_bytes = 0;  // to / from the guest
+
+  std::uint32_t outstanding() const { return snd_max - snd_una; }
+  std::size_t data_in_flight() const { return snd_nxt - snd_una - (fin_sent ? 1u : 0u); }
+};
+
+// ---------------------------------------------------------------- output
+
+std::uint16_t TcpTranslator::State::compute_window(Flow& f) {
+  std::uint32_t mem[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof mem;
+  std::uint32_t free_bytes = 0;
+  if (f.sock && getsockopt(f.sock.get(), SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
+      mem[SK_MEMINFO_SNDBUF] > mem[SK_MEMINFO_WMEM_QUEUED]) {
+    // Buffer accounting is in truesize (payload plus skb overhead), like the
+    // doubled SO_SNDBUF: half of it is what send() surely takes, so the
+    // guest is not invited to send what we would only ACK in part.
+    free_bytes = (mem[SK_MEMINFO_SNDBUF] - mem[SK_MEMINFO_WMEM_QUEUED]) / 2;
+  }
+  f.adv_wnd = free_bytes;
+  // The kernel reports writable once free >= queued / 2; below that an
+  // EPOLLOUT edge will come, and with it our window update.
+  if (f.sock && f.state == TcpState::Established && !f.guest_fin && !f.want_out &&
+      free_bytes < mem[SK_MEMINFO_WMEM_QUEUED] / 2) {
+    f.want_out = true;
+    set_events(f, f.events | EPOLLOUT);
+  }
+  return static_cast<std::uint16_t>(std::min<std::uint32_t>(free_bytes >> f.rcv_wscale, 0xffff));
+}
+
+bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, std::size_t payload_len,
+                                bool syn_options) {
+  TcpRepr r;
+  r.src_port = f.key.remote_port;
+  r.dst_port = f.key.guest_port;
+  r.seq = seq;
+  r.ack = (flags & TcpFlag::Ack) ? f.rcv_nxt : 0;
+  r.flags = flags;
+  if (syn_options) {
+    r.options.mss = static_cast<std::uint16_t>(io.config().mtu - 40);
+    if (f.rcv_wscale) r.options.window_scale = f.rcv_wscale;
+    r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(f.adv_wnd, 0xffff));
+  } else {
+    r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(f.adv_wnd >> f.rcv_wscale, 0xffff));
+  }
+  r.payload_len = static_cast<std::uint16_t>(payload_len);
+  MutBytes l4 = io.l4_buffer();
+  if (r.buffer_len() > l4.size()) return false;
+  const std::size_t hdr = r.emit(l4, IpAddr(f.key.remote), IpAddr(f.key.guest));
+  if (hdr == 0) return false;
+  if (flags & TcpFlag::Ack) {
+    f.last_ack_sent = f.rcv_nxt;
+    f.last_wnd_sent = r.window;
+    f.must_ack = false;
+  }
+  return io.send_l4_in_place(f.key.remote, f.key.guest, IpProtocol::Tcp, hdr + payload_len);
+}
+
+void TcpTranslator::State::send_rst(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport,
+                                    std::uint32_t seq, std::uint32_t ack, bool with_ack) {
+  TcpRepr r;
+  r.src_port = sport;
+  r.dst_port = dport;
+  r.seq = seq;
+  r.ack = with_ack ? ack : 0;
+  r.flags = static_cast<std::uint8_t>(TcpFlag::Rst | (with_ack ? TcpFlag::Ack : 0));
+  const std::size_t hdr = r.emit(io.l4_buffer(), IpAddr(src), IpAddr(dst));
+  if (hdr && io.send_l4_in_place(src, dst, IpProtocol::Tcp, hdr)) io.counters().tcp_rst_sent++;
+}
+
+// RFC 9293 3.10.7.1: the reset for a segment that belongs to no connection.
+void TcpTranslator::State::reply_rst(const Ipv4Packet& ip, const TcpPacket& tcp) {
+  if (tcp.ack()) {
+    send_rst(ip.dst(), tcp.dst_port(), ip.src(), tcp.src_port(), tcp.ack_number(), 0, false);
+  } else {
+    send_rst(ip.dst(), tcp.dst_port(), ip.src(), tcp.src_port(), 0,
+             tcp.seq_number() + static_cast<std::uint32_t>(tcp.segment_len()), true);
+  }
+}
+
+void TcpTranslator::State::schedule_ack(Flow& f) {
+  if (f.ack_pending) return;
+  f.ack_pending = true;
+  ack_queue.push_back(f.key);
+  if (ack_flush_posted) return;
+  ack_flush_posted = true;
+  std::weak_ptr<bool> token = alive;
+  io.loop().post([this, token] {
+    if (token.expired()) return;
+    Entry e(*this);
+    flush_acks();
+  });
+}
+
+void TcpTranslator::State::flush_acks() {
+  ack_flush_posted = false;
+  std::vector<FlowKey> keys;
+  keys.swap(ack_queue);
+  for (const FlowKey& k : keys) {
+    auto it = flows.find(k);
+    if (it == flows.end()) continue;
+    Flow& f = *it->second;
+    f.ack_pending = false;
+    if (f.dead || (f.state != TcpState::Established && f.state != TcpState::TimeWait)) continue;
+    const std::uint16_t wnd = compute_window(f);
+    if (f.must_ack || f.last_ack_sent != f.rcv_nxt || f.last_wnd_sent != wnd) {
+      emit(f, TcpFlag::Ack, f.snd_nxt, 0);
+    }
+  }
+  if (ack_queue.capacity() < keys.capacity()) ack_queue.swap(keys), ack_queue.clear();
+}
+
+void TcpTranslator::State::set_events(Flow& f, std::uint32_t events) {
+  if (f.events == events || !f.sock) return;
+  f.events = events;
+  io.loop().modify(f.sock.get(), events);
+}
+
+// ---------------------------------------------------------------- flow life
+
+bool TcpTranslator::State::over_limits(Ipv4Addr guest) const {
+  if (flows.size() >= io.config().max_flows) return true;
+  auto it = per_guest.find(guest);
+  return it != per_guest.end() && it->second >= io.config().max_flows_per_guest;
+}
+
+TcpTranslator::State::Flow* TcpTranslator::State::create(const FlowKey& key, UniqueFd sock, TcpState st) {
+  auto owned = std::make_unique<Flow>(*this, key, std::move(sock), st);
+  Flow* f = owned.get();
+  flows.emplace(key, std::move(owned));
+  per_guest[key.guest]++;
+  if (st == TcpState::Connecting) pending_connects++;
+  io.counters().tcp_flows++;
+  return f;
+}
+
+void TcpTranslator::State::destroy(Flow& f) {
+  if (f.dead) return;
+  f.dead = true;
+  f.timer.cancel();
+  if (f.state == TcpState::Connecting) pending_connects--;
+  if (f.sock) {
+    io.loop().remove(f.sock.get());
+    f.sock.reset();
+  }
+  auto pg = per_guest.find(f.key.guest);
+  if (pg != per_guest.end() && --pg->second == 0) per_guest.erase(pg);
+  auto it = flows.find(f.key);
+  if (it != flows.end() && it->second.get() == &f) {
+    dead.push_back(std::move(it->second));
+    flows.erase(it);
+  }
+}
+
+void TcpTranslator::State::close_with_rst(Flow& f) {
+  if (f.state != TcpState::TimeWait) send_rst(f.key.remote, f.key.remote_port, f.key.guest, f.key.guest_port,
+                                              f.snd_nxt, f.rcv_nxt, true);
+  destroy(f);
+}
+
+// The guest reset the connection: reset the host peer too (SO_LINGER 0
+// makes close() send an RST instead of a FIN).
+void TcpTranslator::State::guest_reset(Flow& f) {
+  if (f.sock) {
+    linger lg{1, 0};
+    setsockopt(f.sock.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  }
+  destroy(f);
+}
+
+void TcpTranslator::State::enter_time_wait(Flow& f) {
+  f.state = TcpState::TimeWait;
+  if (f.sock) {
+    io.loop().remove(f.sock.get());
+    f.sock.reset();
+  }
+  f.timer.arm_in(kTimeWait);
+}
+
+void TcpTranslator::State::maybe_finished(Flow& f) {
+  if (!f.dead && f.state == TcpState::Established && f.guest_fin && f.fin_acked) enter_time_wait(f);
+}
+
+void TcpTranslator::State::arm_rto(Flow& f) { f.timer.arm_in(f.rto); }
+
+// ---------------------------------------------------------------- guest input
+
+void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& target) {
+  Entry e(*this);
+  auto tcp = TcpPacket::parse(ip.payload());
+  if (!tcp) {
+    io.counters().drop_malformed++;
+    return;
+  }
+  if (!tcp->verify_checksum(IpAddr(ip.src()), IpAddr(ip.dst()))) {
+    io.counters().drop_bad_checksum++;
+    return;
+  }
+  const FlowKey key{ip.src(), tcp->src_port(), ip.dst(), tcp->dst_port()};
+  if (auto it = flows.find(key); it != flows.end()) {
+    flow_segment(*it->second, *tcp);
+    return;
+  }
+  if (tcp->rst()) return;  // never answer a reset with a reset
+  if (!tcp->syn() || tcp->ack()) {
+    reply_rst(ip, *tcp);
+    return;
+  }
+  // A new connection. A SYN with data (TCP Fast Open without a cookie we
+  // never issued) or with FIN is not something a real stack sends.
+  auto opts = tcp->parse_options();
+  if (tcp->fin() || !tcp->payload().empty() || !opts || key.remote_port == 0 || key.guest_port == 0) {
+    io.counters().drop_malformed++;
+    return;
+  }
+  if (target.family() == AF_UNSPEC) {
+    // The gateway counted host-loopback refusals itself.
+    if (!(ip.dst() == io.config().gateway && !io.config().host_loopback)) io.counters().drop_restricted++;
+    io.counters().tcp_refused++;
+    reply_rst(ip, *tcp);
+    return;
+  }
+  if (over_limits(key.guest) || pending_connects >= io.config().max_pending_connects) {
+    io.counters().drop_flow_limit++;
+    reply_rst(ip, *tcp);
+    return;
+  }
+  UniqueFd sock(::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!sock) {
+    log::warn("nat tcp: socket: {}", std::strerror(errno));
+    io.counters().tcp_refused++;
+    reply_rst(ip, *tcp);
+    return;
+  }
+  set_nodelay(sock.get());
+  if (::connect(sock.get(), target.get(), target.length) != 0 && errno != EINPROGRESS) {
+    io.counters().tcp_refused++;
+    reply_rst(ip, *tcp);
+    return;
+  }
+  Flow* f = create(key, std::move(sock), TcpState::Connecting);
+  f->rcv_nxt = tcp->seq_number() + 1;
+  f->snd_wnd = tcp->window();
+  if (opts->mss) f->mss = *opts->mss;
+  if (opts->window_scale) {
+    f->snd_wscale = *opts->window_scale;
+    f->rcv_wscale = kOurWindowScale;
+  }
+  f->mss = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(f->mss, 64, io.config().mtu - 40));
+  f->events = EPOLLOUT;
+  io.loop().add(f->sock.get(), EPOLLOUT, [f](std::uint32_t ev) {
+    Entry en(*f->owner);
+    f->owner->on_socket(*f, ev);
+  });
+  f->timer.arm_in(kConnectTimeout);
+}
+
+void TcpTranslator::State::on_connected(Flow& f) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(f.sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err != 0) {
+    log::debug("nat tcp: connect for guest port {} failed: {}", f.key.guest_port, std::strerror(err));
+    io.counters().tcp_refused++;
+    f.snd_nxt = 0;
+    send_rst(f.key.remote, f.key.remote_port, f.key.guest, f.key.guest_port, 0, f.rcv_nxt, true);
+    destroy(f);
+    return;
+  }
+  pending_connects--;
+  f.state = TcpState::SynRcvd;
+  int zero = 0;
+  f.peek_off = setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+  f.iss = random_iss();
+  f.snd_una = f.iss;
+  f.snd_nxt = f.snd_max = f.iss + 1;
+  compute_window(f);
+  set_events(f, EPOLLIN | EPOLLRDHUP | EPOLLET);
+  emit(f, TcpFlag::Syn | TcpFlag::Ack, f.iss, 0, true);
+  f.retries = 0;
+  f.rto = kInitialRto;
+  arm_rto(f);
+}
+
+void TcpTranslator::State::flow_segment(Flow& f, const TcpPacket& tcp) {
+  if (tcp.rst()) {
+    // RFC 5961 in spirit: only a reset inside what we expect is believed.
+    const std::uint32_t seq = tcp.seq_number();
+    const bool in_window = f.state == TcpState::SynSent ? (tcp.ack() && tcp.ack_number() == f.iss + 1)
+                                                        : seq_le(f.rcv_nxt, seq) &&
+                                                              seq_le(seq, f.rcv_nxt + std::max<std::uint32_t>(f.adv_wnd, 1));
+    if (in_window || f.state == TcpState::Connecting || f.state == TcpState::SynRcvd) guest_reset(f);
+    return;
+  }
+  switch (f.state) {
+    case TcpState::Connecting:
+      return;  // a repeated SYN while the host connect runs
+    case TcpState::SynSent: {
+      if (!tcp.syn() || !tcp.ack() || tcp.ack_number() != f.iss + 1) return;
+      auto opts = tcp.parse_options();
+      if (!opts) {
+        io.counters().drop_malformed++;
+        return;
+      }
+      if (opts->mss) f.mss = std::max<std::uint16_t>(*opts->mss, 64);
+      f.mss = std::min<std::uint16_t>(f.mss, static_cast<std::uint16_t>(io.config().mtu - 40));
+      if (opts->window_scale) {
+        f.snd_wscale = *opts->window_scale;
+      } else {
+        f.rcv_wscale = 0;
+      }
+      f.rcv_nxt = tcp.seq_number() + 1;
+      f.snd_una = f.iss + 1;
+      f.snd_wnd = tcp.window();  // never scaled on a SYN
+      f.state = TcpState::Established;
+      f.retries = 0;
+      f.rto = kInitialRto;
+      f.timer.cancel();
+      compute_window(f);
+      emit(f, TcpFlag::Ack, f.snd_nxt, 0);
+      push_to_guest(f);
+      return;
+    }
+    case TcpState::SynRcvd:
+      if (tcp.syn() && !tcp.ack()) {
+        emit(f, TcpFlag::Syn | TcpFlag::Ack, f.iss, 0, true);
+        return;
+      }
+      if (!tcp.ack() || tcp.ack_number() != f.iss + 1) return;
+      f.state = TcpState::Established;
+      f.snd_una = f.iss + 1;
+      f.snd_wnd = std::uint32_t{tcp.window()} << f.snd_wscale;
+      f.timer.cancel();
+      f.retries = 0;
+      established_segment(f, tcp);
+      if (!f.dead) push_to_guest(f);
+      return;
+    case TcpState::Established:
+      established_segment(f, tcp);
+      return;
+    case TcpState::TimeWait:
+      if (tcp.fin()) {
+        f.must_ack = true;
+        schedule_ack(f);
+      }
+      return;
+  }
+}
+
+void TcpTranslator::State::established_segment(Flow& f, const TcpPacket& tcp) {
+  if (tcp.syn()) {
+    // Our ACK of the guest's SYN-ACK got lost (inbound): repeat it.
+    f.must_ack = true;
+    schedule_ack(f);
+    return;
+  }
+  if (tcp.ack()) {
+    process_ack(f, tcp);
+    if (f.dead) return;
+  }
+  if (!tcp.payload().empty()) {
+    process_data(f, tcp);
+    if (f.dead) return;
+  } else if (!tcp.fin() && seq_lt(tcp.seq_number(), f.rcv_nxt)) {
+    f.must_ack = true;  // a window probe or keepalive: answer with our window
+    schedule_ack(f);
+  }
+  if (tcp.fin()) {
+    const std::uint32_t fin_at = tcp.seq_number() + static_cast<std::uint32_t>(tcp.payload().size());
+    if (!f.guest_fin && fin_at == f.rcv_nxt) {
+      f.guest_fin = true;
+      f.rcv_nxt++;
+      if (f.sock) ::shutdown(f.sock.get(), SHUT_WR);
+    }
+    f.must_ack = true;
+    schedule_ack(f);
+  }
+  push_to_guest(f);
+  if (!f.dead) maybe_finished(f);
+}
+
+void TcpTranslator::State::process_ack(Flow& f, const TcpPacket& tcp) {
+  const std::uint32_t ack = tcp.ack_number();
+  const std::uint32_t wnd = std::uint32_t{tcp.window()} << f.snd_wscale;
+  if (seq_lt(f.snd_max, ack)) {  // acknowledges what we never sent
+    f.must_ack = true;
+    schedule_ack(f);
+    return;
+  }
+  if (seq_lt(ack, f.snd_una)) return;  // old
+  const std::uint32_t acked = ack - f.snd_una;
+  if (acked > 0) {
+    std::uint32_t data_acked = acked;
+    if (f.fin_seq_set && !f.fin_acked && seq_lt(f.fin_seq, ack)) {
+      f.fin_acked = true;
+      data_acked--;
+    }
+    if (data_acked > 0 && !discard(f, data_acked)) return;
+    f.in_bytes += data_acked;
+    f.snd_una = ack;
+    if (seq_lt(f.snd_nxt, ack)) {
+      // An ACK for data sent before a rewind: skip past it.
+      f.snd_nxt = ack;
+      if (f.peek_off && f.sock) {
+        int off = static_cast<int>(f.data_in_flight());
+        setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
+      }
+    }
+    f.dupacks = 0;
+    f.retries = 0;
+    f.rto = kInitialRto;
+    if (f.outstanding() > 0) {
+      arm_rto(f);
+    } else {
+      f.timer.cancel();
+    }
+  } else if (tcp.payload().empty() && !tcp.fin() && wnd == f.snd_wnd && f.outstanding() > 0) {
+    if (++f.dupacks == 3) retransmit_first(f);
+  }
+  const bool opened = wnd > f.snd_wnd;
+  f.snd_wnd = wnd;
+  if (opened && wnd > 0 && f.outstanding() == 0) {
+    f.timer.cancel();  // no more zero-window probing
+    f.retries = 0;
+  }
+}
+
+void TcpTranslator::State::process_data(Flow& f, const TcpPacket& tcp) {
+  Bytes p = tcp.payload();
+  const std::uint32_t seq = tcp.seq_number();
+  f.must_ack = true;  // every data segment gets an answer, duplicate or not
+  schedule_ack(f);
+  if (f.guest_fin || !f.sock) return;
+  if (seq_lt(f.rcv_nxt, seq)) return;  // out of order: the duplicate ACK asks for a retransmit
+  const std::uint32_t skip = f.rcv_nxt - seq;
+  if (skip >= p.size()) return;  // all old
+  p = p.subspan(skip);
+  const ssize_t n = ::send(f.sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+      f.want_out = true;
+      set_events(f, f.events | EPOLLOUT);
+      return;
+    }
+    log::debug("nat tcp: send to host: {}", std::strerror(errno));
+    close_with_rst(f);
+    return;
+  }
+  f.rcv_nxt += static_cast<std::uint32_t>(n);
+  f.out_bytes += static_cast<std::uint64_t>(n);
+  if (static_cast<std::size_t>(n) < p.size()) {
+    f.want_out = true;
+    set_events(f, f.events | EPOLLOUT);
+  }
+}
+
+// ---------------------------------------------------------------- host input
+
+void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
+  if (f.dead) return;
+  if (f.state == TcpState::Connecting) {
+    if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(f);
+    return;
+  }
+  if (ev & EPOLLERR) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(f.sock.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      log::debug("nat tcp: host connection error: {}", std::strerror(err));
+      close_with_rst(f);
+      return;
+    }
+  }
+  if (ev & (EPOLLRDHUP | EPOLLHUP)) f.rdhup = true;
+  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) push_to_guest(f);
+  if (f.dead) return;
+  if ((ev & EPOLLOUT) && f.want_out) {
+    f.want_out = false;
+    set_events(f, f.events & ~static_cast<std::uint32_t>(EPOLLOUT));
+    if (f.state == TcpState::Established) {
+      f.must_ack = true;  // the window update that lets the guest resend
+      schedule_ack(f);
+    }
+  }
+}
+
+// Reads `len` bytes that follow the `in_flight` ones already sent into dst.
+// Returns the count, 0 at end of stream, -1 with errno otherwise.
+std::ptrdiff_t TcpTranslator::State::peek(Flow& f, std::size_t in_flight, std::uint8_t* dst, std::size_t len) {
+  if (f.peek_off) return ::recv(f.sock.get(), dst, len, MSG_PEEK | MSG_DONTWAIT);
+  if (in_flight >= kScratchSize) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (!scratch) scratch.reset(new std::uint8_t[kScratchSize]);
+  len = std::min(len, kScratchSize - in_flight);
+  const ssize_t got = ::recv(f.sock.get(), scratch.get(), in_flight + len, MSG_PEEK | MSG_DONTWAIT);
+  if (got < 0) return -1;
+  if (static_cast<std::size_t>(got) <= in_flight) {
+    if (got == 0 || f.rdhup) return 0;
+    errno = EAGAIN;
+    return -1;
+  }
+  const std::size_t n = static_cast<std::size_t>(got) - in_flight;
+  std::memcpy(dst, scratch.get() + in_flight, n);
+  return static_cast<std::ptrdiff_t>(n);
+}
+
+void TcpTranslator::State::push_to_guest(Flow& f) {
+  if (f.dead || f.state != TcpState::Established || !f.sock || f.fin_sent) return;
+  MutBytes l4 = io.l4_buffer();
+  const std::size_t mss = std::min<std::size_t>(f.mss, l4.size() - kDataOffset);
+  bool sent = false;
+  for (;;) {
+    const std::size_t in_flight = f.data_in_flight();
+    if (in_flight >= kMaxInFlight) break;
+    if (in_flight >= f.snd_wnd) {
+      if (f.snd_wnd == 0 && f.outstanding() == 0 && !f.timer.armed()) arm_rto(f);  // zero-window probe
+      break;
+    }
+    const std::size_t len = std::min({mss, f.snd_wnd - in_flight, kMaxInFlight - in_flight});
+    l4 = io.l4_buffer();
+    const std::ptrdiff_t n = peek(f, in_flight, l4.data() + kDataOffset, len);
+    if (n > 0) {
+      emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, static_cast<std::size_t>(n));
+      f.snd_nxt += static_cast<std::uint32_t>(n);
+      if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
+      sent = true;
+      continue;
+    }
+    if (n == 0) {
+      f.host_eof = true;
+      send_fin(f);
+      sent = true;
+      break;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
+    log::debug("nat tcp: recv from host: {}", std::strerror(errno));
+    close_with_rst(f);
+    return;
+  }
+  if (sent && !f.timer.armed()) arm_rto(f);
+}
+
+void TcpTranslator::State::send_fin(Flow& f) {
+  f.fin_seq = f.snd_nxt;
+  f.fin_seq_set = true;
+  emit(f, TcpFlag::Fin | TcpFlag::Ack, f.snd_nxt, 0);
+  f.snd_nxt++;
+  f.fin_sent = true;
+  if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
+}
+
+bool TcpTranslator::State::discard(Flow& f, std::size_t n) {
+  if (!f.sock) return true;
+  while (n > 0) {
+    ssize_t got = ::recv(f.sock.get(), nullptr, n, MSG_TRUNC | MSG_DONTWAIT);
+    if (got < 0 && errno == EFAULT) {
+      if (!scratch) scratch.reset(new std::uint8_t[kScratchSize]);
+      got = ::recv(f.sock.get(), scratch.get(), std::min(n, kScratchSize), MSG_DONTWAIT);
+    }
+    if (got <= 0) {
+      log::warn("nat tcp: cannot drop acknowledged bytes: {}", got < 0 ? std::strerror(errno) : "eof");
+      close_with_rst(f);
+      return false;
+    }
+    n -= static_cast<std::size_t>(got);
+  }
+  return true;
+}
+
+void TcpTranslator::State::rewind(Flow& f) {
+  f.snd_nxt = f.snd_una;
+  if (f.fin_sent && !f.fin_acked) f.fin_sent = false;
+  if (f.peek_off && f.sock) {
+    int zero = 0;
+    setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero);
+  }
+}
+
+// Fast retransmit: the first unacked segment only, peeked from the head.
+void TcpTranslator::State::retransmit_first(Flow& f) {
+  if (!f.sock) return;
+  if (f.fin_sent && f.fin_seq == f.snd_una) {
+    emit(f, TcpFlag::Fin | TcpFlag::Ack, f.fin_seq, 0);
+    return;
+  }
+  MutBytes l4 = io.l4_buffer();
+  const std::size_t len = std::min<std::size_t>({f.mss, l4.size() - kDataOffset, f.data_in_flight()});
+  if (len == 0) return;
+  const ssize_t n = ::recv(f.sock.get(), l4.data() + kDataOffset, len, MSG_PEEK | MSG_DONTWAIT);
+  if (f.peek_off && n > 0) {
+    // The peek moved the offset: put it back where the next new byte is.
+    int off = static_cast<int>(f.data_in_flight());
+    setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
+  }
+  if (n > 0) emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_una, static_cast<std::size_t>(n));
+}
+
+void TcpTranslator::State::on_timer(Flow& f) {
+  if (f.dead) return;
+  switch (f.state) {
+    case TcpState::Connecting:
+      io.counters().tcp_refused++;
+      send_rst(f.key.remote, f.key.remote_port, f.key.guest, f.key.guest_port, 0, f.rcv_nxt, true);
+      destroy(f);
+      return;
+    case TcpState::SynSent:
+      if (++f.retries >= kInboundSynTries) {
+        guest_reset(f);
+        return;
+      }
+      emit(f, TcpFlag::Syn, f.iss, 0, true);
+      f.timer.arm_in(kInboundSynRetry << f.retries);
+      return;
+    case TcpState::SynRcvd:
+      if (++f.retries > kMaxRetries) {
+        close_with_rst(f);
+        return;
+      }
+      emit(f, TcpFlag::Syn | TcpFlag::Ack, f.iss, 0, true);
+      f.rto = std::min(f.rto * 2, kMaxRto);
+      arm_rto(f);
+      return;
+    case TcpState::Established:
+      if (f.outstanding() > 0) {
+        if (++f.retries > kMaxRetries) {
+          close_with_rst(f);
+          return;
+        }
+        f.rto = std::min(f.rto * 2, kMaxRto);
+        rewind(f);
+        f.dupacks = 0;
+        push_to_guest(f);
+        if (!f.dead) arm_rto(f);
+        return;
+      }
+      if (f.snd_wnd == 0 && !f.fin_sent) {
+        if (++f.retries > kMaxProbes) {
+          close_with_rst(f);
+          return;
+        }
+        // An already-acknowledged sequence number: the guest answers with an
+        // ACK carrying its current window.
+        emit(f, TcpFlag::Ack, f.snd_una - 1, 0);
+        f.rto = std::min(f.rto * 2, kMaxRto);
+        arm_rto(f);
+      }
+      return;
+    case TcpState::TimeWait:
+      destroy(f);
+      return;
+  }
+}
+
+// ---------------------------------------------------------------- inbound
+
+void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, Ipv4Addr guest,
+                                        std::uint16_t guest_port) {
+  Entry e(*this);
+  const FlowKey key{guest, guest_port, visible_address(client, io.config().gateway), sockaddr_port(client)};
+  if (flows.count(key)) {
+    log::warn("nat tcp: port forward clash for {}:{}", key.remote.to_string(), key.remote_port);
+    return;
+  }
+  if (over_limits(guest)) {
+    io.counters().drop_flow_limit++;
+    return;
+  }
+  const int fl = fcntl(conn.get(), F_GETFL);
+  if (fl < 0 || fcntl(conn.get(), F_SETFL, fl | O_NONBLOCK) < 0) return;
+  set_nodelay(conn.get());
+  Flow* f = create(key, std::move(conn), TcpState::SynSent);
+  f->inbound = true;
+  int zero = 0;
+  f->peek_off = setsockopt(f->sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+  f->iss = random_iss();
+  f->snd_una = f->iss;
+  f->snd_nxt = f->snd_max = f->iss + 1;
+  f->rcv_wscale = kOurWindowScale;
+  f->mss = static_cast<std::uint16_t>(io.config().mtu - 40);
+  f->events = EPOLLIN | EPOLLRDHUP | EPOLLET;
+  io.loop().add(f->sock.get(), f->events, [f](std::uint32_t ev) {
+    Entry en(*f->owner);
+    f->owner->on_socket(*f, ev);
+  });
+  compute_window(*f);
+  emit(*f, TcpFlag::Syn, f->iss, 0, true);
+  f->timer.arm_in(kInboundSynRetry);
+}
+
+// ---------------------------------------------------------------- public
+
+TcpTranslator::TcpTranslator(GuestIo& io) : state_(std::make_unique<State>(io)) {}
+
+TcpTranslator::~TcpTranslator() {
+  state_->flows.clear();
+  state_->dead.clear();
+}
+
+void TcpTranslator::on_segment(const wire::Ipv4Packet& ip, const SockAddr& target) { state_->on_segment(ip, target); }
+
+void TcpTranslator::open_inbound(UniqueFd conn, const SockAddr& client, wire::Ipv4Addr guest,
+                                 std::uint16_t guest_port) {
+  state_->open_inbound(std::move(conn), client, guest, guest_port);
+}
+
+nlohmann::json TcpTranslator::status() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [key, f] : state_->flows) {
+    out.push_back({{"guest", key.guest.to_string() + ":" + std::to_string(key.guest_port)},
+                   {"remote", key.remote.to_string() + ":" + std::to_string(key.remote_port)},
+                   {"state", state_name(f->state)},
+                   {"inbound", f->inbound},
+                   {"in_bytes", f->in_bytes},
+                   {"out_bytes", f->out_bytes},
+                   {"unacked", f->outstanding()}});
+  }
+  return out;
+}
 
 }  // namespace vnet::nat

@@ -1,0 +1,491 @@
+// TcpTranslator against real loopback TCP servers and clients, with a test
+// GuestIo that records (and parses) every segment sent to the guest.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <vector>
+
+#include "core/event_loop.hpp"
+#include "nat/tcp.hpp"
+#include "wire/checksum.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
+
+namespace vnet::nat {
+namespace {
+
+using namespace vnet::wire;
+
+const Ipv4Addr kGuest{{10, 0, 2, 15}};
+const Ipv4Addr kGw{{10, 0, 2, 2}};
+constexpr std::uint16_t kGuestPort = 40000;
+
+struct Seg {
+  Ipv4Addr src, dst;
+  TcpRepr r;
+  std::vector<std::uint8_t> payload;
+  bool has(std::uint8_t f) const { return (r.flags & f) == f; }
+};
+
+class RecordingIo : public GuestIo {
+ public:
+  explicit RecordingIo(NatConfig c = {}) : cfg(std::move(c)), buf(cfg.mtu) {}
+  EventLoop& loop() override { return ev; }
+  const NatConfig& config() const override { return cfg; }
+  NatCounters& counters() override { return ctr; }
+  MutBytes l4_buffer() override { return {buf.data(), buf.size()}; }
+  bool send_l4_in_place(Ipv4Addr src, Ipv4Addr dst, IpProtocol proto, std::size_t len) override {
+    if (!mac_known) return false;
+    EXPECT_EQ(proto, IpProtocol::Tcp);
+    EXPECT_LE(len + 20, cfg.mtu);
+    auto p = TcpPacket::parse(Bytes(buf.data(), len));
+    EXPECT_TRUE(p.ok());
+    if (!p) return true;
+    auto r = TcpRepr::parse(*p, IpAddr(src), IpAddr(dst), true);
+    EXPECT_TRUE(r.ok()) << "bad checksum from translator";
+    if (!r) return true;
+    segs.push_back({src, dst, *r, {p->payload().begin(), p->payload().end()}});
+    return true;
+  }
+  bool send_udp(Ipv4Addr, std::uint16_t, Ipv4Addr, std::uint16_t, Bytes) override { return false; }
+  const MacAddr* guest_mac(Ipv4Addr) const override { return mac_known ? &mac : nullptr; }
+
+  EventLoop ev;
+  NatConfig cfg;
+  NatCounters ctr;
+  std::vector<std::uint8_t> buf;
+  std::vector<Seg> segs;
+  bool mac_known = true;
+  MacAddr mac{{2, 0, 0, 0, 0, 1}};
+};
+
+// Builds an IPv4 packet around a TCP segment. `raw_header` replaces the
+// emitted TCP header entirely (for malformed cases); the checksum is filled.
+std::vector<std::uint8_t> make_packet(Ipv4Addr src, Ipv4Addr dst, const TcpRepr& r, Bytes payload) {
+  std::vector<std::uint8_t> pkt(20 + r.header_len() + payload.size());
+  if (!payload.empty()) std::memcpy(pkt.data() + 20 + r.header_len(), payload.data(), payload.size());
+  TcpRepr rr = r;
+  rr.payload_len = static_cast<std::uint16_t>(payload.size());
+  rr.emit(MutBytes(pkt.data() + 20, pkt.size() - 20), IpAddr(src), IpAddr(dst));
+  Ipv4Repr ip{src, dst, IpProtocol::Tcp, 64, static_cast<std::uint16_t>(pkt.size() - 20)};
+  ip.emit(MutBytes(pkt.data(), 20));
+  return pkt;
+}
+
+std::vector<std::uint8_t> make_raw(Ipv4Addr src, Ipv4Addr dst, std::vector<std::uint8_t> l4) {
+  store_be16(l4, 16, 0);
+  store_be16(l4, 16, internet_checksum(l4, pseudo_header_v4(src, dst, 6, static_cast<std::uint16_t>(l4.size()))));
+  std::vector<std::uint8_t> pkt(20);
+  Ipv4Repr ip{src, dst, IpProtocol::Tcp, 64, static_cast<std::uint16_t>(l4.size())};
+  ip.emit(MutBytes(pkt.data(), 20));
+  pkt.insert(pkt.end(), l4.begin(), l4.end());
+  return pkt;
+}
+
+bool seq_before(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
+
+SockAddr loopback(std::uint16_t port) {
+  SockAddr s;
+  auto* in = reinterpret_cast<sockaddr_in*>(&s.storage);
+  in->sin_family = AF_INET;
+  in->sin_port = htons(port);
+  in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  s.length = sizeof(sockaddr_in);
+  return s;
+}
+
+UniqueFd listener(std::uint16_t& port) {
+  UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  SockAddr a = loopback(0);
+  EXPECT_EQ(::bind(fd.get(), a.get(), a.length), 0);
+  EXPECT_EQ(::listen(fd.get(), 16), 0);
+  socklen_t len = sizeof a.storage;
+  getsockname(fd.get(), a.get(), &len);
+  port = ntohs(reinterpret_cast<sockaddr_in*>(&a.storage)->sin_port);
+  return fd;
+}
+
+void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+class NatTcpTest : public ::testing::Test {
+ protected:
+  explicit NatTcpTest(NatConfig c = {}) : io(std::move(c)), tcp(io) {}
+
+  void pump(Nanos d) {
+    Timer stop(io.ev, [this] { io.ev.stop(); });
+    stop.arm_in(d);
+    io.ev.run();
+  }
+  bool pump_until(const std::function<bool()>& pred, Nanos limit = 3 * kSeconds) {
+    const Nanos end = monotonic_now() + limit;
+    while (!pred()) {
+      if (monotonic_now() > end) return false;
+      pump(2 * kMillis);
+    }
+    return true;
+  }
+  void send(std::uint8_t flags, std::uint32_t seq, std::uint32_t ack, std::uint16_t window, Bytes payload = {},
+            TcpOptions opts = {}, std::uint16_t port = 0) {
+    TcpRepr r;
+    r.src_port = kGuestPort;
+    r.dst_port = port ? port : server_port;
+    r.seq = seq;
+    r.ack = ack;
+    r.flags = flags;
+    r.window = window;
+    r.options = opts;
+    feed(make_packet(kGuest, kGw, r, payload));
+  }
+  void feed(const std::vector<std::uint8_t>& pkt, std::optional<SockAddr> target = std::nullopt) {
+    auto ip = Ipv4Packet::parse(pkt);
+    ASSERT_TRUE(ip.ok());
+    tcp.on_segment(*ip, target ? *target : loopback(server_port));
+  }
+  std::optional<Seg> next_seg(std::size_t& cursor) {
+    if (cursor < io.segs.size()) return io.segs[cursor++];
+    return std::nullopt;
+  }
+  // Handshake through the translator; returns our (host side) ISN + 1.
+  void establish(std::uint16_t window = 512) {
+    lst = listener(server_port);
+    TcpOptions o;
+    o.mss = 1460;
+    o.window_scale = 7;
+    send(TcpFlag::Syn, isn, 0, 65535, {}, o);
+    ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+    const Seg& sa = io.segs.back();
+    ASSERT_TRUE(sa.has(TcpFlag::Syn | TcpFlag::Ack));
+    srv_nxt = sa.r.seq + 1;
+    send(TcpFlag::Ack, isn + 1, srv_nxt, window);
+    server.reset(::accept(lst.get(), nullptr, nullptr));
+    ASSERT_TRUE(server.valid());
+    set_nonblock(server.get());
+    pump(5 * kMillis);
+  }
+
+  RecordingIo io;
+  TcpTranslator tcp;
+  UniqueFd lst, server;
+  std::uint16_t server_port = 0;
+  std::uint32_t isn = 1000;
+  std::uint32_t srv_nxt = 0;
+};
+
+TEST_F(NatTcpTest, SynAckOnlyAfterHostConnectWithOptions) {
+  lst = listener(server_port);
+  TcpOptions o;
+  o.mss = 1460;
+  o.window_scale = 7;
+  send(TcpFlag::Syn, isn, 0, 65535, {}, o);
+  EXPECT_TRUE(io.segs.empty()) << "SYN-ACK before the host connect completed";
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  const Seg& s = io.segs[0];
+  EXPECT_TRUE(s.has(TcpFlag::Syn | TcpFlag::Ack));
+  EXPECT_EQ(s.r.ack, isn + 1);
+  EXPECT_EQ(s.src, kGw);
+  EXPECT_EQ(s.dst, kGuest);
+  EXPECT_EQ(s.r.src_port, server_port);
+  EXPECT_EQ(s.r.options.mss, 1460);
+  EXPECT_EQ(s.r.options.window_scale, 7);
+  UniqueFd c(::accept(lst.get(), nullptr, nullptr));
+  EXPECT_TRUE(c.valid());
+  EXPECT_EQ(io.ctr.tcp_flows, 1u);
+  auto st = tcp.status();
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0]["state"], "syn_rcvd");
+}
+
+TEST_F(NatTcpTest, NoWindowScaleWhenGuestDoesNotOfferIt) {
+  lst = listener(server_port);
+  TcpOptions o;
+  o.mss = 1000;
+  send(TcpFlag::Syn, isn, 0, 65535, {}, o);
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  EXPECT_FALSE(io.segs[0].r.options.window_scale.has_value());
+}
+
+TEST_F(NatTcpTest, ClosedPortGetsRst) {
+  std::uint16_t port;
+  { auto l = listener(port); }  // bound then closed: nothing listens there now
+  server_port = port;
+  send(TcpFlag::Syn, isn, 0, 65535);
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  const Seg& s = io.segs[0];
+  EXPECT_TRUE(s.has(TcpFlag::Rst | TcpFlag::Ack));
+  EXPECT_EQ(s.r.ack, isn + 1);
+  EXPECT_EQ(io.ctr.tcp_refused, 1u);
+  EXPECT_EQ(io.ctr.tcp_rst_sent, 1u);
+  EXPECT_TRUE(tcp.status().empty());
+}
+
+TEST_F(NatTcpTest, PolicyRefusalGetsRst) {
+  send(TcpFlag::Syn, isn, 0, 65535, {}, {}, 80);
+  io.segs.clear();
+  TcpRepr r;
+  r.src_port = kGuestPort + 1;
+  r.dst_port = 80;
+  r.seq = isn;
+  r.flags = TcpFlag::Syn;
+  feed(make_packet(kGuest, Ipv4Addr{{10, 0, 2, 3}}, r, {}), SockAddr{});
+  ASSERT_EQ(io.segs.size(), 1u);
+  EXPECT_TRUE(io.segs[0].has(TcpFlag::Rst));
+  EXPECT_EQ(io.ctr.drop_restricted, 1u);
+  EXPECT_GE(io.ctr.tcp_refused, 1u);
+}
+
+TEST_F(NatTcpTest, GuestDataArrivesAndAckCoversIt) {
+  establish();
+  const std::string msg = "hello from the guest";
+  io.segs.clear();
+  send(TcpFlag::Ack | TcpFlag::Psh, isn + 1, srv_nxt, 512, Bytes(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()));
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  EXPECT_EQ(io.segs.back().r.ack, isn + 1 + msg.size());
+  EXPECT_GT(io.segs.back().r.window, 0);
+  char buf[64] = {};
+  ASSERT_EQ(::recv(server.get(), buf, sizeof buf, 0), static_cast<ssize_t>(msg.size()));
+  EXPECT_EQ(std::string(buf, msg.size()), msg);
+  // A retransmission of the same bytes is not written twice.
+  send(TcpFlag::Ack | TcpFlag::Psh, isn + 1, srv_nxt, 512, Bytes(reinterpret_cast<const std::uint8_t*>(msg.data()), msg.size()));
+  pump(10 * kMillis);
+  EXPECT_LT(::recv(server.get(), buf, sizeof buf, 0), 0);
+  EXPECT_EQ(tcp.status()[0]["out_bytes"], msg.size());
+}
+
+TEST_F(NatTcpTest, OutOfOrderSegmentGetsDupAckAndIsNotWritten) {
+  establish();
+  io.segs.clear();
+  const std::uint8_t data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  send(TcpFlag::Ack, isn + 1 + 100, srv_nxt, 512, data);
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  EXPECT_EQ(io.segs.back().r.ack, isn + 1);
+  char buf[16];
+  EXPECT_LT(::recv(server.get(), buf, sizeof buf, 0), 0);
+  EXPECT_EQ(errno, EAGAIN);
+}
+
+TEST_F(NatTcpTest, HostToGuestMegabyteWithLossAndRetransmit) {
+  establish();
+  std::vector<std::uint8_t> src(1 << 20);
+  for (std::size_t i = 0; i < src.size(); ++i) src[i] = static_cast<std::uint8_t>(i * 7 + (i >> 11));
+  std::size_t written = 0;
+  std::vector<std::uint8_t> got;
+  std::uint32_t expected = srv_nxt;
+  bool dropped = false;
+  std::size_t retransmits = 0;
+  std::uint32_t highest = srv_nxt;
+  std::size_t cursor = io.segs.size();
+  const Nanos end = monotonic_now() + 10 * kSeconds;
+  while (got.size() < src.size() && monotonic_now() < end) {
+    if (written < src.size()) {
+      ssize_t n = ::send(server.get(), src.data() + written, src.size() - written, MSG_DONTWAIT);
+      if (n > 0) written += static_cast<std::size_t>(n);
+    }
+    pump(1 * kMillis);
+    bool ack = false;
+    while (auto s = next_seg(cursor)) {
+      if (s->payload.empty()) continue;
+      if (seq_before(s->r.seq, highest)) retransmits++;
+      if (seq_before(highest, s->r.seq + s->payload.size())) highest = s->r.seq + static_cast<std::uint32_t>(s->payload.size());
+      if (!dropped && got.size() > 200000) {
+        dropped = true;  // the guest "loses" this segment and everything after it in the batch
+        continue;
+      }
+      if (s->r.seq == expected) {
+        got.insert(got.end(), s->payload.begin(), s->payload.end());
+        expected += static_cast<std::uint32_t>(s->payload.size());
+        ack = true;
+      }
+    }
+    if (ack) send(TcpFlag::Ack, isn + 1, expected, 512);
+  }
+  ASSERT_EQ(got.size(), src.size());
+  EXPECT_EQ(got, src);
+  EXPECT_TRUE(dropped);
+  EXPECT_GT(retransmits, 0u);
+  auto st = tcp.status();
+  EXPECT_EQ(st[0]["in_bytes"], src.size());
+  EXPECT_EQ(st[0]["unacked"], 0);
+}
+
+TEST_F(NatTcpTest, FinBothWaysWithHalfClose) {
+  establish();
+  std::size_t cursor = io.segs.size();
+  send(TcpFlag::Fin | TcpFlag::Ack, isn + 1, srv_nxt, 512);
+  ASSERT_TRUE(pump_until([&] { return io.segs.size() > cursor && io.segs.back().r.ack == isn + 2; }));
+  char buf[16];
+  ASSERT_TRUE(pump_until([&] { return ::recv(server.get(), buf, sizeof buf, MSG_PEEK) == 0; }));
+  // Half-closed: the host still talks to the guest.
+  ASSERT_EQ(::send(server.get(), "bye", 3, 0), 3);
+  ASSERT_TRUE(pump_until([&] { return !io.segs.back().payload.empty(); }));
+  EXPECT_EQ(std::string(io.segs.back().payload.begin(), io.segs.back().payload.end()), "bye");
+  send(TcpFlag::Ack, isn + 2, srv_nxt + 3, 512);
+  server.reset();
+  ASSERT_TRUE(pump_until([&] { return io.segs.back().has(TcpFlag::Fin); }));
+  EXPECT_EQ(io.segs.back().r.seq, srv_nxt + 3);
+  send(TcpFlag::Ack, isn + 2, srv_nxt + 4, 512);
+  pump(5 * kMillis);
+  EXPECT_EQ(tcp.status()[0]["state"], "time_wait");
+}
+
+TEST_F(NatTcpTest, GuestRstResetsHostConnection) {
+  establish();
+  send(TcpFlag::Rst, isn + 1, 0, 0);
+  EXPECT_TRUE(tcp.status().empty());
+  char buf[8];
+  ASSERT_TRUE(pump_until([&] { return ::recv(server.get(), buf, sizeof buf, 0) < 0 && errno != EAGAIN; }));
+  EXPECT_EQ(errno, ECONNRESET);
+}
+
+TEST_F(NatTcpTest, HostResetBecomesRstToGuest) {
+  establish();
+  linger lg{1, 0};
+  setsockopt(server.get(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  server.reset();
+  ASSERT_TRUE(pump_until([&] { return io.segs.back().has(TcpFlag::Rst); }));
+  EXPECT_TRUE(tcp.status().empty());
+}
+
+TEST_F(NatTcpTest, ZeroWindowThenWindowUpdate) {
+  establish(0);
+  std::size_t cursor = io.segs.size();
+  ASSERT_EQ(::send(server.get(), "0123456789", 10, 0), 10);
+  pump(50 * kMillis);
+  while (auto s = next_seg(cursor)) EXPECT_TRUE(s->payload.empty()) << "data sent into a zero window";
+  send(TcpFlag::Ack, isn + 1, srv_nxt, 512);
+  ASSERT_TRUE(pump_until([&] { return !io.segs.back().payload.empty(); }));
+  EXPECT_EQ(io.segs.back().payload.size(), 10u);
+}
+
+TEST_F(NatTcpTest, ZeroWindowIsProbed) {
+  establish(0);
+  std::size_t cursor = io.segs.size();
+  ASSERT_EQ(::send(server.get(), "x", 1, 0), 1);
+  pump(700 * kMillis);
+  bool probed = false;
+  while (auto s = next_seg(cursor)) probed |= s->payload.empty() && s->r.seq == srv_nxt - 1;
+  EXPECT_TRUE(probed);
+}
+
+TEST_F(NatTcpTest, MalformedSegmentsAreCountedDrops) {
+  lst = listener(server_port);
+  // Data offset 4 (< 5).
+  std::vector<std::uint8_t> h(20, 0);
+  store_be16(h, 0, kGuestPort);
+  store_be16(h, 2, server_port);
+  h[12] = 4 << 4;
+  h[13] = TcpFlag::Syn;
+  feed(make_raw(kGuest, kGw, h));
+  EXPECT_EQ(io.ctr.drop_malformed, 1u);
+  // Data offset past the end of the segment.
+  h[12] = 15 << 4;
+  feed(make_raw(kGuest, kGw, h));
+  EXPECT_EQ(io.ctr.drop_malformed, 2u);
+  // An option overrunning the header on a SYN.
+  std::vector<std::uint8_t> o(24, 0);
+  std::memcpy(o.data(), h.data(), 20);
+  o[12] = 6 << 4;
+  o[20] = TcpOptionKind::Mss;
+  o[21] = 10;
+  feed(make_raw(kGuest, kGw, o));
+  EXPECT_EQ(io.ctr.drop_malformed, 3u);
+  // SYN with payload.
+  const std::uint8_t data[4] = {1, 2, 3, 4};
+  send(TcpFlag::Syn, isn, 0, 65535, data);
+  EXPECT_EQ(io.ctr.drop_malformed, 4u);
+  // Bad checksum.
+  auto pkt = make_raw(kGuest, kGw, h);
+  pkt[20 + 12] = 5 << 4;
+  feed(pkt);
+  EXPECT_EQ(io.ctr.drop_bad_checksum, 1u);
+  pump(20 * kMillis);
+  EXPECT_TRUE(io.segs.empty());
+  EXPECT_TRUE(tcp.status().empty());
+}
+
+TEST_F(NatTcpTest, UnknownFlowGetsRstButRstIsIgnored) {
+  lst = listener(server_port);
+  send(TcpFlag::Ack, 5000, 777, 512);
+  ASSERT_EQ(io.segs.size(), 1u);
+  EXPECT_TRUE(io.segs[0].has(TcpFlag::Rst));
+  EXPECT_EQ(io.segs[0].r.seq, 777u);
+  send(TcpFlag::Rst, 5000, 0, 0);
+  EXPECT_EQ(io.segs.size(), 1u);
+  EXPECT_TRUE(tcp.status().empty());
+}
+
+class NatTcpLimitTest : public NatTcpTest {
+ protected:
+  static NatConfig cfg() {
+    NatConfig c;
+    c.max_flows = 1;
+    return c;
+  }
+  NatTcpLimitTest() : NatTcpTest(cfg()) {}
+};
+
+TEST_F(NatTcpLimitTest, FlowLimitAnswersRst) {
+  lst = listener(server_port);
+  send(TcpFlag::Syn, isn, 0, 65535);
+  TcpRepr r;
+  r.src_port = kGuestPort + 1;
+  r.dst_port = server_port;
+  r.seq = isn;
+  r.flags = TcpFlag::Syn;
+  feed(make_packet(kGuest, kGw, r, {}));
+  ASSERT_EQ(io.segs.size(), 1u);
+  EXPECT_TRUE(io.segs[0].has(TcpFlag::Rst));
+  EXPECT_EQ(io.ctr.drop_flow_limit, 1u);
+  EXPECT_EQ(tcp.status().size(), 1u);
+}
+
+TEST_F(NatTcpTest, InboundConnectionRetriesSynUntilMacKnown) {
+  lst = listener(server_port);
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  SockAddr a = loopback(server_port);
+  ASSERT_EQ(::connect(client.get(), a.get(), a.length), 0);
+  SockAddr peer;
+  peer.length = sizeof peer.storage;
+  UniqueFd conn(::accept(lst.get(), peer.get(), &peer.length));
+  io.mac_known = false;
+  tcp.open_inbound(std::move(conn), peer, kGuest, 22);
+  EXPECT_TRUE(io.segs.empty());
+  io.mac_known = true;
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  const Seg syn = io.segs[0];
+  EXPECT_EQ(syn.r.flags, TcpFlag::Syn);
+  EXPECT_EQ(syn.src, kGw);  // a loopback client appears as the gateway
+  EXPECT_EQ(syn.r.dst_port, 22);
+  // The guest answers SYN-ACK.
+  TcpRepr r;
+  r.src_port = 22;
+  r.dst_port = syn.r.src_port;
+  r.seq = 9000;
+  r.ack = syn.r.seq + 1;
+  r.flags = TcpFlag::Syn | TcpFlag::Ack;
+  r.window = 65535;
+  feed(make_packet(kGuest, kGw, r, {}));
+  EXPECT_TRUE(io.segs.back().has(TcpFlag::Ack));
+  EXPECT_EQ(io.segs.back().r.ack, 9001u);
+  EXPECT_EQ(tcp.status()[0]["state"], "established");
+  ASSERT_EQ(::send(client.get(), "ping", 4, 0), 4);
+  ASSERT_TRUE(pump_until([&] { return !io.segs.back().payload.empty(); }));
+  EXPECT_EQ(std::string(io.segs.back().payload.begin(), io.segs.back().payload.end()), "ping");
+  // The guest resets: the client sees it.
+  r.flags = TcpFlag::Rst;
+  r.seq = 9001;
+  feed(make_packet(kGuest, kGw, r, {}));
+  char buf[8];
+  EXPECT_LT(::recv(client.get(), buf, sizeof buf, 0), 0);
+  EXPECT_EQ(errno, ECONNRESET);
+}
+
+}  // namespace
+}  // namespace vnet::nat
