@@ -155,6 +155,17 @@ void set_nodelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+// The free send buffer is the window the guest gets, and the kernel only
+// grows a send buffer (autotuning) when a writer fills it, which that very
+// window never lets the guest do: a flow would stay at its initial ~64 KiB,
+// slirp's limit. So the buffer is sized up front. Without CAP_NET_ADMIN the
+// kernel caps it at twice net.core.wmem_max (416 KiB by default).
+void size_send_buffer(int fd) {
+  int bytes = 4 << 20;
+  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
+    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+}
+
 }  // namespace
 
 struct TcpTranslator::State {
@@ -496,6 +507,7 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
     return;
   }
   set_nodelay(sock.get());
+  size_send_buffer(sock.get());
   if (::connect(sock.get(), target.get(), target.length) != 0 && errno != EINPROGRESS) {
     io.counters().tcp_refused++;
     reply_rst(ip, *tcp);
@@ -934,6 +946,7 @@ void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, I
   const int fl = fcntl(conn.get(), F_GETFL);
   if (fl < 0 || fcntl(conn.get(), F_SETFL, fl | O_NONBLOCK) < 0) return;
   set_nodelay(conn.get());
+  size_send_buffer(conn.get());
   Flow* f = create(key, std::move(conn), TcpState::SynSent);
   f->inbound = true;
   int zero = 0;
