@@ -137,13 +137,13 @@ class Bench:
         if "end" not in data:
             return None
         end = data["end"]
-        if "sum_received" in end:  # TCP
-            s = end["sum_received"]
-            return {"gbps": s["bits_per_second"] / 1e9, "fps": None}
-        s = end["sum"]
-        received = s["packets"] - s.get("lost_packets", 0)
-        return {"gbps": s["bits_per_second"] * (1 - s.get("lost_percent", 0) / 100) / 1e9,
-                "fps": received / s["seconds"]}
+        if "-u" not in extra:  # TCP: the receiver's rate
+            return {"gbps": end["sum_received"]["bits_per_second"] / 1e9, "fps": None}
+        # UDP: what arrived, counted in datagrams of the requested payload size.
+        r = end["sum_received"]
+        received = r["packets"] - r.get("lost_packets", 0)
+        payload = int(extra[extra.index("-l") + 1])
+        return {"gbps": received * payload * 8 / r["seconds"] / 1e9, "fps": received / r["seconds"]}
 
     def measure(self, name, pid):
         tests = {"tcp": [], "udp64": ["-u", "-b", "0", "-l", "64"], "udp1400": ["-u", "-b", "0", "-l", "1400"]}
