@@ -26,10 +26,11 @@ void make_run_dir(const std::string& dir) {
   if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw UserError(dir + " is not a directory");
 }
 
-// With no config file: the network "default" and a QEMU stream socket on it.
+// With no config file: the NAT network "default" (QEMU's user-mode layout:
+// 10.0.2.0/24, gateway .2, DNS .3, first lease .15) and a QEMU stream socket.
 Config default_config(const std::string& run_dir) {
   Config c;
-  c.requests.push_back({{"cmd", "net_add"}, {"name", "default"}, {"mode", "switch"}});
+  c.requests.push_back({{"cmd", "net_add"}, {"name", "default"}, {"mode", "nat"}});
   c.requests.push_back({{"cmd", "port_add"},
                         {"net", "default"},
                         {"spec", "stream,server=on,addr.type=unix,addr.path=" + run_dir + "/default.sock"}});
@@ -78,7 +79,10 @@ void print_banner(const std::string& run_dir) {
   ControlClient client(run_dir);
   auto status = client.call({{"cmd", "status"}});
   for (const auto& net : status["networks"]) {
-    std::printf("network %s (%s)\n", net["name"].get<std::string>().c_str(), net["mode"].get<std::string>().c_str());
+    std::string mode = net["mode"];
+    if (const auto& nat = net["nat"]; nat.is_object())
+      mode += " " + nat.value("net", "") + ", gateway " + nat.value("gateway", "") + ", dns " + nat.value("dns", "");
+    std::printf("network %s (%s)\n", net["name"].get<std::string>().c_str(), mode.c_str());
     for (const auto& port : net["ports"]) {
       if (port["kind"] != "stream-listen") continue;
       std::string peer = port["peer"];

@@ -54,6 +54,18 @@ std::string render_status(const nlohmann::json& status) {
       for (const auto& [dir, text] : p["impairments"].items()) detail += fmt::format(" [{}: {}]", dir, text.get<std::string>());
       if (!detail.empty()) out += fmt::format("        {}\n", detail);
     }
+    if (const auto& nat = net["nat"]; nat.is_object()) {
+      out += fmt::format("  nat: {} gateway {} dns {}{}{}\n", nat.value("net", ""), nat.value("gateway", ""),
+                         nat.value("dns", ""), nat.value("restrict", false) ? ", restricted" : "",
+                         nat.value("host_loopback", true) ? "" : ", no host loopback");
+      for (const auto& l : nat.value("leases", nlohmann::json::array()))
+        out += fmt::format("    lease {} to {}{} ({})\n", l.value("ip", ""), l.value("mac", ""),
+                           l.value("hostname", "").empty() ? "" : " " + l.value("hostname", ""), l.value("state", ""));
+      for (const auto& f : nat.value("forwards", nlohmann::json::array()))
+        out += fmt::format("    forward {}: {}\n", f.value("name", ""), f.value("rule", ""));
+      out += fmt::format("    flows: {} tcp, {} udp\n", nat.value("tcp", nlohmann::json::array()).size(),
+                         nat.value("udp", nlohmann::json::array()).size());
+    }
     if (!net["macs"].empty()) {
       out += "  learned MACs:\n";
       for (const auto& m : net["macs"])

@@ -20,18 +20,21 @@ class CliConfigTest(VnetTestCase):
         st = e.status()
         self.assertEqual([n["name"] for n in st["networks"]], ["default"])
         net = st["networks"][0]
-        self.assertEqual(net["mode"], "switch")
-        [listener] = net["ports"]
+        self.assertEqual(net["mode"], "nat")
+        self.assertEqual(net["nat"]["gateway"], "10.0.2.2")
+        gateway, listener = net["ports"]
+        self.assertEqual(gateway["kind"], "nat")
         self.assertEqual(listener["kind"], "stream-listen")
         self.assertEqual(listener["peer"], f"unix:{sock}")
         # The socket takes a QEMU-style peer, which becomes a port of its own.
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.cleanup.add(s.close)
         s.connect(sock)
-        child = wait_for(lambda: port_ids(e, "default") - {listener["id"]}, what="accepted peer port")
+        fixed = {gateway["id"], listener["id"]}
+        child = wait_for(lambda: port_ids(e, "default") - fixed, what="accepted peer port")
         self.assertEqual(e.port("default", next(iter(child))).get("parent"), listener["id"])
         s.close()
-        wait_for(lambda: port_ids(e, "default") == {listener["id"]}, what="peer port removed on close")
+        wait_for(lambda: port_ids(e, "default") == fixed, what="peer port removed on close")
 
         # A second `vnet up` on the same run dir refuses, and the first engine is untouched.
         res = run([VNET, "--run-dir", e.run_dir, "up"], check=False, timeout=30)
