@@ -43,6 +43,22 @@ bool SockAddr::operator==(const SockAddr& o) const {
   return length == o.length && std::memcmp(&storage, &o.storage, length) == 0;
 }
 
+std::uint16_t SockAddr::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  return 0;
+}
+
+SockAddr SockAddr::from_ipv4(wire::Ipv4Addr addr, std::uint16_t port) {
+  SockAddr s;
+  auto* in = reinterpret_cast<sockaddr_in*>(&s.storage);
+  in->sin_family = AF_INET;
+  in->sin_port = htons(port);
+  std::memcpy(&in->sin_addr, addr.octets.data(), 4);
+  s.length = sizeof(sockaddr_in);
+  return s;
+}
+
 SockAddr SockAddr::unix_path(const std::string& path) {
   SockAddr a;
   auto* un = reinterpret_cast<sockaddr_un*>(&a.storage);

@@ -3,8 +3,11 @@
 
 #include <sys/socket.h>
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+
+#include "wire/ipaddr.hpp"
 
 namespace vnet {
 
@@ -18,7 +21,11 @@ struct SockAddr {
   std::string to_string() const;
   bool operator==(const SockAddr& o) const;
 
+  // The port of an inet address (0 for others).
+  std::uint16_t port() const;
+
   static SockAddr unix_path(const std::string& path);
+  static SockAddr from_ipv4(wire::Ipv4Addr addr, std::uint16_t port);
   // Resolves host (name or literal; empty means any address) and port.
   static SockAddr inet(const std::string& host, const std::string& port, bool passive);
   // "host:port", "[v6]:port" or ":port" (QEMU's legacy -net socket syntax).

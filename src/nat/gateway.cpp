@@ -34,16 +34,6 @@ constexpr std::uint16_t kDnsPort = 53;
 // user-mode stack, so guests moving from -netdev user see a familiar MAC.
 MacAddr gateway_mac(Ipv4Addr gw) { return MacAddr{{0x52, 0x55, gw.octets[0], gw.octets[1], gw.octets[2], gw.octets[3]}}; }
 
-SockAddr sockaddr_v4(Ipv4Addr addr, std::uint16_t port) {
-  SockAddr s;
-  auto* in = reinterpret_cast<sockaddr_in*>(&s.storage);
-  in->sin_family = AF_INET;
-  in->sin_port = htons(port);
-  std::memcpy(&in->sin_addr, addr.octets.data(), 4);
-  s.length = sizeof(sockaddr_in);
-  return s;
-}
-
 }  // namespace
 
 NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig config)
@@ -244,7 +234,7 @@ void NatGateway::on_ipv4(const MacAddr& src_mac, Bytes payload) {
       tcp_->on_segment(*ip, SockAddr{});
       return;
     }
-    tcp_->on_segment(*ip, sockaddr_v4(to_gateway ? Ipv4Addr{{127, 0, 0, 1}} : dst, dport));
+    tcp_->on_segment(*ip, SockAddr::from_ipv4(to_gateway ? Ipv4Addr{{127, 0, 0, 1}} : dst, dport));
     return;
   }
   nat_counters_.drop_unsupported++;
@@ -281,7 +271,7 @@ void NatGateway::on_udp(const MacAddr& src_mac, const Ipv4Packet& ip) {
     return;
   }
   const Ipv4Addr target = dst == config_.gateway ? Ipv4Addr{{127, 0, 0, 1}} : dst;
-  udp_->on_datagram(ip.src(), udp->src_port(), dst, dport, sockaddr_v4(target, dport), udp->payload());
+  udp_->on_datagram(ip.src(), udp->src_port(), dst, dport, SockAddr::from_ipv4(target, dport), udp->payload());
 }
 
 nlohmann::json NatGateway::status() const {

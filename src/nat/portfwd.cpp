@@ -133,16 +133,6 @@ ForwardRule parse_hostfwd(std::string_view text, const std::vector<std::string_v
   return r;
 }
 
-SockAddr sockaddr_of(Ipv4Addr a, std::uint16_t port) {
-  SockAddr s;
-  auto* in = reinterpret_cast<sockaddr_in*>(&s.storage);
-  in->sin_family = AF_INET;
-  in->sin_port = htons(port);
-  std::memcpy(&in->sin_addr, a.octets.data(), 4);
-  s.length = sizeof(sockaddr_in);
-  return s;
-}
-
 std::string endpoint(Ipv4Addr a, std::uint16_t port) { return a.to_string() + ":" + std::to_string(port); }
 
 UniqueFd open_host_socket(const ForwardRule& r) {
@@ -155,7 +145,7 @@ UniqueFd open_host_socket(const ForwardRule& r) {
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
-  const SockAddr addr = sockaddr_of(r.host_addr, r.host_port);
+  const SockAddr addr = SockAddr::from_ipv4(r.host_addr, r.host_port);
   const std::string where = endpoint(r.host_addr, r.host_port);
   if (::bind(fd.get(), addr.get(), addr.length) != 0) {
     if (errno == EADDRINUSE) throw UserError(where + " is already in use");

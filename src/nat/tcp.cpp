@@ -46,6 +46,7 @@
 //
 // Limits: config().max_flows, max_flows_per_guest, max_pending_connects
 // (drop_flow_limit, answered with RST); connect timeout 20 s.
+#include "nat/addresses.hpp"
 #include "nat/tcp.hpp"
 
 #include <fcntl.h>
@@ -123,25 +124,6 @@ const char* state_name(TcpState s) {
     case TcpState::TimeWait: return "time_wait";
   }
   return "?";
-}
-
-Ipv4Addr visible_address(const SockAddr& client, Ipv4Addr gateway) {
-  Ipv4Addr a = gateway;
-  if (client.family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&client.storage);
-    std::memcpy(a.octets.data(), &in->sin_addr, 4);
-  } else if (client.family() == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&client.storage);
-    if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return gateway;
-    std::memcpy(a.octets.data(), in6->sin6_addr.s6_addr + 12, 4);
-  }
-  return a.is_loopback() || a.is_unspecified() ? gateway : a;
-}
-
-std::uint16_t sockaddr_port(const SockAddr& a) {
-  if (a.family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_port);
-  if (a.family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_port);
-  return 0;
 }
 
 std::uint32_t random_iss() {
@@ -934,7 +916,7 @@ void TcpTranslator::State::on_timer(Flow& f) {
 void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, Ipv4Addr guest,
                                         std::uint16_t guest_port) {
   Entry e(*this);
-  const FlowKey key{guest, guest_port, visible_address(client, io.config().gateway), sockaddr_port(client)};
+  const FlowKey key{guest, guest_port, guest_visible_address(client, io.config().gateway), client.port()};
   if (flows.count(key)) {
     log::warn("nat tcp: port forward clash for {}:{}", key.remote.to_string(), key.remote_port);
     return;

@@ -16,6 +16,7 @@
 // Limits: config().max_flows and max_flows_per_guest (drop_flow_limit).
 // Timeouts: a flow idle for 60 s is closed (10 s for DNS, port 53, whose
 // exchanges are one-shot); a sweep runs every 2 s while flows exist.
+#include "nat/addresses.hpp"
 #include "nat/udp.hpp"
 
 #include <arpa/inet.h>
@@ -72,27 +73,6 @@ struct Flow {
   bool inbound() const { return host_fd >= 0; }
   Nanos idle_limit() const { return key.remote_port == kDnsPort ? kDnsIdleTimeout : kIdleTimeout; }
 };
-
-// The address a host client appears as to the guest: its own IPv4 address,
-// or the gateway for loopback and IPv6 clients (the guest cannot reach those).
-Ipv4Addr visible_address(const SockAddr& client, Ipv4Addr gateway) {
-  Ipv4Addr a = gateway;
-  if (client.family() == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&client.storage);
-    std::memcpy(a.octets.data(), &in->sin_addr, 4);
-  } else if (client.family() == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&client.storage);
-    if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return gateway;
-    std::memcpy(a.octets.data(), in6->sin6_addr.s6_addr + 12, 4);
-  }
-  return a.is_loopback() || a.is_unspecified() ? gateway : a;
-}
-
-std::uint16_t sockaddr_port(const SockAddr& s) {
-  if (s.family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&s.storage)->sin_port);
-  if (s.family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&s.storage)->sin6_port);
-  return 0;
-}
 
 std::string endpoint(Ipv4Addr a, std::uint16_t port) { return a.to_string() + ":" + std::to_string(port); }
 
@@ -256,7 +236,7 @@ void UdpTranslator::on_datagram(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst,
 void UdpTranslator::inbound(int host_fd, const SockAddr& client, Ipv4Addr guest, std::uint16_t guest_port,
                             Bytes payload) {
   State& s = *state_;
-  const FlowKey key{guest, guest_port, visible_address(client, s.io.config().gateway), sockaddr_port(client)};
+  const FlowKey key{guest, guest_port, guest_visible_address(client, s.io.config().gateway), client.port()};
   Flow* f = nullptr;
   if (auto it = s.flows.find(key); it != s.flows.end()) {
     f = it->second.get();

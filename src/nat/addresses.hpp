@@ -1,0 +1,14 @@
+// How host-side addresses look from inside a NAT network.
+#pragma once
+
+#include "core/sockaddr.hpp"
+#include "wire/ipaddr.hpp"
+
+namespace vnet::nat {
+
+// The address a host client appears as to the guest: its own IPv4 address,
+// or the gateway for loopback, unspecified and IPv6 clients (the guest
+// could not reach those), as QEMU's 10.0.2.2 stands for the host.
+wire::Ipv4Addr guest_visible_address(const SockAddr& client, wire::Ipv4Addr gateway);
+
+}  // namespace vnet::nat
