@@ -228,10 +228,12 @@ json handle_request(Engine& engine, const json& request) {
   }
 }
 
-json handle_request_line(Engine& engine, std::string_view line) {
+json handle_request_line(Engine& engine, std::string_view line, json* parsed) {
   json request = json::parse(line, nullptr, /*allow_exceptions=*/false);
   if (request.is_discarded()) return {{"ok", false}, {"error", "bad request: not valid JSON"}};
-  return handle_request(engine, request);
+  json response = handle_request(engine, request);
+  if (parsed) *parsed = std::move(request);
+  return response;
 }
 
 }  // namespace vnet

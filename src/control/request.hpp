@@ -19,8 +19,9 @@ namespace vnet {
 // server; here they are only validated.
 nlohmann::json handle_request(Engine& engine, const nlohmann::json& request);
 
-// Parses a line; malformed JSON is reported as an error reply.
-nlohmann::json handle_request_line(Engine& engine, std::string_view line);
+// Parses a line; malformed JSON is reported as an error reply. The parsed
+// request is handed back through `parsed` for callers that act on it too.
+nlohmann::json handle_request_line(Engine& engine, std::string_view line, nlohmann::json* parsed = nullptr);
 
 // Field helpers shared with the config file reader (throw UserError).
 NetworkOptions network_options_from(const nlohmann::json& request);

@@ -70,10 +70,10 @@ void ControlServer::on_client(int fd) {
 
 void ControlServer::handle_line(Client& client, std::string_view line, bool& keep) {
   const int fd = client.fd.get();
-  nlohmann::json response = handle_request_line(engine_, line);
+  nlohmann::json request;
+  nlohmann::json response = handle_request_line(engine_, line, &request);
   reply(fd, response);
   if (!response.value("ok", false)) return;
-  auto request = nlohmann::json::parse(line, nullptr, false);
   const std::string cmd = request.value("cmd", "");
   if (cmd == "shutdown") {
     log::info("shutdown requested");
