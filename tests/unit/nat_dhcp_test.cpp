@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+
 #include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -108,13 +110,18 @@ class NatDhcp : public ::testing::Test {
   // Recreates the server after changing io.cfg.
   void restart() { server = std::make_unique<DhcpServer>(io); }
 
+  // Every reply a test has seen, kept for the whole test: the views that
+  // send() returns point into these.
+  std::deque<std::vector<std::uint8_t>> replies;
+
   // Sends a message; returns the reply, if exactly one was sent.
   std::optional<DhcpPacket> send(const Msg& m) {
     io.sent.clear();
     const auto b = m.bytes();
     server->on_message(m.chaddr, b);
     if (io.sent.size() != 1) return std::nullopt;
-    auto p = DhcpPacket::parse(io.sent[0].payload);
+    replies.push_back(io.sent[0].payload);
+    auto p = DhcpPacket::parse(replies.back());
     EXPECT_TRUE(p);
     if (!p) return std::nullopt;
     return *p;

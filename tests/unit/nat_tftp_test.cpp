@@ -150,7 +150,7 @@ TEST_F(TftpTest, ReadsWholeFileInDefaultBlocks) {
   TftpServer srv(io);
   ASSERT_TRUE(rrq(srv, "/sub/file.bin"));
   ASSERT_EQ(io.sent.size(), 1u);
-  const Sent& first = io.sent[0];
+  const Sent first = io.sent[0];  // a copy: later sends grow the vector
   EXPECT_EQ(first.src, kGateway);
   EXPECT_GE(first.sport, 50000);
   EXPECT_EQ(first.dst, kGuest);

@@ -85,30 +85,35 @@ TEST(WireDhcp, HlenAbove16) {
 
 TEST(WireDhcp, OptionLengthOverrun) {
   // Length byte claims 10, only 2 follow.
-  auto p = DhcpPacket::parse(request({53, 1, 1, 12, 10, 'a', 'b'}));
+  const auto p_bytes = request({53, 1, 1, 12, 10, 'a', 'b'});  // the view borrows it
+  auto p = DhcpPacket::parse(p_bytes);
   ASSERT_FALSE(p);
   EXPECT_EQ(p.error(), ParseError::BadOption);
   // Code byte with no length byte at the very end.
-  auto q = DhcpPacket::parse(request({53, 1, 1, 12}));
+  const auto q_bytes = request({53, 1, 1, 12});  // the view borrows it
+  auto q = DhcpPacket::parse(q_bytes);
   ASSERT_FALSE(q);
   EXPECT_EQ(q.error(), ParseError::BadOption);
 }
 
 TEST(WireDhcp, MissingEndAndPaddingAreAccepted) {
-  auto p = DhcpPacket::parse(request({0, 0, 53, 1, 1, 0}));
+  const auto p_bytes = request({0, 0, 53, 1, 1, 0});  // the view borrows it
+  auto p = DhcpPacket::parse(p_bytes);
   ASSERT_TRUE(p);
   EXPECT_EQ(p->message_type(), DhcpMessageType::Discover);
 }
 
 TEST(WireDhcp, BytesAfterEndAreIgnored) {
   // Garbage after End (padding in many clients) must not be walked.
-  auto p = DhcpPacket::parse(request({53, 1, 1, 255, 12, 200}));
+  const auto p_bytes = request({53, 1, 1, 255, 12, 200});  // the view borrows it
+  auto p = DhcpPacket::parse(p_bytes);
   ASSERT_TRUE(p);
   EXPECT_TRUE(p->hostname().empty());
 }
 
 TEST(WireDhcp, ZeroLengthOptions) {
-  auto p = DhcpPacket::parse(request({53, 0, 50, 0, 12, 0, 80, 0, 255}));
+  const auto p_bytes = request({53, 0, 50, 0, 12, 0, 80, 0, 255});  // the view borrows it
+  auto p = DhcpPacket::parse(p_bytes);
   ASSERT_TRUE(p);
   EXPECT_FALSE(p->message_type());
   EXPECT_FALSE(p->requested_ip());
@@ -118,13 +123,15 @@ TEST(WireDhcp, ZeroLengthOptions) {
 }
 
 TEST(WireDhcp, WrongSizedValuesAreAbsent) {
-  auto p = DhcpPacket::parse(request({53, 2, 1, 1, 50, 3, 10, 0, 2, 54, 5, 1, 2, 3, 4, 5, 51, 2, 0, 1, 255}));
+  const auto p_bytes = request({53, 2, 1, 1, 50, 3, 10, 0, 2, 54, 5, 1, 2, 3, 4, 5, 51, 2, 0, 1, 255});  // the view borrows it
+  auto p = DhcpPacket::parse(p_bytes);
   ASSERT_TRUE(p);
   EXPECT_FALSE(p->message_type());
   EXPECT_FALSE(p->requested_ip());
   EXPECT_FALSE(p->server_id());
   EXPECT_FALSE(p->lease_time());
-  auto q = DhcpPacket::parse(request({53, 1, 9, 255}));
+  const auto q_bytes = request({53, 1, 9, 255});  // the view borrows it
+  auto q = DhcpPacket::parse(q_bytes);
   ASSERT_TRUE(q);
   EXPECT_FALSE(q->message_type());
 }
@@ -158,7 +165,8 @@ TEST(WireDhcp, OverloadOnlyFileLeavesSnameText) {
 
 TEST(WireDhcp, OverloadWithBadValueOrBadAreaIsRejected) {
   for (std::vector<std::uint8_t> opts : {std::vector<std::uint8_t>{52, 1, 0, 255}, {52, 1, 4, 255}, {52, 2, 1, 1, 255}}) {
-    auto p = DhcpPacket::parse(request(opts));
+    const auto p_bytes = request(opts);  // the view borrows it
+    auto p = DhcpPacket::parse(p_bytes);
     ASSERT_FALSE(p);
     EXPECT_EQ(p.error(), ParseError::BadOption);
   }
