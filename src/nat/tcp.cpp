@@ -45,7 +45,9 @@
 // times with backoff from 500 ms; the guest's SYN-ACK establishes it.
 //
 // Limits: config().max_flows, max_flows_per_guest, max_pending_connects
-// (drop_flow_limit, answered with RST); connect timeout 20 s.
+// (drop_flow_limit, answered with RST); connect timeout 20 s. Flows in
+// TIME_WAIT (2 s, no socket) do not count against the limits, have a cap of
+// their own, and give way to a new SYN on the same port pair.
 #include "nat/addresses.hpp"
 #include "nat/tcp.hpp"
 
@@ -156,7 +158,8 @@ struct TcpTranslator::State {
   explicit State(GuestIo& g) : io(g), alive(std::make_shared<bool>(true)) {}
   GuestIo& io;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
-  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;
+  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;  // live (not TIME_WAIT) flows per guest
+  std::uint32_t time_wait_flows = 0;
   std::uint32_t pending_connects = 0;
   // Closed flows wait here until no handler of theirs can be on the stack.
   std::vector<std::unique_ptr<Flow>> dead;
@@ -172,6 +175,7 @@ struct TcpTranslator::State {
 
   // Flow life
   bool over_limits(Ipv4Addr guest) const;
+  void release_guest_slot(Ipv4Addr guest);
   Flow* create(const FlowKey& key, UniqueFd sock, TcpState st);
   void destroy(Flow& f);
   void close_with_rst(Flow& f);
@@ -375,7 +379,9 @@ void TcpTranslator::State::set_events(Flow& f, std::uint32_t events) {
 // ---------------------------------------------------------------- flow life
 
 bool TcpTranslator::State::over_limits(Ipv4Addr guest) const {
-  if (flows.size() >= io.config().max_flows) return true;
+  // TIME_WAIT flows hold no socket and do not count: a guest that opens and
+  // closes connections fast must not be refused for connections it ended.
+  if (flows.size() - time_wait_flows >= io.config().max_flows) return true;
   auto it = per_guest.find(guest);
   return it != per_guest.end() && it->second >= io.config().max_flows_per_guest;
 }
@@ -399,8 +405,8 @@ void TcpTranslator::State::destroy(Flow& f) {
     io.loop().remove(f.sock.get());
     f.sock.reset();
   }
-  auto pg = per_guest.find(f.key.guest);
-  if (pg != per_guest.end() && --pg->second == 0) per_guest.erase(pg);
+  if (f.state == TcpState::TimeWait) time_wait_flows--;
+  else release_guest_slot(f.key.guest);
   auto it = flows.find(f.key);
   if (it != flows.end() && it->second.get() == &f) {
     dead.push_back(std::move(it->second));
@@ -424,11 +430,22 @@ void TcpTranslator::State::guest_reset(Flow& f) {
   destroy(f);
 }
 
+void TcpTranslator::State::release_guest_slot(Ipv4Addr guest) {
+  auto pg = per_guest.find(guest);
+  if (pg != per_guest.end() && --pg->second == 0) per_guest.erase(pg);
+}
+
 void TcpTranslator::State::enter_time_wait(Flow& f) {
   f.state = TcpState::TimeWait;
   if (f.sock) {
     io.loop().remove(f.sock.get());
     f.sock.reset();
+  }
+  release_guest_slot(f.key.guest);
+  // Bounded like live flows; past that, old connections simply end at once.
+  if (++time_wait_flows > io.config().max_flows) {
+    destroy(f);
+    return;
   }
   f.timer.arm_in(kTimeWait);
 }
@@ -454,8 +471,15 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
   }
   const FlowKey key{ip.src(), tcp->src_port(), ip.dst(), tcp->dst_port()};
   if (auto it = flows.find(key); it != flows.end()) {
-    flow_segment(*it->second, *tcp);
-    return;
+    Flow& f = *it->second;
+    // A new SYN on a port pair still in TIME_WAIT (the guest reuses ports
+    // quickly, as connect-heavy clients do) starts a new connection.
+    const bool reuse = f.state == TcpState::TimeWait && tcp->syn() && !tcp->ack();
+    if (!reuse) {
+      flow_segment(f, *tcp);
+      return;
+    }
+    destroy(f);
   }
   if (tcp->rst()) return;  // never answer a reset with a reset
   if (!tcp->syn() || tcp->ack()) {
