@@ -128,7 +128,7 @@ int run(int argc, char** argv) {
   net_add->add_option("--mac-limit", mac_limit, "Most MACs learned per port (default 1024)");
   struct NatFlags {
     std::string subnet, gateway, dns, dhcp_start, dhcp, host_loopback, restrict, tftp, bootfile, domain;
-    std::vector<std::string> dns_upstream;
+    std::vector<std::string> dns_upstream, dhcp_reserve;
   } natf;
   net_add->add_option("--net", natf.subnet, "nat: the guests' network (default 10.0.2.0/24)");
   net_add->add_option("--gateway", natf.gateway, "nat: gateway address, also the host's loopback (default .2)");
@@ -141,6 +141,7 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--restrict", natf.restrict, "nat: guests reach only the network's services and port forwards")
       ->check(CLI::IsMember({"on", "off"}));
+  net_add->add_option("--dhcp-reserve", natf.dhcp_reserve, "nat: MAC=ADDRESS, a fixed DHCP lease (repeatable)");
   net_add->add_option("--tftp", natf.tftp, "nat: serve this directory read-only over TFTP");
   net_add->add_option("--bootfile", natf.bootfile, "nat: DHCP boot file name (PXE)");
   net_add->add_option("--domain", natf.domain, "nat: DNS domain given by DHCP");
@@ -236,6 +237,7 @@ int run(int argc, char** argv) {
     put("bootfile", natf.bootfile);
     put("domain", natf.domain);
     if (!natf.dns_upstream.empty()) req["dns_upstream"] = natf.dns_upstream;
+    if (!natf.dhcp_reserve.empty()) req["dhcp_reserve"] = natf.dhcp_reserve;
     client.call(req);
     return 0;
   }

@@ -68,6 +68,20 @@ void add_forward_requests(const toml::table& net, const json& net_name, const st
   }
 }
 
+// A list of strings, such as dns_upstream = ["198.51.100.10", "127.0.0.53"].
+void copy_string_list(const toml::table& table, const char* key, json& request, const std::string& source) {
+  const toml::node* node = table.get(key);
+  if (!node) return;
+  const toml::array* list = node->as_array();
+  if (!list) throw UserError(where(*node, source) + ": " + key + " must be a list of strings");
+  json items = json::array();
+  for (const auto& item : *list) {
+    if (!item.is_string()) throw UserError(where(item, source) + ": " + key + " must be a list of strings");
+    items.push_back(item.as_string()->get());
+  }
+  request[key] = items;
+}
+
 }  // namespace
 
 Config parse_config(std::string_view text, const std::string& source) {
@@ -95,17 +109,8 @@ Config parse_config(std::string_view text, const std::string& source) {
     copy_keys(net, add,
               {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
                "restrict", "tftp", "bootfile", "domain"},
-              {"mtu", "mac_limit"}, {"port", "dns_upstream", "forward", "forwards"}, source);
-    if (const toml::node* upstream = net.get("dns_upstream")) {
-      const toml::array* list = upstream->as_array();
-      if (!list) throw UserError(where(*upstream, source) + ": dns_upstream must be a list of strings");
-      json servers = json::array();
-      for (const auto& u : *list) {
-        if (!u.is_string()) throw UserError(where(u, source) + ": dns_upstream must be a list of strings");
-        servers.push_back(u.as_string()->get());
-      }
-      add["dns_upstream"] = servers;
-    }
+              {"mtu", "mac_limit"}, {"port", "dns_upstream", "dhcp_reserve", "forward", "forwards"}, source);
+    for (const char* key : {"dns_upstream", "dhcp_reserve"}) copy_string_list(net, key, add, source);
     if (!add.contains("name")) throw UserError(where(net, source) + ": a [[network]] needs a name");
     config.requests.push_back(add);
     add_forward_requests(net, add["name"], source, config.requests);

@@ -175,6 +175,21 @@ nat::NatConfig nat_config_from(const json& req) {
       c.dns_upstream.push_back(u.get<std::string>());
     }
   }
+  if (auto it = req.find("dhcp_reserve"); it != req.end()) {
+    if (!it->is_array()) throw UserError("dhcp_reserve must be a list of MAC=ADDRESS");
+    for (const auto& r : *it) {
+      const std::string text = r.is_string() ? r.get<std::string>() : "";
+      const auto eq = text.find('=');
+      auto mac = wire::MacAddr::parse(text.substr(0, eq == std::string::npos ? text.size() : eq));
+      auto addr = eq == std::string::npos ? std::nullopt : wire::Ipv4Addr::parse(text.substr(eq + 1));
+      if (!mac || !addr)
+        throw UserError("--dhcp-reserve " + text + ": expected MAC=ADDRESS, e.g. 52:54:00:12:34:56=10.0.2.50");
+      if (!c.net.contains(*addr) || *addr == c.gateway || *addr == c.dns)
+        throw UserError("--dhcp-reserve " + text + ": " + addr->to_string() + " is not a guest address of " +
+                        c.net.to_string());
+      c.reservations.emplace_back(*mac, *addr);
+    }
+  }
   c.tftp_dir = optional_string(req, "tftp").value_or("");
   c.bootfile = optional_string(req, "bootfile").value_or("");
   c.domain = optional_string(req, "domain").value_or("");

@@ -7,6 +7,7 @@
 
 #include "core/clock.hpp"
 #include "wire/ipaddr.hpp"
+#include "wire/mac.hpp"
 
 namespace vnet::nat {
 
@@ -16,6 +17,8 @@ struct NatConfig {
   wire::Ipv4Addr dns{{10, 0, 2, 3}};
   wire::Ipv4Addr dhcp_start{{10, 0, 2, 15}};
   bool dhcp = true;
+  // Static DHCP reservations: this MAC always gets this address.
+  std::vector<std::pair<wire::MacAddr, wire::Ipv4Addr>> reservations;
   // Host resolvers as "ADDR" or "ADDR:PORT"; empty: follow /etc/resolv.conf.
   std::vector<std::string> dns_upstream;
   std::string resolv_conf = "/etc/resolv.conf";

@@ -49,6 +49,7 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
       tftp_(std::make_unique<TftpServer>(*this)),
       portfwd_(std::make_unique<PortForwarder>(*this, *tcp_, *udp_)) {
   frame_.reset(new std::uint8_t[frame_capacity_]);
+  for (const auto& [mac, addr] : config_.reservations) dhcp_->reserve(mac, addr);
 }
 
 NatGateway::~NatGateway() = default;

@@ -97,6 +97,33 @@ TEST_F(RequestTest, BadImpairmentOnAddLeavesNoPort) {
   EXPECT_TRUE(engine.network("lab").ports().empty());
 }
 
+TEST(NatRequest, DhcpReservations) {
+  auto c = nat_config_from(json::parse(R"({"dhcp_reserve":["52:54:00:12:34:56=10.0.2.50"]})"));
+  ASSERT_EQ(c.reservations.size(), 1u);
+  EXPECT_EQ(c.reservations[0].first.to_string(), "52:54:00:12:34:56");
+  EXPECT_EQ(c.reservations[0].second.to_string(), "10.0.2.50");
+  for (const char* bad : {R"(["52:54:00:12:34:56"])", R"(["nomac=10.0.2.50"])", R"(["52:54:00:12:34:56=10.0.3.50"])",
+                          R"(["52:54:00:12:34:56=10.0.2.2"])", R"("52:54:00:12:34:56=10.0.2.50")", "[7]"}) {
+    json req = {{"dhcp_reserve", json::parse(bad)}};
+    EXPECT_THROW(nat_config_from(req), UserError) << bad;
+  }
+}
+
+TEST(Config, NatListsBecomeRequestFields) {
+  auto c = parse_config(R"(
+[[network]]
+name = "n"
+mode = "nat"
+dns_upstream = ["198.51.100.10", "127.0.0.53:5353"]
+dhcp_reserve = ["52:54:00:12:34:56=10.0.2.50"]
+)",
+                        "t.toml");
+  ASSERT_EQ(c.requests.size(), 1u);
+  EXPECT_EQ(c.requests[0]["dns_upstream"].size(), 2u);
+  EXPECT_EQ(c.requests[0]["dhcp_reserve"][0], "52:54:00:12:34:56=10.0.2.50");
+  EXPECT_THROW(parse_config("[[network]]\nname = \"n\"\ndhcp_reserve = \"x\"\n", "t.toml"), UserError);
+}
+
 TEST(Config, TranslatesToRequests) {
   auto c = parse_config(R"(
 log_level = "debug"
