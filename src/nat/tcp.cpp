@@ -49,6 +49,7 @@
 // TIME_WAIT (2 s, no socket) do not count against the limits, have a cap of
 // their own, and give way to a new SYN on the same port pair.
 #include "nat/addresses.hpp"
+#include "nat/flow_key.hpp"
 #include "nat/tcp.hpp"
 
 #include <fcntl.h>
@@ -97,23 +98,6 @@ constexpr std::size_t kMaxInFlight = 768 << 10;
 
 bool seq_lt(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
 bool seq_le(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) <= 0; }
-
-struct FlowKey {
-  Ipv4Addr guest;
-  std::uint16_t guest_port;
-  Ipv4Addr remote;  // as the guest sees it
-  std::uint16_t remote_port;
-  friend bool operator==(const FlowKey&, const FlowKey&) = default;
-};
-
-struct FlowKeyHash {
-  std::size_t operator()(const FlowKey& k) const noexcept {
-    std::uint64_t x = (std::uint64_t{k.guest.to_u32()} << 32) | k.remote.to_u32();
-    x ^= (std::uint64_t{k.guest_port} << 16 | k.remote_port) * 0xC2B2AE3D27D4EB4Full;
-    x *= 0x9E3779B97F4A7C15ull;
-    return static_cast<std::size_t>(x ^ (x >> 29));
-  }
-};
 
 enum class TcpState : std::uint8_t { Connecting, SynSent, SynRcvd, Established, TimeWait };
 

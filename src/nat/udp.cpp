@@ -17,6 +17,7 @@
 // Timeouts: a flow idle for 60 s is closed (10 s for DNS, port 53, whose
 // exchanges are one-shot); a sweep runs every 2 s while flows exist.
 #include "nat/addresses.hpp"
+#include "nat/flow_key.hpp"
 #include "nat/udp.hpp"
 
 #include <arpa/inet.h>
@@ -45,23 +46,6 @@ constexpr Nanos kSweepInterval = 2 * kSeconds;
 constexpr std::uint16_t kDnsPort = 53;
 // Datagrams drained per readiness event, so one busy flow cannot starve others.
 constexpr int kMaxReadsPerEvent = 64;
-
-struct FlowKey {
-  Ipv4Addr guest;
-  std::uint16_t guest_port;
-  Ipv4Addr remote;  // as the guest addresses it
-  std::uint16_t remote_port;
-  friend bool operator==(const FlowKey&, const FlowKey&) = default;
-};
-
-struct FlowKeyHash {
-  std::size_t operator()(const FlowKey& k) const noexcept {
-    std::uint64_t x = (std::uint64_t{k.guest.to_u32()} << 32) | k.remote.to_u32();
-    x ^= (std::uint64_t{k.guest_port} << 16 | k.remote_port) * 0xC2B2AE3D27D4EB4Full;
-    x *= 0x9E3779B97F4A7C15ull;
-    return static_cast<std::size_t>(x ^ (x >> 29));
-  }
-};
 
 struct Flow {
   FlowKey key;
