@@ -92,15 +92,7 @@ std::vector<std::uint8_t> make_raw(Ipv4Addr src, Ipv4Addr dst, std::vector<std::
 
 bool seq_before(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
 
-SockAddr loopback(std::uint16_t port) {
-  SockAddr s;
-  auto* in = reinterpret_cast<sockaddr_in*>(&s.storage);
-  in->sin_family = AF_INET;
-  in->sin_port = htons(port);
-  in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  s.length = sizeof(sockaddr_in);
-  return s;
-}
+SockAddr loopback(std::uint16_t port) { return SockAddr::from_ipv4(Ipv4Addr{{127, 0, 0, 1}}, port); }
 
 UniqueFd listener(std::uint16_t& port) {
   UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

@@ -22,15 +22,7 @@ using testing::run_until;
 const Ipv4Addr kGuest{{10, 0, 2, 15}};
 const Ipv4Addr kGateway{{10, 0, 2, 2}};
 
-SockAddr loopback(std::uint16_t port) {
-  SockAddr s;
-  auto* in = reinterpret_cast<sockaddr_in*>(&s.storage);
-  in->sin_family = AF_INET;
-  in->sin_port = htons(port);
-  in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  s.length = sizeof(sockaddr_in);
-  return s;
-}
+SockAddr loopback(std::uint16_t port) { return SockAddr::from_ipv4(Ipv4Addr{{127, 0, 0, 1}}, port); }
 
 // A UDP socket bound to 127.0.0.1 on a kernel-chosen port.
 UniqueFd bound_udp(std::uint16_t* port) {
