@@ -83,7 +83,8 @@ void EventLoop::run() {
   running_ = true;
   epoll_event events[64];
   while (running_) {
-    int n = epoll_wait(epoll_.get(), events, 64, -1);
+    // Work posted before run() (or by a stop()ped run) must not wait for an fd.
+    int n = epoll_wait(epoll_.get(), events, 64, posted_.empty() ? -1 : 0);
     if (n < 0) {
       if (errno == EINTR) continue;
       throw UserError(errno_text("epoll_wait"));
@@ -106,7 +107,8 @@ void EventLoop::run_posted() {
   // the forwarding path (deferred flushes) and must not allocate.
   while (!posted_.empty()) {
     running_posted_.swap(posted_);
-    for (auto& t : running_posted_) t();
+    for (auto& p : running_posted_)
+      if (!p.guarded || !p.owner.expired()) p.task();
     running_posted_.clear();
   }
 }

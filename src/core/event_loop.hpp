@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <queue>
 #include <vector>
 
@@ -22,6 +23,23 @@
 namespace vnet {
 
 class EventLoop;
+
+// Marks the lifetime of an object that posts deferred work (a network, a
+// translator): work posted with its token is skipped once the object is gone,
+// so a task queued just before `vnet net del` never runs on freed memory.
+class LifeToken {
+ public:
+  LifeToken() : alive_(std::make_shared<char>(0)) {}
+  LifeToken(const LifeToken&) = delete;
+  LifeToken& operator=(const LifeToken&) = delete;
+  std::weak_ptr<const void> watch() const { return alive_; }
+  // Ends the lifetime early, e.g. first thing in a destructor whose members
+  // might still post while they are torn down.
+  void expire() { alive_.reset(); }
+
+ private:
+  std::shared_ptr<char> alive_;
+};
 
 // A re-armable one-shot timer. Destroying it cancels it.
 class Timer {
@@ -65,8 +83,12 @@ class EventLoop {
   void stop() { running_ = false; }
 
   // Defers work to after the current batch of events (e.g. freeing a port
-  // from inside its own handler).
-  void post(std::function<void()> task) { posted_.push_back(std::move(task)); }
+  // from inside its own handler). A task that refers to an object which may
+  // be destroyed in the same batch must be posted with that object's token.
+  void post(std::function<void()> task) { posted_.push_back({std::move(task), {}, false}); }
+  void post(const LifeToken& owner, std::function<void()> task) {
+    posted_.push_back({std::move(task), owner.watch(), true});
+  }
 
  private:
   friend class Timer;
@@ -100,8 +122,13 @@ class EventLoop {
   std::vector<std::uint32_t> free_timer_slots_;
   std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> timer_heap_;
   Nanos timerfd_deadline_ = 0;
-  std::vector<std::function<void()>> posted_;
-  std::vector<std::function<void()>> running_posted_;
+  struct Posted {
+    std::function<void()> task;
+    std::weak_ptr<const void> owner;
+    bool guarded;  // an owner was given: run only while it lives
+  };
+  std::vector<Posted> posted_;
+  std::vector<Posted> running_posted_;
   std::function<void(int)> on_signal_;
   bool running_ = false;
 };

@@ -21,6 +21,7 @@ Network::Network(EventLoop& loop, std::string name, NetworkOptions options)
 }
 
 Network::~Network() {
+  life_.expire();  // nothing posted from here on may run
   // Ports refer to the network: destroy them first, in id order.
   frame_ports_.clear();
   mirror_ports_.clear();
@@ -52,7 +53,7 @@ bool Network::remove_port(PortId id) {
 }
 
 void Network::remove_port_later(PortId id) {
-  loop_.post([this, id] {
+  loop_.post(life_, [this, id] {
     if (remove_port(id)) log::info("{}: port {} removed (peer gone)", name_, id);
   });
 }

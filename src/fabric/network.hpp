@@ -54,6 +54,8 @@ class Network {
   Port& add_port(std::unique_ptr<Port> port);
   bool remove_port(PortId id);
   void remove_port_later(PortId id);
+  // Work posted on behalf of this network or its ports carries this token.
+  const LifeToken& life() const { return life_; }
   Port* find_port(PortId id);
   const std::map<PortId, std::unique_ptr<Port>>& ports() const { return ports_; }
 
@@ -77,6 +79,7 @@ class Network {
   static bool vlan_allows(const Port& port, std::uint16_t vlan) { return port.vlan() == 0 || vlan == 0 || port.vlan() == vlan; }
 
   EventLoop& loop_;
+  LifeToken life_;
   std::string name_;
   NetworkOptions options_;
   PortId next_port_id_ = 1;

@@ -44,8 +44,9 @@ void FdPort::queue_out(wire::Bytes prefix, wire::Bytes frame) {
   counters_.tx_bytes += frame.size();
   if (!flush_posted_ && !want_write_) {
     flush_posted_ = true;
-    // The port may be gone by the time the task runs: look it up by id.
-    loop_.post([&net = net_, id = id()] {
+    // The port (or its whole network) may be gone by the time the task runs:
+    // the network's token guards the network, the id lookup the port.
+    loop_.post(net_.life(), [&net = net_, id = id()] {
       if (auto* p = net.find_port(id)) static_cast<FdPort*>(p)->flush();
     });
   }
