@@ -58,12 +58,15 @@ class PidFile {
 };
 
 // Builds everything, calls ready(), then runs until `vnet down` or a signal.
-void run_engine(const std::string& run_dir, const Config& config, const std::function<void()>& ready) {
+void run_engine(const std::string& run_dir, const Config& config, const privsep::SandboxOptions& sandbox_options,
+                const std::function<void()>& ready) {
   EventLoop loop;
   Engine engine(loop);
   apply(engine, config);
   ControlServer server(engine, control_socket_path(run_dir));
   PidFile pid(run_dir + "/vnet.pid");
+  // Start-up opens are done: from here on the engine runs unprivileged.
+  auto sandbox = privsep::enter_sandbox(sandbox_options, run_dir);
   loop.handle_termination([&loop](int signo) {
     log::info("signal {}: shutting down", signo);
     loop.stop();
@@ -111,7 +114,7 @@ int run_up(const UpOptions& options) {
   }
 
   if (options.foreground) {
-    run_engine(options.run_dir, config, [&] {
+    run_engine(options.run_dir, config, options.sandbox, [&] {
       std::printf("vnet is up in the foreground (run dir %s); Ctrl-C stops it\n", options.run_dir.c_str());
       std::fflush(stdout);
     });
@@ -134,7 +137,7 @@ int run_up(const UpOptions& options) {
     ::dup2(log_fd, STDERR_FILENO);
     int status = 0;
     try {
-      run_engine(options.run_dir, config, [&] {
+      run_engine(options.run_dir, config, options.sandbox, [&] {
         [[maybe_unused]] auto n = ::write(write_end.get(), "OK", 2);
         write_end.reset();
       });

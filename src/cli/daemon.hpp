@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "privsep/sandbox.hpp"
+
 namespace vnet::cli {
 
 struct UpOptions {
@@ -11,6 +13,7 @@ struct UpOptions {
   std::string config_path;
   bool foreground = false;
   std::string log_level;  // overrides the config's
+  privsep::SandboxOptions sandbox;  // user, seccomp, helper's extra directories
 };
 
 // Returns the process exit status.

@@ -107,6 +107,17 @@ int run(int argc, char** argv) {
   up->add_option("--config", up_opts.config_path, "TOML file declaring networks and ports")->check(CLI::ExistingFile);
   up->add_flag("--foreground", up_opts.foreground, "Stay in the foreground and log to stderr");
   up->add_option("--log-level", up_opts.log_level, "debug, info, warn or error");
+  up->add_option("--user", up_opts.sandbox.user,
+                 "As root: the unprivileged user the engine runs as (default: vnet if it exists, else nobody); "
+                 "root keeps root, for debugging");
+  std::string seccomp_mode = "on";
+  up->add_option("--seccomp", seccomp_mode,
+                 "System call filter: on (unlisted calls fail with EPERM), log (allowed but logged by the kernel), "
+                 "off")
+      ->check(CLI::IsMember({"on", "log", "off"}));
+  up->add_option("--allow-path", up_opts.sandbox.allow_paths,
+                 "As root: a directory (besides the run dir) where the privileged helper may create sockets and "
+                 "capture files for the engine (repeatable)");
 
   auto* down = app.add_subcommand("down", "Stop the engine");
 
@@ -197,6 +208,7 @@ int run(int argc, char** argv) {
 
   if (*up) {
     up_opts.run_dir = run_dir;
+    up_opts.sandbox.seccomp = *vnet::isolation::parse_seccomp_mode(seccomp_mode);
     return vnet::cli::run_up(up_opts);
   }
   if (*capture) return run_capture(run_dir, capture_net, capture_file);

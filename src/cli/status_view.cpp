@@ -74,6 +74,10 @@ std::string render_status(const nlohmann::json& status) {
     }
   }
   if (status["networks"].empty()) out += "no networks (add one with `vnet net add NAME`)\n";
+  if (const auto& e = status["engine"]; e.is_object())
+    out += fmt::format("engine: uid {} gid {}, capabilities {}, no_new_privs {}, seccomp {}, privileged helper {}\n",
+                       e.value("uid", -1L), e.value("gid", -1L), e.value("cap_eff", "?"), e.value("no_new_privs", -1),
+                       e.value("seccomp", "?"), e.value("privileged_helper", false) ? "yes" : "no");
   return out;
 }
 

@@ -2,11 +2,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <unistd.h>
+
 #include "core/error.hpp"
+#include "core/isolation.hpp"
 #include "core/log.hpp"
 #include "nat/gateway.hpp"
 #include "nat/portfwd.hpp"
 #include "ports/factory.hpp"
+#include "privsep/helper.hpp"
 
 namespace vnet {
 
@@ -179,6 +183,19 @@ json network_json(const Network& net) {
           {"nat", nat_status}};
 }
 
+// Who the engine runs as (see privsep/sandbox.hpp), from /proc/self/status.
+json process_json() {
+  const auto s = isolation::read_process_security();
+  const char* seccomp = s.seccomp == 2 ? "filter" : s.seccomp == 1 ? "strict" : s.seccomp == 0 ? "off" : "unknown";
+  return {{"pid", ::getpid()},
+          {"uid", s.uid},
+          {"gid", s.gid},
+          {"cap_eff", s.cap_eff},
+          {"no_new_privs", s.no_new_privs},
+          {"seccomp", seccomp},
+          {"privileged_helper", privsep::broker() != nullptr}};
+}
+
 }  // namespace
 
 json Engine::status(const std::string& only_net) const {
@@ -189,7 +206,7 @@ json Engine::status(const std::string& only_net) const {
   }
   if (!only_net.empty() && nets.empty())
     throw UserError("no network named '" + only_net + "' (see `vnet net list`)");
-  return {{"networks", nets}};
+  return {{"networks", nets}, {"engine", process_json()}};
 }
 
 }  // namespace vnet

@@ -7,6 +7,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "fabric/network.hpp"
+#include "privsep/helper.hpp"
 
 namespace vnet {
 namespace {
@@ -31,6 +32,10 @@ PcapPort::PcapPort(EventLoop& loop, Network& net, PortId id, const std::string& 
     : FdPort(loop, net, id, 8 << 20), label_(path) {
   UniqueFd fd(path == "-" ? ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 0)
                           : ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  // A directory only root may write: the privileged helper creates the file
+  // if its rules allow (privsep/helper.hpp).
+  if (!fd && path != "-" && (errno == EACCES || errno == EPERM) && privsep::broker())
+    fd = privsep::broker()->create_file(path);
   if (!fd) throw UserError(errno_text("cannot write capture file " + path));
   ::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) | O_NONBLOCK);
   attach(std::move(fd));

@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "fabric/network.hpp"
+#include "privsep/helper.hpp"
 #include "wire/bytes.hpp"
 
 namespace vnet {
@@ -23,6 +24,28 @@ void tune_stream_socket(int fd, int family) {
   if (family == AF_INET || family == AF_INET6) {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+}
+
+// A unix socket in a directory only root may write (the run dir when the
+// engine has dropped root): the privileged helper binds it, if its rules allow.
+bool bound_by_helper(UniqueFd& fd, const SockAddr& local) {
+  if (local.family() != AF_UNIX || (errno != EACCES && errno != EADDRINUSE) || !privsep::broker()) return false;
+  fd = privsep::broker()->bind_unix(reinterpret_cast<const sockaddr_un*>(&local.storage)->sun_path,
+                                    privsep::SocketType::Stream);
+  return true;
+}
+
+// A socket the engine's user may not reach (root's, in a directory only root
+// may enter): the privileged helper connects, if its rules allow.
+bool connected_by_helper(UniqueFd& fd, const SockAddr& remote) {
+  if (remote.family() != AF_UNIX || !privsep::broker()) return false;
+  try {
+    fd = privsep::broker()->connect_unix(reinterpret_cast<const sockaddr_un*>(&remote.storage)->sun_path);
+    return true;
+  } catch (const UserError& e) {
+    errno = EACCES;  // reported, and retried, as the engine's own connect would be
+    return false;
   }
 }
 
@@ -58,6 +81,7 @@ void StreamPort::start_connect() {
   }
   tune_stream_socket(fd.get(), remote_.family());
   int rc = ::connect(fd.get(), remote_.get(), remote_.length);
+  if (rc != 0 && errno == EACCES && connected_by_helper(fd, remote_)) rc = 0;
   if (rc != 0 && errno != EINPROGRESS) {
     int err = errno;
     lost(errno_text("connect", err));
@@ -193,7 +217,7 @@ StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id,
     int one = 1;
     setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
-  if (::bind(fd_.get(), local.get(), local.length) != 0) {
+  if (::bind(fd_.get(), local.get(), local.length) != 0 && !bound_by_helper(fd_, local)) {
     unlink_path_.clear();
     throw UserError(errno_text("cannot listen on " + local.to_string()));
   }

@@ -6,6 +6,7 @@
 // attached if it exists and is owned by this user (`ip tuntap add ... user`),
 // and brought up. With netns=NAME it is created inside /run/netns/NAME (the
 // `ip netns` convention): the engine enters that namespace only for the open.
+// An engine without privileges asks the privileged helper for the fd.
 #pragma once
 
 #include <memory>

@@ -1,0 +1,317 @@
+#include "privsep/helper.hpp"
+
+#include <cap-ng.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "privsep/tap_open.hpp"
+
+namespace vnet::privsep {
+namespace {
+
+Broker* g_broker = nullptr;  // see broker(): one per process, set at start-up only
+
+// A refusal or failure the engine passes on to the user.
+struct Refused {
+  std::string message;
+  int error = 0;
+};
+
+std::string normalise_dir(const std::string& dir) {
+  std::string out = std::filesystem::absolute(dir).lexically_normal().string();
+  while (out.size() > 1 && out.back() == '/') out.pop_back();
+  return out;
+}
+
+std::pair<std::string, std::string> split(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+// The directory, opened without following a symlink anywhere in its path.
+UniqueFd open_dir(const std::string& dir, int flags) {
+  open_how how{};
+  how.flags = static_cast<std::uint64_t>(flags | O_DIRECTORY | O_CLOEXEC);
+  how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+  UniqueFd fd(static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, dir.c_str(), &how, sizeof how)));
+  if (!fd) throw Refused{errno_text("directory " + dir + " (symlinks are not followed)"), errno};
+  return fd;
+}
+
+// "/proc/self/fd/N/name": the name inside an already opened directory, for
+// calls that take only a path (bind, connect).
+std::string in_dir_path(int dir_fd, const std::string& name) {
+  return "/proc/self/fd/" + std::to_string(dir_fd) + "/" + name;
+}
+
+sockaddr_un unix_address(const std::string& path) {
+  sockaddr_un sun{};
+  sun.sun_family = AF_UNIX;
+  if (path.size() >= sizeof sun.sun_path) throw Refused{"socket path too long: " + path, ENAMETOOLONG};
+  std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+  return sun;
+}
+
+int socket_type(SocketType type) { return type == SocketType::Dgram ? SOCK_DGRAM : SOCK_STREAM; }
+
+UniqueFd bind_unix(const HelperPolicy& policy, const std::string& path, SocketType type) {
+  if (auto why = refuse_path(policy, path)) throw Refused{*why, EACCES};
+  const auto [dir, name] = split(path);
+  UniqueFd dir_fd = open_dir(dir, O_PATH);
+  const sockaddr_un sun = unix_address(in_dir_path(dir_fd.get(), name));
+  struct stat st{};
+  if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    if (!S_ISSOCK(st.st_mode)) throw Refused{path + " exists and is not a socket", EEXIST};
+    // A stale socket from an earlier run is replaced; a live one is not.
+    UniqueFd probe(::socket(AF_UNIX, socket_type(type) | SOCK_CLOEXEC, 0));
+    if (::connect(probe.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) == 0 || errno != ECONNREFUSED)
+      throw Refused{"unix socket " + path + " is in use by another process", EADDRINUSE};
+    ::unlinkat(dir_fd.get(), name.c_str(), 0);
+  }
+  UniqueFd sock(::socket(AF_UNIX, socket_type(type) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!sock || ::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
+    throw Refused{errno_text("cannot bind " + path), errno};
+  return sock;
+}
+
+UniqueFd connect_unix(const HelperPolicy& policy, const std::string& path) {
+  if (auto why = refuse_path(policy, path)) throw Refused{*why, EACCES};
+  const auto [dir, name] = split(path);
+  UniqueFd dir_fd = open_dir(dir, O_PATH);
+  struct stat st{};
+  if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+    throw Refused{errno_text("connect " + path), errno};
+  if (!S_ISSOCK(st.st_mode)) throw Refused{path + " is not a socket", ENOTSOCK};
+  const sockaddr_un sun = unix_address(in_dir_path(dir_fd.get(), name));
+  // Non-blocking: a peer with a full backlog gives EAGAIN, and the engine
+  // retries as it does for any failed connect; a unix connect never pends.
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!sock || ::connect(sock.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
+    throw Refused{errno_text("connect " + path), errno};
+  return sock;
+}
+
+UniqueFd create_file(const HelperPolicy& policy, const std::string& path) {
+  if (auto why = refuse_path(policy, path)) throw Refused{*why, EACCES};
+  const auto [dir, name] = split(path);
+  UniqueFd dir_fd = open_dir(dir, O_PATH);
+  UniqueFd fd(::openat(dir_fd.get(), name.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+                       0644));
+  if (!fd) throw Refused{errno_text("cannot write capture file " + path), errno};
+  // Truncate only what is plainly ours to truncate: not a device, not a
+  // hard link to a file elsewhere.
+  struct stat st{};
+  if (::fstat(fd.get(), &st) != 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
+    throw Refused{path + " is not a plain file with a single link", EPERM};
+  if (::ftruncate(fd.get(), 0) != 0) throw Refused{errno_text("cannot truncate " + path), errno};
+  return fd;
+}
+
+void cleanup_run_dir(const HelperPolicy& policy) {
+  UniqueFd dir_fd = open_dir(policy.run_dir, O_RDONLY);
+  DIR* dir = ::fdopendir(::dup(dir_fd.get()));
+  if (!dir) throw Refused{errno_text("cannot list " + policy.run_dir), errno};
+  while (dirent* entry = ::readdir(dir)) {
+    const std::string name = entry->d_name;
+    struct stat st{};
+    if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISSOCK(st.st_mode) || (name == "vnet.pid" && S_ISREG(st.st_mode))) ::unlinkat(dir_fd.get(), name.c_str(), 0);
+  }
+  ::closedir(dir);
+}
+
+void send_reply(int sock, const Reply& reply, int fd) {
+  const auto bytes = encode(reply);
+  iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  if (fd >= 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  while (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  }
+}
+
+// The helper needs only: TAP creation (NET_ADMIN), entering namespaces
+// (SYS_ADMIN) and root's own directories (DAC_OVERRIDE for a run dir made
+// by another admin tool); everything else goes.
+void narrow_helper_capabilities() {
+  capng_clear(CAPNG_SELECT_BOTH);
+  capng_updatev(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET),
+                CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, -1);
+  capng_apply(CAPNG_SELECT_BOTH);
+  ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+}
+
+}  // namespace
+
+HelperPolicy make_policy(const std::string& run_dir, const std::vector<std::string>& allowed_dirs) {
+  HelperPolicy p;
+  p.run_dir = normalise_dir(run_dir);
+  for (const auto& d : allowed_dirs) {
+    if (d.empty()) throw UserError("--allow-path: empty directory");
+    p.allowed_dirs.push_back(normalise_dir(d));
+  }
+  return p;
+}
+
+std::optional<std::string> refuse_path(const HelperPolicy& policy, const std::string& path) {
+  if (!valid_absolute_path(path, kMaxMessage))
+    return "path " + path + " must be absolute without '.' or '..' components";
+  const std::string dir = split(path).first;
+  auto beneath = [&dir](const std::string& allowed) {
+    return dir == allowed || (allowed == "/" ? true : dir.rfind(allowed + "/", 0) == 0);
+  };
+  if (beneath(policy.run_dir)) return std::nullopt;
+  for (const auto& allowed : policy.allowed_dirs)
+    if (beneath(allowed)) return std::nullopt;
+  return "the engine's user may not write " + path +
+         " and the privileged helper opens paths only in the run dir or a directory given with "
+         "`vnet up --allow-path DIR`";
+}
+
+Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueFd& out_fd) {
+  try {
+    switch (request.op) {
+      case Op::OpenTap: out_fd = open_tap_device(request.a, request.b); break;
+      case Op::BindUnix: out_fd = bind_unix(policy, request.a, request.socket_type); break;
+      case Op::ConnectUnix: out_fd = connect_unix(policy, request.a); break;
+      case Op::CreateFile: out_fd = create_file(policy, request.a); break;
+      case Op::Cleanup: cleanup_run_dir(policy); break;
+    }
+    return {true, 0, {}};
+  } catch (const Refused& r) {
+    return {false, r.error, r.message};
+  } catch (const UserError& e) {
+    return {false, 0, e.what()};
+  }
+}
+
+void serve(UniqueFd sock, const HelperPolicy& policy) {
+  std::uint8_t buf[kMaxMessage + 1];
+  for (;;) {
+    const ssize_t n = ::recv(sock.get(), buf, sizeof buf, MSG_TRUNC);
+    if (n == 0) ::_exit(0);  // the engine is gone
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ::_exit(1);
+    }
+    std::string why;
+    const auto size = std::min(static_cast<std::size_t>(n), sizeof buf);
+    auto request = static_cast<std::size_t>(n) > kMaxMessage ? std::nullopt : parse_request({buf, size}, why);
+    UniqueFd fd;
+    Reply reply;
+    if (!request) {
+      log::warn("privileged helper: malformed request refused: {}", why.empty() ? "oversize" : why);
+      reply = {false, EINVAL, "malformed request: " + why};
+    } else {
+      reply = handle_request(policy, *request, fd);
+      if (!reply.ok) log::warn("privileged helper: refused: {}", reply.message);
+    }
+    send_reply(sock.get(), reply, fd.get());
+  }
+}
+
+Broker::Broker(UniqueFd sock, pid_t helper_pid) : sock_(std::move(sock)), helper_pid_(helper_pid) {}
+
+Broker::~Broker() {
+  sock_.reset();  // the helper sees EOF and exits
+  if (helper_pid_ > 0) ::waitpid(helper_pid_, nullptr, 0);
+}
+
+UniqueFd Broker::call(const Request& request, bool want_fd) {
+  const auto bytes = encode(request);
+  if (::send(sock_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size()))
+    throw UserError(errno_text("privileged helper"));
+  std::uint8_t buf[kMaxMessage];
+  iovec iov{buf, sizeof buf};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  }
+  if (n <= 0) throw UserError("the privileged helper has exited");
+  UniqueFd fd;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c), sizeof received);
+      fd.reset(received);
+    }
+  auto reply = parse_reply({buf, static_cast<std::size_t>(n)});
+  if (!reply) throw UserError("the privileged helper sent an unreadable reply");
+  if (!reply->ok) throw UserError(reply->message);
+  if (want_fd && !fd) throw UserError("the privileged helper sent no file descriptor");
+  return fd;
+}
+
+UniqueFd Broker::open_tap(const std::string& ifname, const std::string& netns) {
+  return call({Op::OpenTap, SocketType::None, ifname, netns}, true);
+}
+
+UniqueFd Broker::bind_unix(const std::string& path, SocketType type) {
+  return call({Op::BindUnix, type, path, {}}, true);
+}
+
+UniqueFd Broker::connect_unix(const std::string& path) {
+  return call({Op::ConnectUnix, SocketType::Stream, path, {}}, true);
+}
+
+UniqueFd Broker::create_file(const std::string& path) { return call({Op::CreateFile, SocketType::None, path, {}}, true); }
+
+void Broker::cleanup() { call({Op::Cleanup, SocketType::None, {}, {}}, false); }
+
+std::unique_ptr<Broker> start_helper(const HelperPolicy& policy) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw UserError(errno_text("socketpair"));
+  UniqueFd engine_end(sv[0]), helper_end(sv[1]);
+  const pid_t engine_pid = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) throw UserError(errno_text("fork"));
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (::getppid() != engine_pid) ::_exit(0);
+    ::prctl(PR_SET_NAME, "vnet-privsep", 0, 0, 0);
+    // Only the socketpair and stderr (the log) stay open.
+    if (::dup2(helper_end.get(), 3) != 3) ::_exit(1);
+    ::close_range(4, ~0U, 0);
+    (void)helper_end.release();
+    (void)engine_end.release();
+    ::umask(077);
+    narrow_helper_capabilities();
+    serve(UniqueFd(3), policy);
+  }
+  return std::make_unique<Broker>(std::move(engine_end), pid);
+}
+
+Broker* broker() { return g_broker; }
+
+void set_broker(Broker* b) { g_broker = b; }
+
+}  // namespace vnet::privsep

@@ -1,0 +1,43 @@
+// Entering the engine's sandbox once its start-up configuration is in place.
+//
+// Started as root: fork the privileged helper (privsep/helper.hpp), then
+// become the engine's user (--user; default "vnet" if the install created
+// it, else "nobody") with no supplementary groups and no capabilities, set
+// no_new_privs and install the seccomp allowlist (core/isolation.hpp).
+// `--user root` keeps root, for debugging: no helper, no drop.
+// Started as another user: no helper and no user change; capabilities are
+// cleared and the same no_new_privs and seccomp filter apply.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/isolation.hpp"
+#include "privsep/helper.hpp"
+
+namespace vnet::privsep {
+
+struct SandboxOptions {
+  std::string user;  // "" = isolation::default_user()
+  isolation::SeccompMode seccomp = isolation::SeccompMode::On;
+  std::vector<std::string> allow_paths;  // extra directories the helper serves
+};
+
+// Undoes nothing (privileges never come back) but, while it lives, is the
+// process's broker; at the end it has the helper remove the run dir's pid
+// file and sockets, which the engine's user may not unlink.
+class Sandbox {
+ public:
+  explicit Sandbox(std::unique_ptr<Broker> broker);
+  ~Sandbox();
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+ private:
+  std::unique_ptr<Broker> broker_;
+};
+
+std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir);
+
+}  // namespace vnet::privsep

@@ -1,0 +1,17 @@
+// Opening a TAP device: shared by the engine (when it may do it itself) and
+// by the privileged helper (when it may not).
+#pragma once
+
+#include <string>
+
+#include "core/fd.hpp"
+
+namespace vnet::privsep {
+
+// Creates or attaches the TAP device ifname (inside /run/netns/NAME when
+// netns is not empty) with a virtio-net header and offloads, brings it up
+// where allowed, and returns its fd (non-blocking, close-on-exec). Throws
+// UserError naming the device and what to do.
+UniqueFd open_tap_device(const std::string& ifname, const std::string& netns);
+
+}  // namespace vnet::privsep

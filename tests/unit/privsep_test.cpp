@@ -1,0 +1,262 @@
+// The privileged helper's request format and rules: every malformed request
+// is refused by the parser, every path outside the allowed set by the rules,
+// and the file-system checks (symlinks, hard links, live sockets) hold.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "core/error.hpp"
+#include "privsep/helper.hpp"
+#include "privsep/request.hpp"
+
+namespace vnet::privsep {
+namespace {
+
+std::vector<std::uint8_t> raw(std::uint8_t op, std::uint8_t type, std::uint16_t reserved, const std::string& a,
+                              const std::string& b, int len_a_delta = 0, int len_b_delta = 0) {
+  Request r{static_cast<Op>(op), static_cast<SocketType>(type), a, b};
+  auto bytes = encode(r);
+  bytes[1] = type;
+  std::memcpy(&bytes[2], &reserved, 2);
+  const auto la = static_cast<std::uint16_t>(static_cast<int>(a.size()) + len_a_delta);
+  const auto lb = static_cast<std::uint16_t>(static_cast<int>(b.size()) + len_b_delta);
+  std::memcpy(&bytes[4], &la, 2);
+  std::memcpy(&bytes[6], &lb, 2);
+  return bytes;
+}
+
+bool refused(const std::vector<std::uint8_t>& bytes) {
+  std::string why;
+  const bool bad = !parse_request(bytes, why).has_value();
+  if (bad) {
+    EXPECT_FALSE(why.empty());
+  }
+  return bad;
+}
+
+TEST(PrivsepRequest, RoundTripsEachOperation) {
+  const Request requests[] = {{Op::OpenTap, SocketType::None, "tap0", "ns-1"},
+                              {Op::OpenTap, SocketType::None, "vt_x.1", ""},
+                              {Op::BindUnix, SocketType::Stream, "/run/vnet/a.sock", ""},
+                              {Op::BindUnix, SocketType::Dgram, "/run/vnet/d", ""},
+                              {Op::CreateFile, SocketType::None, "/run/vnet/cap.pcap", ""},
+                              {Op::ConnectUnix, SocketType::Stream, "/run/vnet/qemu.sock", ""},
+                              {Op::Cleanup, SocketType::None, "", ""}};
+  for (const auto& r : requests) {
+    std::string why;
+    auto parsed = parse_request(encode(r), why);
+    ASSERT_TRUE(parsed) << why;
+    EXPECT_EQ(parsed->op, r.op);
+    EXPECT_EQ(parsed->socket_type, r.socket_type);
+    EXPECT_EQ(parsed->a, r.a);
+    EXPECT_EQ(parsed->b, r.b);
+  }
+}
+
+TEST(PrivsepRequest, ShortRequest) {
+  for (std::size_t n = 0; n < kHeaderLen; ++n) EXPECT_TRUE(refused(std::vector<std::uint8_t>(n, 0)));
+}
+
+TEST(PrivsepRequest, OversizeRequest) {
+  auto bytes = encode(Request{Op::CreateFile, SocketType::None, "/" + std::string(5000, 'a'), ""});
+  EXPECT_TRUE(refused(bytes));
+}
+
+TEST(PrivsepRequest, ReservedBitsSet) { EXPECT_TRUE(refused(raw(4, 0, 1, "", ""))); }
+
+TEST(PrivsepRequest, LengthsThatDoNotAddUp) {
+  EXPECT_TRUE(refused(raw(1, 0, 0, "tap0", "", +1)));
+  EXPECT_TRUE(refused(raw(1, 0, 0, "tap0", "", -1)));
+  EXPECT_TRUE(refused(raw(1, 0, 0, "tap0", "ns", 0, +40000)));
+  EXPECT_TRUE(refused(raw(1, 0, 0, "tap0", "ns", -40000, 0)));
+  auto trailing = encode(Request{Op::Cleanup, SocketType::None, "", ""});
+  trailing.push_back('x');
+  EXPECT_TRUE(refused(trailing));
+}
+
+TEST(PrivsepRequest, UnknownOperation) {
+  for (std::uint8_t op : {0, 6, 0x7f, 0xff}) EXPECT_TRUE(refused(raw(op, 0, 0, "", "")));
+}
+
+TEST(PrivsepRequest, BadSocketType) {
+  EXPECT_TRUE(refused(raw(2, 3, 0, "/run/vnet/a", "")));
+  EXPECT_TRUE(refused(raw(2, 0, 0, "/run/vnet/a", "")));   // bind without a type
+  EXPECT_TRUE(refused(raw(1, 1, 0, "tap0", "")));          // type on a TAP
+  EXPECT_TRUE(refused(raw(3, 2, 0, "/run/vnet/x", "")));   // type on a file
+  EXPECT_TRUE(refused(raw(4, 1, 0, "", "")));              // type on clean-up
+  EXPECT_TRUE(refused(raw(5, 0, 0, "/run/vnet/q", "")));   // connect without a type
+  EXPECT_TRUE(refused(raw(5, 2, 0, "/run/vnet/q", "")));   // connect is stream only
+}
+
+TEST(PrivsepRequest, NulByteInAField) {
+  EXPECT_TRUE(refused(raw(1, 0, 0, std::string("tap\0x", 5), "")));
+  EXPECT_TRUE(refused(raw(3, 0, 0, std::string("/run/vnet/a\0/etc/passwd", 24), "")));
+  EXPECT_TRUE(refused(raw(1, 0, 0, "tap0", std::string("n\0", 2))));
+}
+
+TEST(PrivsepRequest, BadInterfaceNames) {
+  for (const char* name : {"", "sixteen-chars-xx", "a/b", "..", ".", "tap 0", "tap0\n", "t\xc3\xa9"})
+    EXPECT_TRUE(refused(raw(1, 0, 0, name, ""))) << name;
+}
+
+TEST(PrivsepRequest, BadNamespaceNames) {
+  for (const char* name : {"..", ".", "a/b", "../../proc/1/ns/net", "sp ace", std::string(65, 'n').c_str()})
+    EXPECT_TRUE(refused(raw(1, 0, 0, "tap0", name))) << name;
+}
+
+TEST(PrivsepRequest, BadPaths) {
+  for (const char* path : {"relative.sock", "/", "/run/vnet/", "/run/vnet/../etc/x", "/run/./vnet/x", "/run//vnet/x",
+                           "", "/run/vnet/.."}) {
+    EXPECT_TRUE(refused(raw(2, 1, 0, path, ""))) << path;
+    EXPECT_TRUE(refused(raw(3, 0, 0, path, ""))) << path;
+    EXPECT_TRUE(refused(raw(5, 1, 0, path, ""))) << path;
+  }
+  EXPECT_TRUE(refused(raw(2, 1, 0, "/" + std::string(kMaxUnixPath, 'a'), "")));  // longer than sun_path
+  EXPECT_TRUE(refused(raw(2, 1, 0, "/run/vnet/a", "extra")));
+  EXPECT_TRUE(refused(raw(3, 0, 0, "/run/vnet/a", "extra")));
+  EXPECT_TRUE(refused(raw(4, 0, 0, "/run/vnet/a", "")));
+}
+
+TEST(PrivsepReply, RoundTripAndMalformed) {
+  auto parsed = parse_reply(encode(Reply{false, EACCES, "no"}));
+  ASSERT_TRUE(parsed);
+  EXPECT_FALSE(parsed->ok);
+  EXPECT_EQ(parsed->error, EACCES);
+  EXPECT_EQ(parsed->message, "no");
+  EXPECT_FALSE(parse_reply(std::vector<std::uint8_t>(7, 0)));
+  auto bad_flag = encode(Reply{true, 0, ""});
+  bad_flag[0] = 2;
+  EXPECT_FALSE(parse_reply(bad_flag));
+}
+
+TEST(PrivsepPolicy, PathsInsideTheRunDirOrAllowedDirsOnly) {
+  const auto policy = make_policy("/run/vnet/", {"/srv/vm"});
+  EXPECT_FALSE(refuse_path(policy, "/run/vnet/default.sock"));
+  EXPECT_FALSE(refuse_path(policy, "/run/vnet/sub/x.pcap"));
+  EXPECT_FALSE(refuse_path(policy, "/srv/vm/a.sock"));
+  EXPECT_TRUE(refuse_path(policy, "/run/vnetx/a.sock"));  // a name that only starts like the run dir
+  EXPECT_TRUE(refuse_path(policy, "/run/vnet"));
+  EXPECT_TRUE(refuse_path(policy, "/etc/shadow"));
+  EXPECT_TRUE(refuse_path(policy, "/run/vnet/../../etc/shadow"));
+  EXPECT_TRUE(refuse_path(policy, "/srv/vmx/a"));
+  EXPECT_TRUE(refuse_path(policy, "x.pcap"));
+}
+
+class PrivsepFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/privsep-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+    policy_ = make_policy(dir_, {});
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  Reply run(const Request& r, UniqueFd& fd) { return handle_request(policy_, r, fd); }
+
+  std::string dir_;
+  HelperPolicy policy_;
+};
+
+TEST_F(PrivsepFiles, CreatesACaptureFileInTheRunDir) {
+  UniqueFd fd;
+  auto reply = run({Op::CreateFile, SocketType::None, dir_ + "/cap.pcap", ""}, fd);
+  ASSERT_TRUE(reply.ok) << reply.message;
+  EXPECT_EQ(::write(fd.get(), "x", 1), 1);
+}
+
+TEST_F(PrivsepFiles, RefusesAPathOutsideItsRules) {
+  UniqueFd fd;
+  auto reply = run({Op::CreateFile, SocketType::None, "/tmp/privsep-not-allowed.pcap", ""}, fd);
+  EXPECT_FALSE(reply.ok);
+  EXPECT_NE(reply.message.find("--allow-path"), std::string::npos);
+  EXPECT_FALSE(fd);
+  EXPECT_FALSE(std::filesystem::exists("/tmp/privsep-not-allowed.pcap"));
+}
+
+TEST_F(PrivsepFiles, DoesNotFollowASymlinkedFile) {
+  const std::string target = dir_ + "/target";
+  std::ofstream(target) << "keep";
+  std::filesystem::create_symlink(target, dir_ + "/link.pcap");
+  UniqueFd fd;
+  EXPECT_FALSE(run({Op::CreateFile, SocketType::None, dir_ + "/link.pcap", ""}, fd).ok);
+  EXPECT_EQ(std::filesystem::file_size(target), 4u);
+}
+
+TEST_F(PrivsepFiles, DoesNotTruncateAHardLink) {
+  const std::string target = dir_ + "/target";
+  std::ofstream(target) << "keep";
+  ASSERT_EQ(::link(target.c_str(), (dir_ + "/hard.pcap").c_str()), 0);
+  UniqueFd fd;
+  EXPECT_FALSE(run({Op::CreateFile, SocketType::None, dir_ + "/hard.pcap", ""}, fd).ok);
+  EXPECT_EQ(std::filesystem::file_size(target), 4u);
+}
+
+TEST_F(PrivsepFiles, DoesNotFollowASymlinkedDirectory) {
+  std::filesystem::create_directory(dir_ + "/real");
+  std::filesystem::create_directory_symlink(dir_ + "/real", dir_ + "/via");
+  UniqueFd fd;
+  EXPECT_FALSE(run({Op::CreateFile, SocketType::None, dir_ + "/via/x.pcap", ""}, fd).ok);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/real/x.pcap"));
+}
+
+TEST_F(PrivsepFiles, BindsReplacesStaleAndKeepsLiveSockets) {
+  UniqueFd first;
+  const std::string path = dir_ + "/a.sock";
+  ASSERT_TRUE(run({Op::BindUnix, SocketType::Stream, path, ""}, first).ok);
+  ASSERT_EQ(::listen(first.get(), 1), 0);
+  UniqueFd second;
+  auto live = run({Op::BindUnix, SocketType::Stream, path, ""}, second);
+  EXPECT_FALSE(live.ok);
+  EXPECT_NE(live.message.find("in use"), std::string::npos);
+  first.reset();  // now stale
+  ASSERT_TRUE(run({Op::BindUnix, SocketType::Stream, path, ""}, second).ok);
+  std::ofstream(dir_ + "/plain") << "x";
+  UniqueFd third;
+  EXPECT_FALSE(run({Op::BindUnix, SocketType::Stream, dir_ + "/plain", ""}, third).ok);
+}
+
+TEST_F(PrivsepFiles, ConnectsToALiveSocketOnly) {
+  UniqueFd server;
+  const std::string path = dir_ + "/q.sock";
+  UniqueFd fd;
+  EXPECT_FALSE(run({Op::ConnectUnix, SocketType::Stream, path, ""}, fd).ok);  // nothing there yet
+  ASSERT_TRUE(run({Op::BindUnix, SocketType::Stream, path, ""}, server).ok);
+  ASSERT_EQ(::listen(server.get(), 1), 0);
+  auto reply = run({Op::ConnectUnix, SocketType::Stream, path, ""}, fd);
+  ASSERT_TRUE(reply.ok) << reply.message;
+  EXPECT_EQ(::send(fd.get(), "x", 1, 0), 1);
+  std::ofstream(dir_ + "/plain") << "x";
+  EXPECT_FALSE(run({Op::ConnectUnix, SocketType::Stream, dir_ + "/plain", ""}, fd).ok);
+}
+
+TEST_F(PrivsepFiles, CleanupRemovesSocketsAndPidFileOnly) {
+  UniqueFd sock;
+  ASSERT_TRUE(run({Op::BindUnix, SocketType::Dgram, dir_ + "/d.sock", ""}, sock).ok);
+  std::ofstream(dir_ + "/vnet.pid") << "1";
+  std::ofstream(dir_ + "/vnet.log") << "log";
+  UniqueFd none;
+  ASSERT_TRUE(run({Op::Cleanup, SocketType::None, "", ""}, none).ok);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/d.sock"));
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/vnet.pid"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/vnet.log"));
+}
+
+TEST_F(PrivsepFiles, BrokerTalksToAForkedHelper) {
+  auto broker = start_helper(policy_);
+  UniqueFd fd = broker->create_file(dir_ + "/via-helper.pcap");
+  EXPECT_EQ(::write(fd.get(), "abc", 3), 3);
+  EXPECT_EQ(std::filesystem::file_size(dir_ + "/via-helper.pcap"), 3u);
+  EXPECT_THROW(broker->create_file("/tmp/privsep-outside.pcap"), UserError);
+  UniqueFd sock = broker->bind_unix(dir_ + "/b.sock", SocketType::Stream);
+  EXPECT_EQ(::listen(sock.get(), 1), 0);
+}
+
+}  // namespace
+}  // namespace vnet::privsep
