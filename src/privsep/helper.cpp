@@ -298,6 +298,10 @@ std::unique_ptr<Broker> start_helper(const HelperPolicy& policy) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (::getppid() != engine_pid) ::_exit(0);
     ::prctl(PR_SET_NAME, "vnet-privsep", 0, 0, 0);
+    // Ctrl-C on a foreground engine reaches the whole process group: the
+    // helper outlives the engine's shutdown (it still has to clean up the
+    // run dir) and ends on EOF instead.
+    for (int signo : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) ::signal(signo, SIG_IGN);
     // Only the socketpair and stderr (the log) stay open.
     if (::dup2(helper_end.get(), 3) != 3) ::_exit(1);
     ::close_range(4, ~0U, 0);

@@ -33,7 +33,10 @@ std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std:
     // Debugging: everything as before, but still no new privileges and the filter.
     set_no_new_privs();
     install_seccomp(options.seccomp, true);
-    log::warn("engine keeps root (--user root): no privilege separation; seccomp {}", to_string(options.seccomp));
+    if (options.user.empty())
+      log::info("engine runs as root (start it with --user NAME to drop root); seccomp {}", to_string(options.seccomp));
+    else
+      log::warn("engine keeps root (--user root): no privilege separation; seccomp {}", to_string(options.seccomp));
     return std::make_unique<Sandbox>(nullptr);
   }
   std::unique_ptr<Broker> broker;

@@ -106,7 +106,9 @@ TEST(PrivsepRequest, BadInterfaceNames) {
 }
 
 TEST(PrivsepRequest, BadNamespaceNames) {
-  for (const char* name : {"..", ".", "a/b", "../../proc/1/ns/net", "sp ace", std::string(65, 'n').c_str()})
+  const std::string too_long(65, 'n');
+  for (const std::string& name : {std::string(".."), std::string("."), std::string("a/b"),
+                                  std::string("../../proc/1/ns/net"), std::string("sp ace"), too_long})
     EXPECT_TRUE(refused(raw(1, 0, 0, "tap0", name))) << name;
 }
 
