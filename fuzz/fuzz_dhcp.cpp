@@ -72,7 +72,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     server = new nat::DhcpServer(io);
     server->reserve(MacAddr{{2, 0, 0, 0, 0, 1}}, Ipv4Addr{{10, 0, 2, 9}});
   }
-  server->on_message(MacAddr{{2, 0, 0, 0, 0, 2}}, in);
+  // Mostly from the MAC the message names (as a real guest), sometimes from
+  // another one (a guest speaking for someone else), on one of a few ports.
+  MacAddr src{{2, 0, 0, 0, 0, 2}};
+  auto parsed = DhcpPacket::parse(in);
+  if (parsed && parsed->is_ethernet() && (size % 8) != 0) src = parsed->client_mac();
+  server->on_message(src, in, static_cast<PortId>(size % 3));
   const auto st = server->status();
   std::size_t live = 0;
   for (const auto& l : st) live += l["state"] != "declined";

@@ -138,6 +138,7 @@ json counters_json(const PortCounters& c) {
           {"drop_malformed", c.drop_malformed},
           {"drop_down", c.drop_down},
           {"drop_vlan", c.drop_vlan},
+          {"drop_loop", c.drop_loop},
           {"mac_limit", c.mac_limit},
           {"imp_lost", c.imp_lost},
           {"imp_duplicated", c.imp_duplicated},

@@ -72,8 +72,38 @@ void Network::rebuild_port_lists() {
   }
 }
 
+PortId Network::port_of(const wire::MacAddr& mac) const {
+  auto it = macs_.find(mac);
+  if (it == macs_.end() || monotonic_now() - it->second.last_seen >= options_.mac_aging) return 0;
+  return it->second.port;
+}
+
+namespace {
+
+// Sets a value for the lifetime of a scope and restores the old one.
+template <typename T>
+class ScopedValue {
+ public:
+  ScopedValue(T& slot, T value) : slot_(slot), saved_(slot) { slot_ = value; }
+  ~ScopedValue() { slot_ = saved_; }
+  ScopedValue(const ScopedValue&) = delete;
+  ScopedValue& operator=(const ScopedValue&) = delete;
+
+ private:
+  T& slot_;
+  T saved_;
+};
+
+}  // namespace
+
 void Network::ingress(Port& from, wire::Bytes frame, const Offload* offload) {
   auto& c = from.counters();
+  if (ingress_depth_ >= kMaxIngressDepth) {
+    c.drop_loop++;
+    return;
+  }
+  ScopedValue<int> depth(ingress_depth_, ingress_depth_ + 1);
+  ScopedValue<PortId> current(ingress_port_, from.id());
   if (frame.size() < wire::EthernetFrame::kHeaderLen) {
     c.drop_runt++;
     return;

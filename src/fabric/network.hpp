@@ -7,6 +7,22 @@
 // port. Capture ports see every frame the network carries. VLANs: a port with
 // vlan N only exchanges frames with ports of VLAN N or of VLAN 0 (trunks);
 // a frame tagged with another VLAN arriving on it is dropped and counted.
+//
+// Ingress port: while a frame is being forwarded, ingress_port() names the
+// port it entered on, so a port that needs to know who sent a frame (the NAT
+// gateway binds guest addresses to ports) can ask without widening the
+// forwarding path. Outside of ingress() it is 0 (no port has id 0).
+//
+// Re-entry: a port may send a frame from inside its send_to_peer() (the NAT
+// gateway answers ARP, pings, DHCP and TCP segments there). That calls
+// ingress() again from inside ingress(). It is safe: the outer call only
+// keeps the flat port lists (which change only on add/remove, never while
+// forwarding) and its own frame buffer; the inner frame comes from another
+// buffer, carries no offload (so it never uses the offload scratch the outer
+// call may be cutting segments into), and never goes back out of the port
+// it came from. Nesting deeper than kMaxIngressDepth is refused and counted
+// (drop_loop), so a port that answered every frame with a frame could not
+// recurse without bound.
 #pragma once
 
 #include <map>
@@ -61,6 +77,11 @@ class Network {
 
   // A frame from a port's peer enters the fabric.
   void ingress(Port& from, wire::Bytes frame, const Offload* offload = nullptr);
+  // The port the frame being forwarded entered on; 0 outside ingress().
+  PortId ingress_port() const { return ingress_port_; }
+  // The port a MAC was last learned on (switch mode), if still fresh.
+  PortId port_of(const wire::MacAddr& mac) const;
+  static constexpr int kMaxIngressDepth = 4;
   // Room to cut one offloaded segment into frames (see offload.hpp).
   wire::MutBytes offload_scratch() { return {offload_scratch_.get(), kOffloadScratch}; }
 
@@ -90,6 +111,8 @@ class Network {
   std::unordered_map<wire::MacAddr, MacEntry> macs_;
   std::unordered_map<PortId, std::uint32_t> macs_learned_;
   Timer aging_timer_;
+  PortId ingress_port_ = 0;
+  int ingress_depth_ = 0;
   static constexpr std::size_t kOffloadScratch = 65536 + 64;
   std::unique_ptr<std::uint8_t[]> offload_scratch_{new std::uint8_t[kOffloadScratch]};
 };

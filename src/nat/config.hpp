@@ -34,6 +34,11 @@ struct NatConfig {
   std::uint32_t max_flows = 16384;
   std::uint32_t max_pending_connects = 256;
   std::uint32_t max_leases = 1024;
+  // Leases one port may hold at once (a guest cycling random chaddrs cannot
+  // drain the pool; a bridge port with several VMs may need more).
+  std::uint32_t max_leases_per_port = 4;
+  // Guest address bindings (see nat/neigh.hpp) in the whole network.
+  std::uint32_t max_neighbours = 4096;
 };
 
 }  // namespace vnet::nat

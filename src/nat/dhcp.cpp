@@ -28,6 +28,17 @@
 // the client's own record gets a NAK; a client we have no record of (vnet
 // restarted) gets its address if it is free.
 //
+// Guests are held to themselves: a message whose chaddr is not the source
+// MAC of the frame that carried it is dropped (dhcp_chaddr_mismatch), so a
+// guest can neither take leases in another guest's name nor mint leases for
+// invented MACs; and one port holds at most config().max_leases_per_port
+// unexpired leases (offers included) at once (more: dhcp_port_limit), so a
+// guest cycling random MACs on its port cannot drain the pool: a new guest
+// on another port still gets an address. Leased and released addresses are
+// told to the neighbour table (nat/neigh), which binds them to the guest's
+// port and MAC; an address a statically configured guest is using is not
+// offered.
+//
 // Replies go from the gateway to port 68: broadcast when the client set the
 // broadcast flag or has no address yet (it cannot answer ARP), and for every
 // NAK; otherwise unicast to ciaddr if the gateway knows its MAC. Messages
@@ -42,6 +53,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
+#include "nat/neigh.hpp"
 #include "wire/dhcp.hpp"
 
 namespace vnet::nat {
@@ -66,6 +78,7 @@ enum class LeaseState { Offered, Bound };
 
 struct Lease {
   MacAddr mac;
+  PortId port = 0;  // where the client's messages come in
   std::string client_id;  // raw option 61, empty when the client sent none
   Ipv4Addr ip;
   std::string hostname;
@@ -76,6 +89,7 @@ struct Lease {
 struct Declined {
   MacAddr mac;
   Nanos until = 0;
+  PortId port = 0;
 };
 
 std::string client_key(const DhcpPacket& p) {
@@ -123,13 +137,15 @@ std::uint32_t lease_seconds(Nanos t) {
 
 struct DhcpServer::State {
   GuestIo& io;
+  NeighTable* neigh;
+  PortId port = 0;  // the port the message being handled came in on
   std::unordered_map<std::string, Lease> leases;     // by client key
   std::unordered_map<Ipv4Addr, std::string> owner;   // address -> client key
   std::unordered_map<Ipv4Addr, Declined> declined;
   std::unordered_map<MacAddr, Ipv4Addr> reserved;
   Nanos last_exhausted_warn = -kExhaustedWarnInterval;
 
-  explicit State(GuestIo& g) : io(g) {}
+  State(GuestIo& g, NeighTable* n) : io(g), neigh(n) {}
   const NatConfig& cfg() const { return io.config(); }
   NatCounters& counters() { return io.counters(); }
 
@@ -152,6 +168,7 @@ struct DhcpServer::State {
   std::optional<Ipv4Addr> reclaim(const MacAddr* for_mac, Nanos now);
   void erase(const std::string& key);
   void exhausted(const DhcpPacket& p, Nanos now);
+  bool port_full(Nanos now) const;
 
   void ack(Lease& l, const DhcpPacket& p, Nanos now);
   void nak(const DhcpPacket& p, const char* why);
@@ -190,7 +207,16 @@ bool DhcpServer::State::reserved_for_other(Ipv4Addr a, const MacAddr& mac) const
 // May this client hold address a (ignoring who holds it now)?
 bool DhcpServer::State::usable_by(Ipv4Addr a, const MacAddr& mac, Nanos now) {
   if (const Ipv4Addr* r = reservation_of(mac)) return *r == a;
-  return in_pool(a) && !reserved_for_other(a, mac) && !is_declined(a, now);
+  return in_pool(a) && !reserved_for_other(a, mac) && !is_declined(a, now) &&
+         !(neigh && neigh->held_by_other(IpAddr(a), port, mac, now));
+}
+
+// Does the current port hold its share of unexpired leases already?
+bool DhcpServer::State::port_full(Nanos now) const {
+  std::uint32_t held = 0;
+  for (const auto& [key, l] : leases)
+    if (l.port == port && l.expires > now) held++;
+  return held >= cfg().max_leases_per_port;
 }
 
 // The client's record, dropped first if a reservation made it stale.
@@ -249,11 +275,16 @@ std::optional<Ipv4Addr> DhcpServer::State::pick_address(const MacAddr& mac, std:
 
 Lease* DhcpServer::State::create_lease(const std::string& key, const DhcpPacket& p, Nanos now,
                                        std::optional<Ipv4Addr> wanted) {
+  if (port_full(now)) {
+    counters().dhcp_port_limit++;
+    return nullptr;
+  }
   if (leases.size() >= cfg().max_leases && !reclaim(nullptr, now)) return nullptr;
   auto ip = pick_address(p.client_mac(), wanted, now);
   if (!ip) return nullptr;
   Lease l;
   l.mac = p.client_mac();
+  l.port = port;
   const Bytes cid = p.client_id();
   l.client_id.assign(reinterpret_cast<const char*>(cid.data()), cid.size());
   l.ip = *ip;
@@ -331,12 +362,21 @@ void DhcpServer::State::on_decline(const DhcpPacket& p, Nanos now) {
   if (!l || !req || *req != l->ip) return;
   log::warn("dhcp: {} declined {} (address in use on the network?)", p.client_mac().to_string(), req->to_string());
   erase(key);
+  // DECLINE keeps an address out of the pool: a port may hold only its
+  // share of those too, or a DORA+DECLINE loop would drain the pool.
+  std::uint32_t held = 0;
+  for (const auto& [ip, d] : declined)
+    if (d.port == port && d.until > now) held++;
+  if (held >= cfg().max_leases_per_port) {
+    counters().dhcp_port_limit++;
+    return;
+  }
   if (declined.size() >= cfg().max_leases) {
     auto oldest = std::min_element(declined.begin(), declined.end(),
                                    [](const auto& a, const auto& b) { return a.second.until < b.second.until; });
     declined.erase(oldest);
   }
-  declined[*req] = Declined{p.client_mac(), now + kDeclineHold};
+  declined[*req] = Declined{p.client_mac(), now + kDeclineHold, port};
 }
 
 void DhcpServer::State::on_release(const DhcpPacket& p) {
@@ -344,6 +384,7 @@ void DhcpServer::State::on_release(const DhcpPacket& p) {
   Lease* l = current_lease(key, p.client_mac());
   if (!l || l->ip != p.ciaddr()) return;
   log::info("dhcp: {} released {}", p.client_mac().to_string(), l->ip.to_string());
+  if (neigh) neigh->on_release(port, l->mac, IpAddr(l->ip));
   erase(key);
 }
 
@@ -365,6 +406,8 @@ void DhcpServer::State::ack(Lease& l, const DhcpPacket& p, Nanos now) {
   }
   l.state = LeaseState::Bound;
   l.expires = now + cfg().lease_time;
+  l.port = port;
+  if (neigh) neigh->on_lease(port, l.mac, IpAddr(l.ip), now);
   counters().dhcp_acks++;
   reply(p, DhcpMessageType::Ack, l.ip, true, l.hostname);
 }
@@ -436,15 +479,21 @@ void DhcpServer::State::reply(const DhcpPacket& p, DhcpMessageType type, Ipv4Add
   io.send_udp(c.gateway, kServerPort, destination(p, type), kClientPort, out.first(len));
 }
 
-DhcpServer::DhcpServer(GuestIo& io) : state_(std::make_unique<State>(io)) {}
+DhcpServer::DhcpServer(GuestIo& io, NeighTable* neigh) : state_(std::make_unique<State>(io, neigh)) {}
 DhcpServer::~DhcpServer() = default;
 
-void DhcpServer::on_message(const MacAddr& /*src_mac*/, Bytes payload) {
-  // The lease belongs to chaddr, as RFC 2131 says; src_mac may be a bridge's.
+void DhcpServer::on_message(const MacAddr& src_mac, Bytes payload, PortId port) {
   auto p = DhcpPacket::parse(payload);
   if (!p || p->op() != DhcpPacket::kBootRequest || !p->is_ethernet()) {
     state_->counters().drop_malformed++;
     log::debug("dhcp: dropped malformed message: {}", p ? "not an Ethernet BOOTREQUEST" : to_string(p.error()));
+    return;
+  }
+  if (p->client_mac() != src_mac) {
+    // Only relay agents speak for other MACs, and there are none on a NAT
+    // network's own segment: this is a guest asking in someone else's name.
+    state_->counters().dhcp_chaddr_mismatch++;
+    log::debug("dhcp: dropped message for {} sent by {}", p->client_mac().to_string(), src_mac.to_string());
     return;
   }
   auto type = p->message_type();
@@ -453,6 +502,7 @@ void DhcpServer::on_message(const MacAddr& /*src_mac*/, Bytes payload) {
     log::debug("dhcp: dropped message without a valid option 53 from {}", p->client_mac().to_string());
     return;
   }
+  state_->port = port;
   state_->handle(*p, *type, monotonic_now());
 }
 

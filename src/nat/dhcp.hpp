@@ -6,19 +6,24 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "fabric/port.hpp"
 #include "nat/guest_io.hpp"
 
 namespace vnet::nat {
 
+class NeighTable;
+
 class DhcpServer {
  public:
-  explicit DhcpServer(GuestIo& io);
+  // neigh (may be null in tests) learns every address leased or released.
+  explicit DhcpServer(GuestIo& io, NeighTable* neigh = nullptr);
   ~DhcpServer();
   DhcpServer(const DhcpServer&) = delete;
   DhcpServer& operator=(const DhcpServer&) = delete;
 
-  // A BOOTP/DHCP message a guest sent to UDP port 67.
-  void on_message(const wire::MacAddr& src_mac, wire::Bytes payload);
+  // A BOOTP/DHCP message a guest sent to UDP port 67 in a frame from
+  // src_mac that entered the network on `port`.
+  void on_message(const wire::MacAddr& src_mac, wire::Bytes payload, PortId port = 0);
   // Static reservation: this MAC always gets this address.
   void reserve(const wire::MacAddr& mac, wire::Ipv4Addr addr);
   // The address leased to a MAC, if any (port forwards default to the first lease).

@@ -22,8 +22,8 @@
 // Truncation: an answer with TC set is fetched again over TCP from the same
 // upstream (non-blocking connect, 2-byte length framing, 5 s limit). The
 // guest gets the full answer if it fits what it can take over UDP (its EDNS
-// size, else 512, and never more than the MTU allows: the gateway does not
-// fragment); otherwise the header and question with TC, so it asks over TCP
+// size, else 512, and never more than the MTU minus the IPv4 and UDP headers:
+// the gateway does not fragment); otherwise the header and question with TC, so it asks over TCP
 // itself (which tcp_upstream() routes to the first upstream).
 //
 // Limits: 1024 queries pending and 32 TCP retries at once (drop_flow_limit).
@@ -47,6 +47,7 @@
 
 #include "core/log.hpp"
 #include "wire/dns.hpp"
+#include "wire/ipv4.hpp"
 #include "wire/udp.hpp"
 
 namespace vnet::nat {
@@ -306,7 +307,11 @@ struct DnsForwarder::State {
     }
     refresh_upstreams();
     io.counters().dns_queries++;
-    const std::size_t mtu_room = io.l4_buffer().size() - UdpPacket::kHeaderLen;
+    // The whole IP datagram must fit the MTU: room for the DNS message is
+    // the MTU less the IPv4 and UDP headers (and never more than the buffer).
+    const std::size_t mtu = std::max<std::size_t>(io.config().mtu, 576);
+    const std::size_t mtu_room =
+        std::min(io.l4_buffer().size(), mtu - Ipv4Packet::kMinHeaderLen) - UdpPacket::kHeaderLen;
     const std::uint16_t id = fresh_id();
     Pending p;
     p.asker = {guest, guest_port, msg->id(),

@@ -28,7 +28,15 @@ namespace {
 
 constexpr std::size_t kEthIpHeaders = EthernetFrame::kHeaderLen + Ipv4Packet::kMinHeaderLen;
 constexpr std::uint16_t kDhcpServerPort = 67;
-constexpr std::uint16_t kDnsPort = 53;
+
+bool is_dhcp_request(const Ipv4Packet& ip, Ipv4Addr gateway) {
+  const Bytes l4 = ip.payload();
+  return ip.protocol() == IpProtocol::Udp && l4.size() >= 4 && load_be16(l4, 2) == kDhcpServerPort &&
+         (ip.dst().is_broadcast() || ip.dst() == gateway);
+}
+
+// How often bindings silent past the aging time are swept.
+Nanos neigh_sweep_interval(Nanos aging) { return std::clamp<Nanos>(aging / 4, kSeconds, 60 * kSeconds); }
 
 // 52:55 followed by the gateway's IPv4 address, the convention of QEMU's
 // user-mode stack, so guests moving from -netdev user see a familiar MAC.
@@ -40,8 +48,12 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
     : Port(loop, net, id),
       config_(std::move(config)),
       mac_(gateway_mac(config_.gateway)),
-      frame_capacity_(kEthIpHeaders + std::max<std::size_t>(config_.mtu, 576)),
-      dhcp_(std::make_unique<DhcpServer>(*this)),
+      neigh_(config_, nat_counters_, net.options().mac_aging),
+      neigh_sweep_(loop, [this] { sweep_neighbours(); }),
+      // The MTU bounds the IP datagram: the l4 buffer is what is left after
+      // the IPv4 header, so nothing built in it can exceed the MTU.
+      frame_capacity_(EthernetFrame::kHeaderLen + std::max<std::size_t>(config_.mtu, 576)),
+      dhcp_(std::make_unique<DhcpServer>(*this, &neigh_)),
       dns_(std::make_unique<DnsForwarder>(*this)),
       icmp_(std::make_unique<IcmpTranslator>(*this)),
       udp_(std::make_unique<UdpTranslator>(*this)),
@@ -50,6 +62,12 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
       portfwd_(std::make_unique<PortForwarder>(*this, *tcp_, *udp_)) {
   frame_.reset(new std::uint8_t[frame_capacity_]);
   for (const auto& [mac, addr] : config_.reservations) dhcp_->reserve(mac, addr);
+  neigh_sweep_.arm_in(neigh_sweep_interval(neigh_.aging()));
+}
+
+void NatGateway::sweep_neighbours() {
+  neigh_.expire(monotonic_now());
+  neigh_sweep_.arm_in(neigh_sweep_interval(neigh_.aging()));
 }
 
 NatGateway::~NatGateway() = default;
@@ -62,10 +80,7 @@ MutBytes NatGateway::l4_buffer() {
   return {frame_.get() + kEthIpHeaders, frame_capacity_ - kEthIpHeaders};
 }
 
-const MacAddr* NatGateway::guest_mac(Ipv4Addr guest) const {
-  auto it = arp_cache_.find(guest);
-  return it == arp_cache_.end() ? nullptr : &it->second;
-}
+const MacAddr* NatGateway::guest_mac(Ipv4Addr guest) const { return neigh_.mac_of(IpAddr(guest)); }
 
 bool NatGateway::send_l4_in_place(Ipv4Addr src, Ipv4Addr dst, IpProtocol proto, std::size_t len) {
   MacAddr dst_mac;
@@ -120,20 +135,18 @@ void NatGateway::send_to_peer(Bytes frame) {
   }
   const MacAddr dst = eth->dst();
   if (dst != mac_ && !dst.is_broadcast()) return;  // flooded unicast for someone else
+  // The port the frame entered on. Outside the switch's ingress (a frame
+  // held back by an egress impairment of this port) the MAC table says.
+  PortId port = net_.ingress_port();
+  if (port == 0) port = net_.port_of(eth->src());
   switch (eth->ethertype()) {
-    case EtherType::Arp: on_arp(eth->payload()); break;
-    case EtherType::Ipv4: on_ipv4(eth->src(), eth->payload()); break;
+    case EtherType::Arp: on_arp(port, eth->src(), eth->payload()); break;
+    case EtherType::Ipv4: on_ipv4(port, eth->src(), eth->payload()); break;
     default: break;  // IPv6 and others: not translated (yet)
   }
 }
 
-void NatGateway::learn_guest(Ipv4Addr ip, const MacAddr& mac) {
-  if (ip.is_unspecified() || !config_.net.contains(ip) || is_own_address(ip) || mac.is_multicast()) return;
-  auto [it, inserted] = arp_cache_.try_emplace(ip, mac);
-  if (!inserted) it->second = mac;
-}
-
-void NatGateway::on_arp(Bytes payload) {
+void NatGateway::on_arp(PortId port, const MacAddr& src_mac, Bytes payload) {
   auto pkt = ArpPacket::parse(payload);
   if (!pkt) {
     nat_counters_.drop_malformed++;
@@ -144,7 +157,16 @@ void NatGateway::on_arp(Bytes payload) {
     nat_counters_.drop_malformed++;
     return;
   }
-  learn_guest(arp->sender_ip, arp->sender_mac);
+  // A guest speaks ARP for itself: a sender MAC other than the frame's, or
+  // a sender address that is not the guest's, would rebind someone else.
+  if (arp->sender_mac != src_mac) {
+    nat_counters_.drop_spoofed++;
+    return;
+  }
+  // Probes (RFC 5227) come from 0.0.0.0: answered, nothing bound.
+  if (!arp->sender_ip.is_unspecified() &&
+      neigh_.check_source(port, src_mac, IpAddr(arp->sender_ip), monotonic_now()) != NeighTable::Verdict::Ok)
+    return;
   if (arp->op != ArpOp::Request || !is_own_address(arp->target_ip)) return;
   ArpRepr reply{ArpOp::Reply, mac_, arp->target_ip, arp->sender_mac, arp->sender_ip};
   std::uint8_t out[60] = {};
@@ -165,7 +187,16 @@ void NatGateway::send_arp_request(Ipv4Addr target) {
   from_peer(out);
 }
 
-void NatGateway::on_ipv4(const MacAddr& src_mac, Bytes payload) {
+void NatGateway::count_refusal(FwdRefusal why) {
+  switch (why) {
+    case FwdRefusal::Martian: nat_counters_.drop_martian++; break;
+    case FwdRefusal::HostLoopback: nat_counters_.drop_host_loopback++; break;
+    case FwdRefusal::Restricted: nat_counters_.drop_restricted++; break;
+    case FwdRefusal::None: break;
+  }
+}
+
+void NatGateway::on_ipv4(PortId port, const MacAddr& src_mac, Bytes payload) {
   auto ip = Ipv4Packet::parse(payload);
   if (!ip) {
     nat_counters_.drop_malformed++;
@@ -179,69 +210,73 @@ void NatGateway::on_ipv4(const MacAddr& src_mac, Bytes payload) {
     nat_counters_.drop_fragment++;
     return;
   }
-  learn_guest(ip->src(), src_mac);
-  const Ipv4Addr dst = ip->dst();
-  const IpProtocol proto = ip->protocol();
-
-  if (proto == IpProtocol::Udp) {
-    on_udp(src_mac, *ip);
+  if (is_dhcp_request(*ip, config_.gateway)) {
+    // DHCP checks its clients itself (chaddr against the source MAC, leases
+    // per port); a client may not have an address yet (0.0.0.0).
+    on_udp(port, src_mac, *ip);
     return;
   }
-  // Where a translated packet goes on the host: the gateway stands for the
-  // host's own loopback (QEMU's 10.0.2.2), everything else is itself.
-  const bool to_gateway = dst == config_.gateway;
-  const bool to_dns = dst == config_.dns;
-  if (proto == IpProtocol::Icmp) {
-    auto icmp = Icmpv4Packet::parse(ip->payload());
-    if (!icmp) {
-      nat_counters_.drop_malformed++;
-      return;
-    }
-    if ((to_gateway || to_dns) && icmp->type() == Icmpv4Type::EchoRequest) {
-      if (!icmp->verify_checksum()) {
-        nat_counters_.drop_bad_checksum++;
-        return;
-      }
-      auto reply = Icmpv4Repr::echo_reply(icmp->echo_ident(), icmp->echo_seq(), icmp->payload());
-      std::size_t len = reply.emit(l4_buffer());
-      if (len && send_l4_in_place(dst, ip->src(), IpProtocol::Icmp, len)) nat_counters_.icmp_gateway_replies++;
-      return;
-    }
-    if (config_.restrict || to_dns || config_.net.contains(dst)) {
-      nat_counters_.drop_restricted++;
-      return;
-    }
-    icmp_->on_packet(*ip, dst);
-    return;
+  if (neigh_.check_source(port, src_mac, IpAddr(ip->src()), monotonic_now()) != NeighTable::Verdict::Ok) return;
+  switch (ip->protocol()) {
+    case IpProtocol::Udp: on_udp(port, src_mac, *ip); return;
+    case IpProtocol::Icmp: on_icmp(*ip); return;
+    case IpProtocol::Tcp: on_tcp(*ip); return;
+    default: nat_counters_.drop_unsupported++; return;
   }
-  if (proto == IpProtocol::Tcp) {
-    if (ip->payload().size() < 4) {
-      nat_counters_.drop_malformed++;
-      return;
-    }
-    const std::uint16_t dport = load_be16(ip->payload(), 2);
-    if (to_dns && dport == kDnsPort) {
-      if (auto upstream = dns_->tcp_upstream()) tcp_->on_segment(*ip, *upstream);
-      return;
-    }
-    if (config_.restrict || to_dns || (config_.net.contains(dst) && !to_gateway)) {
-      // Segments of port-forwarded connections still pass: the translator
-      // knows them; new outgoing connections are refused there.
-      tcp_->on_segment(*ip, SockAddr{});
-      return;
-    }
-    if (to_gateway && !config_.host_loopback) {
-      nat_counters_.drop_host_loopback++;
-      tcp_->on_segment(*ip, SockAddr{});
-      return;
-    }
-    tcp_->on_segment(*ip, SockAddr::from_ipv4(to_gateway ? Ipv4Addr{{127, 0, 0, 1}} : dst, dport));
-    return;
-  }
-  nat_counters_.drop_unsupported++;
 }
 
-void NatGateway::on_udp(const MacAddr& src_mac, const Ipv4Packet& ip) {
+void NatGateway::on_icmp(const Ipv4Packet& ip) {
+  auto icmp = Icmpv4Packet::parse(ip.payload());
+  if (!icmp) {
+    nat_counters_.drop_malformed++;
+    return;
+  }
+  const Ipv4Addr dst = ip.dst();
+  if (is_own_address(dst) && icmp->type() == Icmpv4Type::EchoRequest) {
+    if (!icmp->verify_checksum()) {
+      nat_counters_.drop_bad_checksum++;
+      return;
+    }
+    auto reply = Icmpv4Repr::echo_reply(icmp->echo_ident(), icmp->echo_seq(), icmp->payload());
+    std::size_t len = reply.emit(l4_buffer());
+    if (len && send_l4_in_place(dst, ip.src(), IpProtocol::Icmp, len)) nat_counters_.icmp_gateway_replies++;
+    return;
+  }
+  const FwdDecision d = forward(config_, IpProtocol::Icmp, IpAddr(dst), 0);
+  if (d.kind != FwdKind::Outside) {
+    count_refusal(d.refused() ? d.refusal : FwdRefusal::Restricted);
+    return;
+  }
+  icmp_->on_packet(ip, d.target.v4());
+}
+
+void NatGateway::on_tcp(const Ipv4Packet& ip) {
+  const Bytes l4 = ip.payload();
+  if (l4.size() < 14) {
+    nat_counters_.drop_malformed++;
+    return;
+  }
+  const std::uint16_t dport = load_be16(l4, 2);
+  const FwdDecision d = forward(config_, IpProtocol::Tcp, IpAddr(ip.dst()), dport);
+  switch (d.kind) {
+    case FwdKind::DnsForwarder:
+      if (auto upstream = dns_->tcp_upstream()) tcp_->on_segment(ip, *upstream);
+      return;
+    case FwdKind::Refused: {
+      // Segments of existing flows (port forwards) still pass: the
+      // translator knows them and refuses new connections itself. Only a
+      // connection attempt (SYN without ACK) counts as refused.
+      constexpr std::uint8_t kSyn = 0x02, kAck = 0x10;
+      if ((l4[13] & (kSyn | kAck)) == kSyn) count_refusal(d.refusal);
+      tcp_->on_segment(ip, SockAddr{});
+      return;
+    }
+    case FwdKind::HostLoopback:
+    case FwdKind::Outside: tcp_->on_segment(ip, host_target(d, dport)); return;
+  }
+}
+
+void NatGateway::on_udp(PortId port, const MacAddr& src_mac, const Ipv4Packet& ip) {
   auto udp = UdpPacket::parse(ip.payload());
   if (!udp) {
     nat_counters_.drop_malformed++;
@@ -251,28 +286,32 @@ void NatGateway::on_udp(const MacAddr& src_mac, const Ipv4Packet& ip) {
     nat_counters_.drop_bad_checksum++;
     return;
   }
-  const Ipv4Addr dst = ip.dst();
-  const std::uint16_t dport = udp->dst_port();
+  const Ipv4Addr src = ip.src(), dst = ip.dst();
+  const std::uint16_t sport = udp->src_port(), dport = udp->dst_port();
   if (dport == kDhcpServerPort && (dst.is_broadcast() || dst == config_.gateway)) {
-    if (config_.dhcp) dhcp_->on_message(src_mac, udp->payload());
+    if (config_.dhcp) dhcp_->on_message(src_mac, udp->payload(), port);
     return;
   }
-  if (dst == config_.dns && dport == kDnsPort) {
-    dns_->on_query(ip.src(), udp->src_port(), udp->payload());
+  // Flows first: a port-forwarded client's replies pass whatever the
+  // policy says about its address (it may be the gateway, or outside).
+  if (udp_->has_flow(src, sport, dst, dport)) {
+    udp_->on_datagram(src, sport, dst, dport, SockAddr{}, udp->payload());
     return;
   }
-  if (dst == config_.gateway && tftp_->on_datagram(ip.src(), udp->src_port(), dport, udp->payload())) return;
-  if (dst.is_broadcast() || dst.is_multicast() || dst == config_.net.broadcast()) return;
-  if (config_.restrict || dst == config_.dns || (config_.net.contains(dst) && dst != config_.gateway)) {
-    nat_counters_.drop_restricted++;
-    return;
+  if (dst == config_.gateway && tftp_->on_datagram(src, sport, dport, udp->payload(), port)) return;
+  if (dst.is_broadcast() || dst == config_.net.broadcast()) return;  // LAN chatter (NetBIOS, SSDP...)
+  const FwdDecision d = forward(config_, IpProtocol::Udp, IpAddr(dst), dport);
+  switch (d.kind) {
+    case FwdKind::DnsForwarder: dns_->on_query(src, sport, udp->payload()); return;
+    case FwdKind::Refused:
+      // Multicast chatter is not worth a counter; every other refusal is.
+      if (!dst.is_multicast()) count_refusal(d.refusal);
+      return;
+    case FwdKind::HostLoopback:
+    case FwdKind::Outside:
+      udp_->on_datagram(src, sport, dst, dport, host_target(d, dport), udp->payload());
+      return;
   }
-  if (dst == config_.gateway && !config_.host_loopback) {
-    nat_counters_.drop_host_loopback++;
-    return;
-  }
-  const Ipv4Addr target = dst == config_.gateway ? Ipv4Addr{{127, 0, 0, 1}} : dst;
-  udp_->on_datagram(ip.src(), udp->src_port(), dst, dport, SockAddr::from_ipv4(target, dport), udp->payload());
 }
 
 nlohmann::json NatGateway::status() const {
@@ -291,9 +330,10 @@ nlohmann::json NatGateway::status() const {
       {"drop_bad_checksum", c.drop_bad_checksum}, {"drop_fragment", c.drop_fragment},
       {"drop_unknown_guest", c.drop_unknown_guest}, {"drop_restricted", c.drop_restricted},
       {"drop_host_loopback", c.drop_host_loopback}, {"drop_flow_limit", c.drop_flow_limit},
-      {"drop_unsupported", c.drop_unsupported}};
-  nlohmann::json arp = nlohmann::json::array();
-  for (const auto& [ip, mac] : arp_cache_) arp.push_back({{"ip", ip.to_string()}, {"mac", mac.to_string()}});
+      {"drop_unsupported", c.drop_unsupported}, {"drop_spoofed", c.drop_spoofed},
+      {"drop_martian", c.drop_martian},     {"drop_neigh_limit", c.drop_neigh_limit},
+      {"neigh_mac_conflict", c.neigh_mac_conflict}, {"dhcp_chaddr_mismatch", c.dhcp_chaddr_mismatch},
+      {"dhcp_port_limit", c.dhcp_port_limit}, {"tftp_guest_limit", c.tftp_guest_limit}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},
           {"dns", config_.dns.to_string()},
@@ -302,7 +342,8 @@ nlohmann::json NatGateway::status() const {
           {"host_loopback", config_.host_loopback},
           {"mtu", config_.mtu},
           {"counters", counters},
-          {"arp", arp},
+          {"arp", neigh_.status()},
+          {"neighbours_total", neigh_.size()},
           {"leases", dhcp_->status()},
           {"dns_forwarder", dns_->status()},
           {"udp", udp_->status()},

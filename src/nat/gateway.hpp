@@ -1,9 +1,21 @@
 // The NAT gateway: a virtual host on a NAT network's switch, like the router
 // of QEMU's -netdev user or VirtualBox's NAT Network. It answers ARP for the
-// gateway and DNS addresses, learns the guests' MACs, answers pings to
-// itself, and hands each packet for the outside to the protocol's
-// translator (one file each: dhcp, dns, icmp, udp, tcp, tftp), which turns
-// guest traffic into ordinary host sockets. No root is needed for any of it.
+// gateway and DNS addresses, answers pings to itself, and hands each packet
+// for the outside to the protocol's translator (one file each: dhcp, dns,
+// icmp, udp, tcp, tftp), which turns guest traffic into ordinary host
+// sockets. No root is needed for any of it.
+//
+// This file is the dispatcher. Who a frame comes from is the neighbour
+// table's business (nat/neigh: the port the switch says it entered on, its
+// source MAC, and the addresses bound to that guest); a frame whose source
+// address belongs to another guest or lies outside the network is dropped
+// before any translator sees it. Where a packet may go is the forwarding
+// policy's (nat/fwd), asked after the flow lookup so replies of port
+// forwards pass.
+//
+// Replies sent from inside send_to_peer() (ARP, pings, DHCP, TCP segments)
+// enter the switch again from inside its ingress; network.hpp says why that
+// is safe and bounds the depth.
 //
 // What it does not do: IPv4 fragments are dropped (counted; guests learn the
 // MTU by DHCP option 26), and IPv6 is not translated yet.
@@ -15,7 +27,9 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "fabric/port.hpp"
+#include "nat/fwd.hpp"
 #include "nat/guest_io.hpp"
+#include "nat/neigh.hpp"
 #include "wire/ipv4.hpp"
 
 namespace vnet::nat {
@@ -50,6 +64,7 @@ class NatGateway : public Port, public GuestIo {
   TcpTranslator& tcp() { return *tcp_; }
   UdpTranslator& udp() { return *udp_; }
   PortForwarder& portfwd() { return *portfwd_; }
+  const NeighTable& neighbours() const { return neigh_; }
   nlohmann::json status() const;
 
  protected:
@@ -57,10 +72,13 @@ class NatGateway : public Port, public GuestIo {
   void send_to_peer(wire::Bytes frame) override;
 
  private:
-  void on_arp(wire::Bytes payload);
-  void on_ipv4(const wire::MacAddr& src_mac, wire::Bytes payload);
-  void on_udp(const wire::MacAddr& src_mac, const wire::Ipv4Packet& ip);
-  void learn_guest(wire::Ipv4Addr ip, const wire::MacAddr& mac);
+  void on_arp(PortId port, const wire::MacAddr& src_mac, wire::Bytes payload);
+  void on_ipv4(PortId port, const wire::MacAddr& src_mac, wire::Bytes payload);
+  void on_udp(PortId port, const wire::MacAddr& src_mac, const wire::Ipv4Packet& ip);
+  void on_icmp(const wire::Ipv4Packet& ip);
+  void on_tcp(const wire::Ipv4Packet& ip);
+  void count_refusal(FwdRefusal why);
+  void sweep_neighbours();
   void send_arp_request(wire::Ipv4Addr target);
   void emit_frame(const wire::MacAddr& dst, std::size_t l3_len);
   bool is_own_address(wire::Ipv4Addr a) const { return a == config_.gateway || a == config_.dns; }
@@ -68,7 +86,8 @@ class NatGateway : public Port, public GuestIo {
   NatConfig config_;
   wire::MacAddr mac_;
   NatCounters nat_counters_;
-  std::unordered_map<wire::Ipv4Addr, wire::MacAddr> arp_cache_;
+  NeighTable neigh_;
+  Timer neigh_sweep_;
   // One outgoing frame: Ethernet + IPv4 headers, then the l4 segment.
   std::unique_ptr<std::uint8_t[]> frame_;
   std::size_t frame_capacity_;

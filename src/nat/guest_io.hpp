@@ -33,6 +33,13 @@ struct NatCounters {
   std::uint64_t drop_host_loopback = 0;  // --host-loopback off
   std::uint64_t drop_flow_limit = 0;     // per-guest or per-network flow cap
   std::uint64_t drop_unsupported = 0;    // protocol vnet does not translate
+  std::uint64_t drop_spoofed = 0;        // source address another guest's, or not the network's
+  std::uint64_t drop_martian = 0;        // destination never translated (0/8, 127/8, 169.254/16, 224/4, 240/4)
+  std::uint64_t drop_neigh_limit = 0;    // address not bound: guest, port or table at its limit
+  std::uint64_t neigh_mac_conflict = 0;  // a MAC bound on one port seen on another
+  std::uint64_t dhcp_chaddr_mismatch = 0;  // DHCP chaddr is not the frame's source MAC
+  std::uint64_t dhcp_port_limit = 0;     // DHCP refused: the port holds max_leases_per_port
+  std::uint64_t tftp_guest_limit = 0;    // TFTP refused: the guest runs its maximum of transfers
 };
 
 class GuestIo {

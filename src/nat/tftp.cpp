@@ -16,7 +16,11 @@
 //
 // Options: blksize (8..65464, capped so a DATA packet fits the network MTU
 // without fragments: mtu - 32), tsize (the file size is returned) and
-// timeout (1..255 s); unknown options are ignored (RFC 2347).
+// timeout (1..5 s; RFC 2349 lets the server only accept or ignore the
+// client's value, so a larger one is left out of the OACK and the default
+// 1 s applies: with 5 retries a silent guest frees its slot within 36 s
+// instead of the 25 min timeout=255 would give); unknown options are ignored
+// (RFC 2347).
 // Mode: "octet" and "netascii" both send the file's bytes unchanged (no
 // CR/LF conversion: boot files are binary, and clients asking netascii for
 // text files accept LF endings in practice); other modes get error 4.
@@ -28,7 +32,9 @@
 // from a directory fd opened once; on kernels before 5.6 the opened file's
 // real path is checked instead. Only regular files are served, opened
 // non-blocking so a FIFO cannot stall the engine. At most 64 transfers run
-// at once (more are refused with error 0 and counted in tftp_refused).
+// at once (more are refused with error 0 and counted in tftp_refused), and
+// at most 4 per guest port (more: error 0, tftp_guest_limit), so one guest
+// cannot hold every slot.
 #include "nat/tftp.hpp"
 
 #include <fcntl.h>
@@ -63,7 +69,6 @@ namespace {
 constexpr std::uint16_t kTftpPort = 69;
 constexpr std::uint16_t kFirstTransferPort = 50000;
 constexpr std::uint16_t kTransferPortSpan = 4096;
-constexpr std::size_t kMaxTransfers = 64;
 constexpr Nanos kDefaultTimeout = 1 * kSeconds;
 constexpr int kMaxTries = 5;
 constexpr std::size_t kUdpHeaderLen = 8;
@@ -101,6 +106,7 @@ struct TftpServer::State {
   struct Transfer {
     Transfer(EventLoop& loop, std::function<void()> on_timeout) : timer(loop, std::move(on_timeout)) {}
     Ipv4Addr guest;
+    PortId from_port = 0;  // the switch port of the guest
     std::uint16_t guest_port = 0;
     std::uint16_t port = 0;
     UniqueFd file;
@@ -187,7 +193,13 @@ struct TftpServer::State {
     return old_fd;
   }
 
-  void on_request(Ipv4Addr guest, std::uint16_t guest_port, const TftpPacket& pkt) {
+  std::size_t transfers_of(PortId port) const {
+    std::size_t n = 0;
+    for (const auto& [p, t] : transfers) n += t->from_port == port;
+    return n;
+  }
+
+  void on_request(PortId from_port, Ipv4Addr guest, std::uint16_t guest_port, const TftpPacket& pkt) {
     auto req = TftpRequest::parse(pkt);
     if (!req) {
       io.counters().drop_malformed++;
@@ -209,6 +221,12 @@ struct TftpServer::State {
     if (transfers.size() >= kMaxTransfers) {
       io.counters().tftp_refused++;
       send_error(kTftpPort, guest, guest_port, TftpErrorCode::NotDefined, "too many transfers");
+      return;
+    }
+    if (transfers_of(from_port) >= kMaxTransfersPerGuest) {
+      io.counters().tftp_refused++;
+      io.counters().tftp_guest_limit++;
+      send_error(kTftpPort, guest, guest_port, TftpErrorCode::NotDefined, "too many transfers from this guest");
       return;
     }
     std::string_view name = req->filename;
@@ -241,6 +259,7 @@ struct TftpServer::State {
     const std::uint16_t p = *port;
     auto t = std::make_unique<Transfer>(io.loop(), [this, p] { on_timeout(p); });
     t->guest = guest;
+    t->from_port = from_port;
     t->guest_port = guest_port;
     t->port = p;
     t->file = std::move(file);
@@ -263,7 +282,7 @@ struct TftpServer::State {
     } else {
       t.blksize = std::min(TftpPacket::kDefaultBlockSize, max_blksize());
     }
-    if (auto* o = req.find("timeout"); o && parse_uint(o->value, v) && v >= 1 && v <= 255) {
+    if (auto* o = req.find("timeout"); o && parse_uint(o->value, v) && v >= 1 && v <= kMaxTimeoutSeconds) {
       t.timeout = static_cast<Nanos>(v) * kSeconds;
       t.oack_timeout = static_cast<std::uint8_t>(v);
     }
@@ -367,7 +386,7 @@ TftpServer::TftpServer(GuestIo& io) : state_(std::make_unique<State>(io)) {}
 TftpServer::~TftpServer() = default;
 
 bool TftpServer::on_datagram(wire::Ipv4Addr guest, std::uint16_t guest_port, std::uint16_t gateway_port,
-                             wire::Bytes payload) {
+                             wire::Bytes payload, PortId port) {
   State& s = *state_;
   if (!s.enabled()) return false;
   State::Transfer* t = nullptr;
@@ -384,7 +403,7 @@ bool TftpServer::on_datagram(wire::Ipv4Addr guest, std::uint16_t guest_port, std
   if (!t) {
     const auto op = pkt->opcode();
     if (op == TftpOpcode::Rrq || op == TftpOpcode::Wrq)
-      s.on_request(guest, guest_port, *pkt);
+      s.on_request(port, guest, guest_port, *pkt);
     else
       s.io.counters().drop_malformed++;
     return true;

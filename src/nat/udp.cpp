@@ -217,6 +217,10 @@ void UdpTranslator::on_datagram(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst,
   s.send_out(*f, payload);
 }
 
+bool UdpTranslator::has_flow(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport) const {
+  return state_->flows.contains(FlowKey{src, sport, dst, dport});
+}
+
 void UdpTranslator::inbound(int host_fd, const SockAddr& client, Ipv4Addr guest, std::uint16_t guest_port,
                             Bytes payload) {
   State& s = *state_;

@@ -22,6 +22,10 @@ class UdpTranslator {
   // (dst itself, or the host's loopback when dst is the gateway).
   void on_datagram(wire::Ipv4Addr src, std::uint16_t sport, wire::Ipv4Addr dst, std::uint16_t dport,
                    const SockAddr& target, wire::Bytes payload);
+  // True when the guest's datagram src:sport -> dst:dport belongs to a flow
+  // (a reply of a port-forwarded client, or an open outgoing flow): the
+  // gateway asks before its forwarding policy, which only judges new flows.
+  bool has_flow(wire::Ipv4Addr src, std::uint16_t sport, wire::Ipv4Addr dst, std::uint16_t dport) const;
   // UDP port forwarding: a datagram a host client sent to a forwarded host
   // socket host_fd (owned by the port-forward code). It goes to
   // guest:guest_port from the client's address (a client on 127.0.0.0/8, or

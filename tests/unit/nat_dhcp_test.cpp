@@ -118,7 +118,8 @@ class NatDhcp : public ::testing::Test {
   std::optional<DhcpPacket> send(const Msg& m) {
     io.sent.clear();
     const auto b = m.bytes();
-    server->on_message(m.chaddr, b);
+    // Each client on its own switch port, as a guest per TAP would be.
+    server->on_message(m.chaddr, b, m.chaddr.octets[5]);
     if (io.sent.size() != 1) return std::nullopt;
     replies.push_back(io.sent[0].payload);
     auto p = DhcpPacket::parse(replies.back());
@@ -536,6 +537,60 @@ TEST_F(NatDhcp, OverloadedMessageIsServed) {
   ASSERT_TRUE(offer);
   EXPECT_EQ(offer->message_type(), Type::Offer);
   EXPECT_EQ(server->status()[0]["hostname"], "ovl");
+}
+
+TEST_F(NatDhcp, ChaddrOtherThanSourceMacIsDropped) {
+  io.sent.clear();
+  server->on_message(mac(2), Msg(Type::Discover, mac(1)).bytes(), 1);
+  EXPECT_TRUE(io.sent.empty());
+  EXPECT_EQ(io.ctr.dhcp_chaddr_mismatch, 1u);
+  EXPECT_TRUE(server->status().empty());
+}
+
+TEST_F(NatDhcp, RandomChaddrStormFromOnePortLeavesThePool) {
+  // Issue 7 item 6: a guest cycling chaddrs (and source MACs) on its port
+  // bound the whole pool. Now its port holds max_leases_per_port at most.
+  io.cfg.net = Ipv4Cidr{{{10, 0, 2, 0}}, 27};  // 15..30: 16 addresses
+  restart();
+  int offers = 0;
+  for (int i = 0; i < 200; ++i) {
+    const MacAddr m{{0x02, 0xee, 0, 0, static_cast<std::uint8_t>(i >> 8), static_cast<std::uint8_t>(i)}};
+    io.sent.clear();
+    Msg d(Type::Discover, m);
+    server->on_message(m, d.bytes(), /*port=*/5);
+    offers += static_cast<int>(io.sent.size());
+    Msg r(Type::Request, m);
+    r.requested(ip(static_cast<std::uint8_t>(15 + i % 16))).server(io.cfg.gateway);
+    server->on_message(m, r.bytes(), 5);
+  }
+  EXPECT_EQ(offers, static_cast<int>(io.cfg.max_leases_per_port));
+  EXPECT_GT(io.ctr.dhcp_port_limit, 0u);
+  // A new guest on another port still gets an address.
+  auto got = dora(mac(77));
+  ASSERT_TRUE(got);
+  EXPECT_TRUE(io.cfg.net.contains(*got));
+}
+
+TEST_F(NatDhcp, DeclineLoopFromOnePortCannotDrainThePool) {
+  io.cfg.net = Ipv4Cidr{{{10, 0, 2, 0}}, 27};
+  restart();
+  for (int i = 0; i < 40; ++i) {
+    const MacAddr m{{0x02, 0xdd, 0, 0, 0, static_cast<std::uint8_t>(i)}};
+    io.sent.clear();
+    server->on_message(m, Msg(Type::Discover, m).bytes(), 6);
+    if (io.sent.empty()) continue;
+    auto offer = DhcpPacket::parse(io.sent[0].payload);
+    ASSERT_TRUE(offer);
+    const Ipv4Addr a = offer->yiaddr();
+    Msg r(Type::Request, m);
+    r.requested(a).server(io.cfg.gateway);
+    server->on_message(m, r.bytes(), 6);
+    Msg dec(Type::Decline, m);
+    dec.requested(a).server(io.cfg.gateway);
+    server->on_message(m, dec.bytes(), 6);
+  }
+  auto got = dora(mac(78));
+  ASSERT_TRUE(got);
 }
 
 }  // namespace

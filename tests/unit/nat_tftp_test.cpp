@@ -316,11 +316,50 @@ TEST_F(TftpTest, ConcurrentTransferLimit) {
   TftpServer srv(io);
   std::uint8_t buf[64];
   std::size_t n = tftp_emit_request(buf, TftpOpcode::Rrq, "f", "octet", nullptr, 0);
-  for (std::uint16_t i = 0; i < 64; ++i) ASSERT_TRUE(srv.on_datagram(kGuest, 1000 + i, 69, {buf, n}));
+  // 16 guests (switch ports) with 4 transfers each fill the 64 slots.
+  for (std::uint16_t i = 0; i < 64; ++i)
+    ASSERT_TRUE(srv.on_datagram(kGuest, 1000 + i, 69, {buf, n}, /*port=*/1 + i / 4));
   EXPECT_EQ(io.ctr.tftp_transfers, 64u);
-  ASSERT_TRUE(srv.on_datagram(kGuest, 2000, 69, {buf, n}));
+  ASSERT_TRUE(srv.on_datagram(kGuest, 2000, 69, {buf, n}, 100));
   expect_error(TftpErrorCode::NotDefined);
   EXPECT_EQ(io.ctr.tftp_refused, 1u);
+}
+
+TEST_F(TftpTest, PerGuestTransferLimit) {
+  // One guest cannot take every slot: its fifth transfer is refused while
+  // another guest still gets one.
+  write(root / "f", pattern(2000));
+  TftpServer srv(io);
+  std::uint8_t buf[64];
+  std::size_t n = tftp_emit_request(buf, TftpOpcode::Rrq, "f", "octet", nullptr, 0);
+  for (std::uint16_t i = 0; i < TftpServer::kMaxTransfersPerGuest; ++i)
+    ASSERT_TRUE(srv.on_datagram(kGuest, 1000 + i, 69, {buf, n}, 7));
+  ASSERT_TRUE(srv.on_datagram(kGuest, 1100, 69, {buf, n}, 7));
+  expect_error(TftpErrorCode::NotDefined);
+  EXPECT_EQ(io.ctr.tftp_guest_limit, 1u);
+  const std::size_t before = io.sent.size();
+  ASSERT_TRUE(srv.on_datagram(Ipv4Addr{{10, 0, 2, 16}}, 1000, 69, {buf, n}, 8));
+  ASSERT_EQ(io.sent.size(), before + 1);
+  EXPECT_EQ(io.sent.back().packet().opcode(), TftpOpcode::Data);
+  EXPECT_EQ(io.ctr.tftp_transfers, TftpServer::kMaxTransfersPerGuest + 1);
+}
+
+TEST_F(TftpTest, LongTimeoutIsNotAccepted) {
+  // timeout=255 would hold a slot for 25 min: the option is left out of the
+  // OACK (RFC 2349 allows no other value) and the 1 s default applies.
+  write(root / "f", pattern(2000));
+  TftpServer srv(io);
+  ASSERT_TRUE(rrq(srv, "f", {{"timeout", "255"}, {"blksize", "1024"}}));
+  auto s = io.sent[0].packet().strings();
+  EXPECT_EQ(std::string(s.begin(), s.end()), std::string("blksize\0001024\0", 13));
+}
+
+TEST_F(TftpTest, ShortTimeoutIsAccepted) {
+  write(root / "f", pattern(2000));
+  TftpServer srv(io);
+  ASSERT_TRUE(rrq(srv, "f", {{"timeout", "5"}}));
+  auto s = io.sent[0].packet().strings();
+  EXPECT_EQ(std::string(s.begin(), s.end()), std::string("timeout\0005\0", 10));
 }
 
 TEST_F(TftpTest, GuestErrorAbortsTransfer) {
