@@ -28,7 +28,35 @@ ICMP6_VLAN = GW + GUEST + bytes.fromhex("81000064 86dd") + bytes.fromhex(
     "60000000000c3a40 fd000000000000000000000000000002 fd000000000000000000000000000001"
     "8000a69a00420007 70696e67".replace(" ", ""))
 
+
+
+def nat_record(port, kind, body):
+    """One record of fuzz_nat_path: [port][kind][len][bytes]."""
+    return bytes([port, kind, len(body)]) + body
+
+
+def nat_dhcp_discover(mac_last):
+    m = bytearray(240)
+    m[0:3] = b"\x01\x01\x06"
+    m[4:8] = b"\x00\x00\x10\x01"
+    m[28:34] = bytes([0x52, 0x54, 0, 0, 0, mac_last])
+    m[236:240] = bytes([99, 130, 83, 99])
+    return bytes(m) + bytes([53, 1, 1, 255])
+
+
 SEEDS = {
+    "nat_path": {
+        # guest 0 pings the gateway from .15; guest 1 pings and ARPs from .15 too
+        "ping_then_spoof": nat_record(0, 3, bytes([0, 0, 0, 0]) + b"abcdefgh")
+                           + nat_record(1, 3, bytes([0, 0, 0, 0]) + b"abcdefgh")
+                           + nat_record(1, 1, bytes([0, 0, 0, 0, 0, 1, 0])),
+        # DISCOVER from 0.0.0.0 to broadcast:67 with chaddr = the frame's MAC
+        "dhcp_discover": nat_record(0, 2, bytes([0, 6, 2, 1, 1, 0]) + nat_dhcp_discover(1)),
+        # TCP SYN to 127.0.0.1 and a DNS query to the DNS address
+        "martian_and_dns": nat_record(2, 4, bytes([0, 2, 4, 0]) + bytes(13) + b"\x02" + bytes(6))
+                           + nat_record(2, 2, bytes([0, 2, 1, 0, 1, 1]) + bytes.fromhex(
+                               "abcd01000001000000000000076578616d706c6503636f6d0000010001")),
+    },
     "ethernet": {"arp_request": ARP_REQ, "ipv4_udp_dns": DNS, "ipv4_tcp_syn": TCP_SYN,
                  "vlan_ipv6_icmp6_echo": ICMP6_VLAN},
     "tcp_options": {
