@@ -279,6 +279,48 @@ TEST(NatDns, AnswerTooLargeForGuestComesBackTruncated) {
   }
 }
 
+// A GuestIo whose l4 buffer is as large as the MTU (as the gateway's was):
+// the forwarder must still leave room for the IPv4 header itself.
+class MtuSizedBufferIo : public RecordingGuestIo {
+ public:
+  using RecordingGuestIo::RecordingGuestIo;
+  MutBytes l4_buffer() override { return wide_; }
+  bool send_l4_in_place(Ipv4Addr src, Ipv4Addr dst, IpProtocol proto, std::size_t len) override {
+    sent.push_back({src, dst, proto, {wide_.begin(), wide_.begin() + static_cast<std::ptrdiff_t>(len)}});
+    return true;
+  }
+  bool send_udp(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport, Bytes payload) override {
+    std::memmove(wide_.data() + 8, payload.data(), payload.size());
+    UdpRepr udp{sport, dport, static_cast<std::uint16_t>(payload.size())};
+    udp.emit(MutBytes(wide_).first(8 + payload.size()), IpAddr(src), IpAddr(dst));
+    return send_l4_in_place(src, dst, IpProtocol::Udp, 8 + payload.size());
+  }
+
+ private:
+  std::vector<std::uint8_t> wide_ = std::vector<std::uint8_t>(1500);
+};
+
+TEST(NatDns, AnswerJustUnderMtuComesBackTruncated) {
+  // Issue 7 item 10: a 1477..1492-byte answer fits "the MTU" but not an IP
+  // datagram of MTU size; it used to be sent whole and dropped as oversize.
+  EventLoop loop;
+  FakeResolver up(loop, "127.0.0.1", 0, {198, 51, 100, 10});
+  ASSERT_TRUE(up.ok());
+  up.tc_over_udp = true;
+  up.tcp_records = 91;  // 26 + 91 * 16 = 1482 bytes
+  MtuSizedBufferIo io(loop, with_upstreams({up.endpoint()}));
+  ASSERT_EQ(io.config().mtu, 1500u);
+  DnsForwarder dns(io);
+  dns.on_query(kGuest, 5000, make_query(kGuestId, 4096));
+  ASSERT_TRUE(run_until(loop, [&] { return !io.sent.empty(); }, 3 * kSeconds));
+  GuestAnswer a = answer_of(io.sent[0]);
+  auto msg = DnsMessage::parse(a.dns);
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(msg->id(), kGuestId);
+  EXPECT_TRUE(msg->truncated());
+  EXPECT_LE(a.dns.size(), 1500u - 20u - 8u);
+}
+
 TEST(NatDns, TimeoutMovesToNextUpstream) {
   EventLoop loop;
   FakeResolver dead(loop, "127.0.0.1", 0, {0, 0, 0, 0});
