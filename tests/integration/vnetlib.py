@@ -48,6 +48,7 @@ class Cleanup:
 
     def __init__(self):
         self.actions = []
+        self.engines = []  # every Engine started under this Cleanup (for the sanitizer check)
 
     def add(self, fn):
         self.actions.append(fn)
@@ -109,8 +110,30 @@ class Netns:
         return self.run(args + [addr], check=False, timeout=timeout)
 
 
+# What AddressSanitizer, LeakSanitizer and UndefinedBehaviorSanitizer print
+# when they find something. A sanitizer build of the engine writes its
+# reports to stderr, which the daemon points at vnet.log.
+SANITIZER_MARKERS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer", b"runtime error:")
+
+
+def sanitizer_report(path):
+    """The first sanitizer report in a log file (with some context), or ''."""
+    try:
+        with open(path, "rb") as f:
+            text = f.read()
+    except FileNotFoundError:
+        return ""
+    hits = [i for i in (text.find(m) for m in SANITIZER_MARKERS) if i >= 0]
+    if not hits:
+        return ""
+    start = max(0, min(hits) - 200)
+    return text[start:start + 4000].decode(errors="replace")
+
+
 class Engine:
-    """A vnet engine with its own run dir, started with `vnet up`."""
+    """A vnet engine with its own run dir, started with `vnet up`. When the
+    engine has stopped, its log is scanned for sanitizer reports
+    (`sanitizer_findings`; VnetTestCase fails the test on any)."""
 
     def __init__(self, cleanup, config=None, extra=(), netns=None):
         """netns: run the engine inside this Netns (for inet and multicast
@@ -118,6 +141,10 @@ class Engine:
         self.netns = netns
         self.run_dir = tempfile.mkdtemp(prefix="vnet-test-")
         cleanup.add(lambda: shutil.rmtree(self.run_dir, ignore_errors=True))
+        self.sanitizer_findings = ""
+        # Runs after stop() (the undo stack is LIFO), before the run dir goes.
+        cleanup.add(self.scan_for_sanitizer_reports)
+        cleanup.engines.append(self)
         args = ["up"]
         if config is not None:
             path = os.path.join(self.run_dir, "vnet.toml")
@@ -146,6 +173,9 @@ class Engine:
                 return
             time.sleep(0.1)
         os.kill(self.pid, signal.SIGKILL)
+
+    def scan_for_sanitizer_reports(self):
+        self.sanitizer_findings = sanitizer_report(os.path.join(self.run_dir, "vnet.log"))
 
     def alive(self):
         try:
@@ -245,6 +275,9 @@ class VnetTestCase(unittest.TestCase):
             for e in self.engines:
                 print(f"--- vnet log ({e.run_dir}) ---\n{e.log()[-4000:]}")
         self.cleanup.run_all()
+        for e in self.cleanup.engines:
+            if e.sanitizer_findings:
+                self.fail(f"sanitizer report in the engine's log ({e.run_dir}/vnet.log):\n{e.sanitizer_findings}")
 
     def engine(self, config=None, netns=None):
         e = Engine(self.cleanup, config, netns=netns)
