@@ -4,9 +4,11 @@
 #include <pwd.h>
 #include <seccomp.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -35,7 +37,7 @@ constexpr const char* kAllowed[] = {
     "chown", "fchown", "fchownat", "lchown", "getcwd", "umask", "flock", "fallocate", "mkdir", "mkdirat",
     "rename", "renameat", "renameat2",
     // sockets
-    "socket", "socketpair", "bind", "listen", "connect", "accept", "accept4", "getsockname", "getpeername",
+    "socketpair", "bind", "listen", "connect", "accept", "accept4", "getsockname", "getpeername",
     "setsockopt", "getsockopt", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "shutdown",
     // event loop
     "epoll_create", "epoll_create1", "epoll_ctl", "epoll_wait", "epoll_pwait", "epoll_pwait2", "poll", "ppoll",
@@ -53,6 +55,19 @@ constexpr const char* kAllowed[] = {
     // threads and process end (glibc, std::thread, sanitizers)
     "futex", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "arch_prctl", "prctl", "exit",
     "exit_group", "wait4", "waitid", "membarrier",
+};
+
+// The privileged helper's calls: its socketpair, the opens and binds it
+// does for the engine (openat2, setns, TUN ioctls), listing the run dir at
+// clean-up, its log lines, malloc.
+constexpr const char* kHelperAllowed[] = {
+    "read", "write", "writev", "close", "lseek", "fcntl", "dup", "dup2", "dup3", "open", "openat", "openat2",
+    "stat", "fstat", "lstat", "newfstatat", "statx", "getdents", "getdents64", "unlinkat", "unlink",
+    "ftruncate", "setns", "socketpair", "bind", "connect", "recvfrom", "recvmsg", "sendto", "sendmsg",
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "brk", "mmap", "munmap", "mremap",
+    "mprotect", "madvise", "clock_gettime", "gettimeofday", "getrandom", "getpid", "gettid", "getuid", "geteuid",
+    "futex", "exit", "exit_group", "sigaltstack", "sched_getaffinity", "prctl", "getrlimit", "prlimit64",
+    "readlink", "uname", "tgkill",
 };
 
 // Calls that only an attacker who took over the engine would make: the whole
@@ -95,6 +110,21 @@ void add_rule(scmp_filter_ctx ctx, std::uint32_t action, const char* name) {
   if (nr == __NR_SCMP_ERROR) return;  // not a call on this architecture
   if (int rc = seccomp_rule_add(ctx, action, nr, 0); rc != 0)
     throw UserError("seccomp: cannot add a rule for " + std::string(name) + ": " + std::strerror(-rc));
+}
+
+void add_socket_rules(scmp_filter_ctx ctx) {
+  // Sockets of the families the engine uses only: unix, IPv4, IPv6, and
+  // route netlink (glibc's getaddrinfo asks it which families the host has).
+  // The rest (AF_PACKET, AF_ALG, AF_VSOCK, AF_XDP, other netlink families...)
+  // is kernel attack surface the engine has no use for.
+  const int nr = seccomp_syscall_resolve_name("socket");
+  auto allow = [&](int rc) {
+    if (rc != 0) throw UserError("seccomp: cannot add a socket rule: " + std::string(std::strerror(-rc)));
+  };
+  for (int family : {AF_UNIX, AF_INET, AF_INET6})
+    allow(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))));
+  allow(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(AF_NETLINK)),
+                         SCMP_A2(SCMP_CMP_EQ, static_cast<scmp_datum_t>(NETLINK_ROUTE))));
 }
 
 void add_ioctl_rules(scmp_filter_ctx ctx, bool opens_taps_itself) {
@@ -167,6 +197,26 @@ void set_no_new_privs() {
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw UserError(errno_text("PR_SET_NO_NEW_PRIVS"));
 }
 
+void install_helper_seccomp(SeccompMode mode) {
+  if (mode == SeccompMode::Off) return;
+  const std::uint32_t unlisted = mode == SeccompMode::Log ? SCMP_ACT_LOG : SCMP_ACT_ERRNO(EPERM);
+  Filter filter(seccomp_init(unlisted));
+  if (!filter) throw UserError("seccomp: cannot create a filter");
+  seccomp_attr_set(filter.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+  for (const char* name : kHelperAllowed) add_rule(filter.get(), SCMP_ACT_ALLOW, name);
+  for (const char* name : kFatal) {
+    const std::string_view call = name;
+    if (call == "setns" || (kSanitized && (call == "execve" || call == "ptrace"))) continue;
+    add_rule(filter.get(), SCMP_ACT_KILL_PROCESS, name);
+  }
+  if (kSanitized)
+    for (const char* name : kSanitizerNeeds) add_rule(filter.get(), SCMP_ACT_ALLOW, name);
+  add_socket_rules(filter.get());
+  add_ioctl_rules(filter.get(), true);
+  if (int rc = seccomp_load(filter.get()); rc != 0)
+    throw UserError("seccomp: cannot load the helper's filter: " + std::string(std::strerror(-rc)));
+}
+
 void install_seccomp(SeccompMode mode, bool opens_taps_itself) {
   if (mode == SeccompMode::Off) return;
   const std::uint32_t unlisted = mode == SeccompMode::Log ? SCMP_ACT_LOG : SCMP_ACT_ERRNO(EPERM);
@@ -183,6 +233,7 @@ void install_seccomp(SeccompMode mode, bool opens_taps_itself) {
   if (opens_taps_itself) add_rule(filter.get(), SCMP_ACT_ALLOW, "setns");
   if (kSanitized)
     for (const char* name : kSanitizerNeeds) add_rule(filter.get(), SCMP_ACT_ALLOW, name);
+  add_socket_rules(filter.get());
   add_ioctl_rules(filter.get(), opens_taps_itself);
   if (int rc = seccomp_load(filter.get()); rc != 0)
     throw UserError("seccomp: cannot load the filter: " + std::string(std::strerror(-rc)));

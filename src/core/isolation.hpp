@@ -44,6 +44,8 @@ void set_no_new_privs();
 // opens_taps_itself: no privileged helper, so TAP ioctls (TUNSETIFF...) and
 // setns (netns=) stay allowed; they fail on missing capabilities instead.
 void install_seccomp(SeccompMode mode, bool opens_taps_itself);
+// The privileged helper's own, narrower allowlist (same default actions).
+void install_helper_seccomp(SeccompMode mode);
 
 // What /proc/self/status says about this process.
 struct ProcessSecurity {

@@ -287,7 +287,7 @@ UniqueFd Broker::create_file(const std::string& path) { return call({Op::CreateF
 
 void Broker::cleanup() { call({Op::Cleanup, SocketType::None, {}, {}}, false); }
 
-std::unique_ptr<Broker> start_helper(const HelperPolicy& policy) {
+std::unique_ptr<Broker> start_helper(const HelperPolicy& policy, isolation::SeccompMode seccomp) {
   int sv[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) throw UserError(errno_text("socketpair"));
   UniqueFd engine_end(sv[0]), helper_end(sv[1]);
@@ -309,6 +309,12 @@ std::unique_ptr<Broker> start_helper(const HelperPolicy& policy) {
     (void)engine_end.release();
     ::umask(077);
     narrow_helper_capabilities();
+    try {
+      isolation::install_helper_seccomp(seccomp);
+    } catch (const UserError& e) {
+      log::error("privileged helper: {}", e.what());
+      ::_exit(1);
+    }
     serve(UniqueFd(3), policy);
   }
   return std::make_unique<Broker>(std::move(engine_end), pid);

@@ -20,6 +20,10 @@
 // if it is a regular file with a single link. Everything else is refused
 // with an error the engine passes on to the user.
 //
+// The helper keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN (setns) and
+// CAP_DAC_OVERRIDE, sets no_new_privs and installs its own seccomp
+// allowlist (core/isolation.hpp) before serving.
+//
 // The helper serves one request at a time over a SOCK_SEQPACKET socketpair
 // (format: privsep/request.hpp) and exits when the engine closes its end or
 // dies (PR_SET_PDEATHSIG).
@@ -33,6 +37,7 @@
 #include <vector>
 
 #include "core/fd.hpp"
+#include "core/isolation.hpp"
 #include "privsep/request.hpp"
 
 namespace vnet::privsep {
@@ -74,7 +79,8 @@ class Broker {
 };
 
 // Forks the helper (as root). The child never returns.
-std::unique_ptr<Broker> start_helper(const HelperPolicy& policy);
+std::unique_ptr<Broker> start_helper(const HelperPolicy& policy,
+                                     isolation::SeccompMode seccomp = isolation::SeccompMode::On);
 
 // The process's broker, if privileges were separated; nullptr otherwise.
 // Ports ask it for what they cannot open themselves. One per process, like

@@ -44,7 +44,7 @@ std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std:
   if (as_root) {
     user = lookup_user(user_name);
     if (user->uid == 0) throw UserError("--user " + user_name + " has uid 0: that is root (use --user root to keep it)");
-    broker = start_helper(make_policy(run_dir, options.allow_paths));
+    broker = start_helper(make_policy(run_dir, options.allow_paths), options.seccomp);
   } else if (!options.user.empty()) {
     throw UserError("--user needs vnet started as root (it already runs as an unprivileged user)");
   }

@@ -65,7 +65,7 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
         helpers = children(e.pid)
         self.assertEqual([(h[1], h[2]) for h in helpers], [("root", "vnet-privsep")])
         helper = proc_status(int(helpers[0][0]))
-        self.assertEqual(helper["NoNewPrivs"], "1")
+        self.assertEqual((helper["NoNewPrivs"], helper["Seccomp"]), ("1", "2"))
         # The helper keeps only NET_ADMIN (12), SYS_ADMIN (21) and DAC_OVERRIDE (1).
         self.assertEqual(int(helper["CapEff"], 16), (1 << 12) | (1 << 21) | (1 << 1))
 
