@@ -28,7 +28,9 @@ Sandbox::~Sandbox() {
 std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir) {
   using namespace isolation;
   const bool as_root = ::geteuid() == 0;
-  const std::string user_name = options.user.empty() ? (kDropByDefault ? default_user() : "root") : options.user;
+  const std::string user_name = options.user == "auto" || (options.user.empty() && kDropByDefault) ? default_user()
+                                : options.user.empty()                                           ? "root"
+                                                                                                 : options.user;
   if (as_root && user_name == "root") {
     // Debugging: everything as before, but still no new privileges and the filter.
     set_no_new_privs();
@@ -45,7 +47,7 @@ std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std:
     user = lookup_user(user_name);
     if (user->uid == 0) throw UserError("--user " + user_name + " has uid 0: that is root (use --user root to keep it)");
     broker = start_helper(make_policy(run_dir, options.allow_paths), options.seccomp);
-  } else if (!options.user.empty()) {
+  } else if (!options.user.empty() && options.user != "auto") {
     throw UserError("--user needs vnet started as root (it already runs as an unprivileged user)");
   }
   drop_privileges(user);

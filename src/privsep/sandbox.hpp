@@ -1,10 +1,12 @@
 // Entering the engine's sandbox once its start-up configuration is in place.
 //
-// Started as root: fork the privileged helper (privsep/helper.hpp), then
-// become the engine's user (--user; default "vnet" if the install created
-// it, else "nobody") with no supplementary groups and no capabilities, set
+// Started as root with --user NAME: fork the privileged helper
+// (privsep/helper.hpp), then become NAME ("auto": "vnet" if the install
+// created it, else "nobody") with no supplementary groups and no
+// capabilities, set
 // no_new_privs and install the seccomp allowlist (core/isolation.hpp).
-// `--user root` keeps root, for debugging: no helper, no drop.
+// Without --user (or with `--user root`, for debugging) the engine keeps
+// root: no helper, no drop, but no_new_privs and the filter still apply.
 // Started as another user: no helper and no user change; capabilities are
 // cleared and the same no_new_privs and seccomp filter apply.
 #pragma once
@@ -19,7 +21,7 @@
 namespace vnet::privsep {
 
 struct SandboxOptions {
-  std::string user;  // "" = isolation::default_user()
+  std::string user;  // "" or "root": keep root; "auto": isolation::default_user()
   isolation::SeccompMode seccomp = isolation::SeccompMode::On;
   std::vector<std::string> allow_paths;  // extra directories the helper serves
 };

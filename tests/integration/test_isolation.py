@@ -154,6 +154,15 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
             e.pid = int(f.read())
         self.assert_unprivileged(e)
 
+    def test_user_auto_picks_vnet_or_nobody(self):
+        e = Engine(self.cleanup, extra=["--user", "auto"])
+        self.engines.append(e)
+        try:
+            expected = pwd.getpwnam("vnet").pw_uid
+        except KeyError:
+            expected = NOBODY.pw_uid
+        self.assertEqual(proc_status(e.pid)["Uid"].split()[0], str(expected))
+
     def test_user_root_keeps_root_for_debugging_with_the_filter(self):
         e = Engine(self.cleanup, extra=["--user", "root"])
         self.engines.append(e)
