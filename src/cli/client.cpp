@@ -15,7 +15,9 @@ std::string resolve_run_dir(const std::string& flag) {
   if (const char* env = std::getenv("VNET_RUN_DIR"); env && *env) return env;
   if (::geteuid() == 0) return "/run/vnet";
   if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) return std::string(xdg) + "/vnet";
-  return "/tmp/vnet-" + std::to_string(::geteuid());
+  // No guessable /tmp fallback: another user could create it first.
+  throw UserError("no run dir: XDG_RUNTIME_DIR is not set; pass --run-dir DIR (or set VNET_RUN_DIR) to a "
+                  "directory of your own, e.g. --run-dir ~/.vnet");
 }
 
 std::string control_socket_path(const std::string& run_dir) { return run_dir + "/control.sock"; }

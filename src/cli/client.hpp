@@ -9,7 +9,8 @@
 
 namespace vnet::cli {
 
-// RUN_DIR from --run-dir, $VNET_RUN_DIR, $XDG_RUNTIME_DIR/vnet, or /run/vnet for root.
+// RUN_DIR from --run-dir, $VNET_RUN_DIR, /run/vnet for root, or $XDG_RUNTIME_DIR/vnet;
+// with none of these, a UserError naming --run-dir.
 std::string resolve_run_dir(const std::string& flag);
 std::string control_socket_path(const std::string& run_dir);
 

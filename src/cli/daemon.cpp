@@ -1,6 +1,8 @@
 #include "cli/daemon.hpp"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,11 +21,87 @@
 namespace vnet::cli {
 namespace {
 
-void make_run_dir(const std::string& dir) {
+// The run dir holds the control socket, the pid file and the log: another
+// user able to write into it could redirect them. An existing one must be
+// ours, mode 0700, and not a symlink.
+void prepare_run_dir(const std::string& dir) {
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
     throw UserError(errno_text("cannot create run dir " + dir));
+  UniqueFd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) {
+    if (errno == ELOOP || errno == ENOTDIR)
+      throw UserError("run dir " + dir + " is a symlink or not a directory: refusing it (pass --run-dir to a "
+                      "directory of your own)");
+    throw UserError(errno_text("cannot open run dir " + dir));
+  }
   struct stat st{};
-  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) throw UserError(dir + " is not a directory");
+  if (::fstat(fd.get(), &st) != 0) throw UserError(errno_text("cannot stat run dir " + dir));
+  if (st.st_uid != ::geteuid())
+    throw UserError("run dir " + dir + " belongs to uid " + std::to_string(st.st_uid) + ", not to you (uid " +
+                    std::to_string(::geteuid()) + "): remove it, or pass --run-dir to a directory of your own");
+  if ((st.st_mode & 07777) != 0700) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", st.st_mode & 07777);
+    throw UserError("run dir " + dir + " has mode " + mode + ", must be 0700 so only you can use it: chmod 700 " +
+                    dir);
+  }
+}
+
+// A file the engine writes in the run dir: absent, or a regular file of ours
+// (never a symlink someone planted to make us overwrite its target).
+void check_own_file(const std::string& path) {
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid())
+    throw UserError(path + " is not a regular file of yours (a symlink?): refusing to write it; remove it");
+}
+
+// Opens the daemon's log for appending, refusing symlinks and others' files.
+UniqueFd open_log(const std::string& path) {
+  check_own_file(path);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) throw UserError(errno_text("cannot open log " + path));
+  return fd;
+}
+
+// A pid file left by an engine that died: removed, unless its pid is still a
+// vnet process (starting up, or not answering).
+void clear_stale_pid_file(const std::string& path) {
+  check_own_file(path);
+  std::ifstream in(path);
+  if (!in) return;
+  long pid = 0;
+  in >> pid;
+  if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0) {
+    std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name == "vnet")
+      throw UserError("vnet (pid " + std::to_string(pid) + ") still holds " + path +
+                      " but does not answer: stop it, or remove the pid file");
+  }
+  ::unlink(path.c_str());
+}
+
+// Every fd is a guest connection, a flow or a listener: take all the kernel allows.
+std::uint64_t raise_fd_limit() {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return 0;
+  if (lim.rlim_cur < lim.rlim_max) {
+    rlimit raised{lim.rlim_max, lim.rlim_max};
+    if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+  }
+  return lim.rlim_cur;
+}
+
+SocketAccess socket_access_for(const std::string& group) {
+  SocketAccess access;
+  if (group.empty()) return access;
+  errno = 0;
+  const ::group* gr = ::getgrnam(group.c_str());
+  if (!gr) throw UserError("--group " + group + ": no such group");
+  access.group = gr->gr_gid;
+  return access;
 }
 
 // With no config file: the NAT network "default" (QEMU's user-mode layout:
@@ -46,8 +124,13 @@ void apply(Engine& engine, const Config& config) {
 
 class PidFile {
  public:
+  // O_EXCL: a file someone created (or linked) since the stale check is an error, never overwritten.
   explicit PidFile(std::string path) : path_(std::move(path)) {
-    std::ofstream(path_) << ::getpid() << "\n";
+    UniqueFd fd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!fd) throw UserError(errno_text("cannot create pid file " + path_));
+    const std::string text = std::to_string(::getpid()) + "\n";
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+      throw UserError(errno_text("cannot write pid file " + path_));
   }
   ~PidFile() { ::unlink(path_.c_str()); }
   PidFile(const PidFile&) = delete;
@@ -59,9 +142,13 @@ class PidFile {
 
 // Builds everything, calls ready(), then runs until `vnet down` or a signal.
 void run_engine(const std::string& run_dir, const Config& config, const privsep::SandboxOptions& sandbox_options,
+                const SocketAccess& access,
                 const std::function<void()>& ready) {
   EventLoop loop;
   Engine engine(loop);
+  engine.host().nofile_limit = raise_fd_limit();
+  log::info("fd limit (RLIMIT_NOFILE) {}", engine.host().nofile_limit);
+  engine.set_socket_access(access);
   apply(engine, config);
   ControlServer server(engine, control_socket_path(run_dir));
   PidFile pid(run_dir + "/vnet.pid");
@@ -102,9 +189,14 @@ void print_banner(const std::string& run_dir) {
 }  // namespace
 
 int run_up(const UpOptions& options) {
-  make_run_dir(options.run_dir);
+  // Files and sockets the engine creates are its owner's alone unless a
+  // mode says otherwise (see SocketAccess), whatever umask we were given.
+  ::umask(077);
+  prepare_run_dir(options.run_dir);
   if (engine_running(options.run_dir))
     throw UserError("vnet is already running in " + options.run_dir + " (stop it with `vnet down`)");
+  clear_stale_pid_file(options.run_dir + "/vnet.pid");
+  const SocketAccess access = socket_access_for(options.socket_group);
   Config config = options.config_path.empty() ? default_config(options.run_dir) : load_config_file(options.config_path);
   std::string level = !options.log_level.empty() ? options.log_level : config.log_level;
   if (!level.empty()) {
@@ -114,13 +206,14 @@ int run_up(const UpOptions& options) {
   }
 
   if (options.foreground) {
-    run_engine(options.run_dir, config, options.sandbox, [&] {
+    run_engine(options.run_dir, config, options.sandbox, access, [&] {
       std::printf("vnet is up in the foreground (run dir %s); Ctrl-C stops it\n", options.run_dir.c_str());
       std::fflush(stdout);
     });
     return 0;
   }
 
+  UniqueFd log_fd = open_log(options.run_dir + "/vnet.log");
   int pipe_fds[2];
   if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw UserError(errno_text("pipe"));
   UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
@@ -129,15 +222,14 @@ int run_up(const UpOptions& options) {
   if (pid == 0) {
     read_end.reset();
     ::setsid();
-    const std::string log_path = options.run_dir + "/vnet.log";
-    int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int null_fd = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     ::dup2(null_fd, STDIN_FILENO);
     ::dup2(null_fd, STDOUT_FILENO);
-    ::dup2(log_fd, STDERR_FILENO);
+    ::dup2(log_fd.get(), STDERR_FILENO);
+    log_fd.reset();
     int status = 0;
     try {
-      run_engine(options.run_dir, config, options.sandbox, [&] {
+      run_engine(options.run_dir, config, options.sandbox, access, [&] {
         [[maybe_unused]] auto n = ::write(write_end.get(), "OK", 2);
         write_end.reset();
       });

@@ -99,7 +99,8 @@ int run(int argc, char** argv) {
   app.require_subcommand(1);
   std::string run_dir_flag;
   app.add_option("--run-dir", run_dir_flag,
-                 "Engine state directory (default: $VNET_RUN_DIR, $XDG_RUNTIME_DIR/vnet, or /run/vnet for root)");
+                 "Engine state directory, owned by you with mode 0700 (default: $VNET_RUN_DIR, /run/vnet for root, "
+                 "else $XDG_RUNTIME_DIR/vnet)");
   bool json_out = false;
 
   vnet::cli::UpOptions up_opts;
@@ -118,6 +119,9 @@ int run(int argc, char** argv) {
   up->add_option("--allow-path", up_opts.sandbox.allow_paths,
                  "As root: a directory (besides the run dir) where the privileged helper may create sockets and "
                  "capture files for the engine (repeatable)");
+  up->add_option("--group", up_opts.socket_group,
+                 "Let this group's members attach guests: unix sockets made for guests get mode 0660 and this "
+                 "group (default: 0600, the owner only; the control socket stays owner-only)");
 
   auto* down = app.add_subcommand("down", "Stop the engine");
 

@@ -90,7 +90,7 @@ PortId Engine::add_port(const std::string& net_name, const std::string& spec_tex
   PortSpec spec = parse_port_spec(spec_text);
   if (auto user = own_listener(networks_, spec))
     throw UserError("unix socket " + spec.get("addr.path") + " is already in use by " + *user);
-  auto port = make_port(loop_, net, spec);
+  auto port = make_port(loop_, net, spec, socket_access_);
   PortId id = port->id();
   log::info("{}: port {} added: {}", net_name, id, port->spec());
   net.add_port(std::move(port));
@@ -99,7 +99,9 @@ PortId Engine::add_port(const std::string& net_name, const std::string& spec_tex
 
 void Engine::del_port(const std::string& net_name, PortId id) {
   Network& net = network(net_name);
-  port(net_name, id);
+  if (dynamic_cast<nat::NatGateway*>(&port(net_name, id)))
+    throw UserError("port " + std::to_string(id) + " is the NAT gateway of network '" + net_name +
+                    "': it cannot be removed (delete the network with `vnet net del " + net_name + "`)");
   net.remove_port(id);
   log::info("{}: port {} removed", net_name, id);
 }
@@ -170,9 +172,12 @@ json network_json(const Network& net) {
   }
   json macs = json::array();
   const Nanos now = monotonic_now();
-  for (const auto& [mac, entry] : net.mac_table())
+  std::size_t listed = 0;
+  for (const auto& [mac, entry] : net.mac_table()) {
+    if (listed++ == kStatusListMax) break;
     macs.push_back({{"mac", mac.to_string()}, {"port", entry.port},
                     {"age_s", static_cast<double>(now - entry.last_seen) / kSeconds}});
+  }
   const auto& o = net.options();
   return {{"name", net.name()},
           {"mode", to_string(o.mode)},
@@ -181,6 +186,7 @@ json network_json(const Network& net) {
           {"mac_limit", o.macs_per_port},
           {"ports", ports},
           {"macs", macs},
+          {"macs_truncated", net.mac_table().size() - macs.size()},
           {"nat", nat_status}};
 }
 
@@ -207,7 +213,11 @@ json Engine::status(const std::string& only_net) const {
   }
   if (!only_net.empty() && nets.empty())
     throw UserError("no network named '" + only_net + "' (see `vnet net list`)");
-  return {{"networks", nets}, {"engine", process_json()}};
+  json out = {{"networks", nets}, {"engine", process_json()}};
+  out["host"] = {{"nofile_limit", host_.nofile_limit},
+                 {"control_refused", host_.control_refused},
+                 {"control_over_cap", host_.control_over_cap}};
+  return out;
 }
 
 }  // namespace vnet

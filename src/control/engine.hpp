@@ -14,6 +14,7 @@
 #include "core/event_loop.hpp"
 #include "fabric/network.hpp"
 #include "nat/config.hpp"
+#include "ports/factory.hpp"
 
 namespace vnet {
 
@@ -27,12 +28,27 @@ struct PortSettings {
   std::optional<ImpairmentParams> impairment;  // all-zero params clear them
 };
 
+// Host-side facts and counters shown under "host" in `vnet status --json`.
+struct HostStatus {
+  std::uint64_t nofile_limit = 0;      // RLIMIT_NOFILE after raising it to the hard limit
+  std::uint64_t control_refused = 0;   // control connections from another user
+  std::uint64_t control_over_cap = 0;  // control clients dropped for not reading their replies
+};
+
+// Most entries one status lists per table (MACs, ARP, flows...): past it, the
+// list stops and "<list>_truncated" says how many were left out, so one
+// `vnet status` of a huge table cannot stall the event loop.
+constexpr std::size_t kStatusListMax = 1000;
+
 class Engine {
  public:
   explicit Engine(EventLoop& loop);
   ~Engine();
 
   EventLoop& loop() { return loop_; }
+  HostStatus& host() { return host_; }
+  // Who may connect to unix sockets made for guests (`vnet up --group`).
+  void set_socket_access(const SocketAccess& access) { socket_access_ = access; }
 
   // For mode nat, `nat` configures the gateway attached as the network's port 1.
   Network& add_network(const std::string& name, const NetworkOptions& options, const nat::NatConfig& nat = {});
@@ -58,6 +74,8 @@ class Engine {
   nat::PortForwarder& forwarder(const std::string& net);
 
   EventLoop& loop_;
+  HostStatus host_;
+  SocketAccess socket_access_;
   std::map<std::string, std::unique_ptr<Network>> networks_;
 };
 

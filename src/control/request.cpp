@@ -1,5 +1,10 @@
 #include "control/request.hpp"
 
+#include <algorithm>
+#include <iterator>
+#include <string_view>
+#include <vector>
+
 #include "core/error.hpp"
 
 namespace vnet {
@@ -43,8 +48,55 @@ json ok(json extra = json::object()) {
   return extra;
 }
 
+// What each command takes besides "cmd". Any other key is an error, so that a
+// typo ("subnett") is reported instead of silently leaving a default in place.
+// A new request field must be added here too.
+constexpr std::string_view kPortSettingKeys[] = {"link", "direction", "rate", "burst", "delay", "jitter",
+                                                "loss", "dup",       "reorder", "queue", "clear"};
+struct CommandKeys {
+  std::string_view cmd;
+  std::vector<std::string_view> keys;
+  bool impairments = false;
+};
+const std::vector<CommandKeys>& command_keys() {
+  static const std::vector<CommandKeys> table = {
+      {"status", {"net"}},
+      {"net_list", {}},
+      {"net_add",
+       {"name", "mode", "mtu", "mac_limit", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp",
+        "host_loopback", "restrict", "dns_upstream", "dhcp_reserve", "tftp", "bootfile", "domain", "resolv_conf"}},
+      {"net_del", {"name"}},
+      {"port_add", {"net", "spec"}, true},
+      {"port_del", {"net", "port"}},
+      {"port_set", {"net", "port"}, true},
+      {"pf_add", {"net", "rule"}},
+      {"pf_del", {"net", "name"}},
+      {"pf_list", {"net"}},
+      {"shutdown", {}},
+      {"capture", {"net"}},
+  };
+  return table;
+}
+
+void check_keys(const std::string& cmd, const json& req) {
+  const auto& table = command_keys();
+  auto known = std::find_if(table.begin(), table.end(), [&](const CommandKeys& c) { return c.cmd == cmd; });
+  if (known == table.end()) throw UserError("unknown command '" + cmd + "'");
+  for (const auto& [key, value] : req.items()) {
+    if (key == "cmd") continue;
+    auto in = [&key](auto& keys) { return std::find(std::begin(keys), std::end(keys), key) != std::end(keys); };
+    if (in(known->keys) || (known->impairments && in(kPortSettingKeys))) continue;
+    std::string allowed;
+    for (auto k : known->keys) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
+    if (known->impairments) allowed += ", and the impairment settings";
+    throw UserError("unknown field '" + key + "' in a " + cmd + " request (allowed: " +
+                    (allowed.empty() ? std::string("none") : allowed) + ")");
+  }
+}
+
 json dispatch(Engine& engine, const json& req) {
   const std::string cmd = string_field(req, "cmd");
+  check_keys(cmd, req);
   if (cmd == "status") return ok(engine.status(optional_string(req, "net").value_or("")));
   if (cmd == "net_list") {
     json nets = json::array();

@@ -81,25 +81,27 @@ void EventLoop::handle_termination(std::function<void(int)> on_signal) {
 
 void EventLoop::run() {
   running_ = true;
+  while (running_) run_once(-1);
+}
+
+void EventLoop::run_once(int timeout_ms) {
   epoll_event events[64];
-  while (running_) {
-    // Work posted before run() (or by a stop()ped run) must not wait for an fd.
-    int n = epoll_wait(epoll_.get(), events, 64, posted_.empty() ? -1 : 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw UserError(errno_text("epoll_wait"));
-    }
-    for (int i = 0; i < n; ++i) {
-      int fd = events[i].data.fd;
-      // A copy, because the handler may remove its own registration. Handlers
-      // capture one pointer, so the copy stays in std::function's inline buffer.
-      if (static_cast<std::size_t>(fd) < handlers_.size() && handlers_[fd]) {
-        FdHandler h = handlers_[fd];
-        h(events[i].events);
-      }
-    }
-    run_posted();
+  // Work posted before run() (or by a stop()ped run) must not wait for an fd.
+  int n = epoll_wait(epoll_.get(), events, 64, posted_.empty() ? timeout_ms : 0);
+  if (n < 0) {
+    if (errno == EINTR) return;
+    throw UserError(errno_text("epoll_wait"));
   }
+  for (int i = 0; i < n; ++i) {
+    int fd = events[i].data.fd;
+    // A copy, because the handler may remove its own registration. Handlers
+    // capture one pointer, so the copy stays in std::function's inline buffer.
+    if (static_cast<std::size_t>(fd) < handlers_.size() && handlers_[fd]) {
+      FdHandler h = handlers_[fd];
+      h(events[i].events);
+    }
+  }
+  run_posted();
 }
 
 void EventLoop::run_posted() {

@@ -80,6 +80,9 @@ class EventLoop {
 
   // Runs until stop(). Exceptions from handlers propagate.
   void run();
+  // One turn: waits up to timeout_ms (-1: no limit) for events, handles
+  // them, then the posted work. For tests that drive the loop step by step.
+  void run_once(int timeout_ms);
   void stop() { running_ = false; }
 
   // Defers work to after the current batch of events (e.g. freeing a port

@@ -43,4 +43,24 @@ void write(Level lv, std::string_view message) {
   std::fflush(stderr);
 }
 
+bool RateLimited::admit(Nanos now) {
+  if (window_start_ == 0 || now - window_start_ >= interval_) {
+    window_start_ = now;
+    written_in_window_ = 0;
+  }
+  if (written_in_window_ < burst_) {
+    ++written_in_window_;
+    return true;
+  }
+  ++suppressed_unreported_;
+  ++suppressed_total_;
+  return false;
+}
+
+void RateLimited::report_suppressed(Level lv) {
+  if (suppressed_unreported_ == 0) return;
+  write(lv, fmt::format("({} similar lines suppressed)", suppressed_unreported_));
+  suppressed_unreported_ = 0;
+}
+
 }  // namespace vnet::log

@@ -29,6 +29,7 @@
 
 #include "core/error.hpp"
 #include "core/fd.hpp"
+#include "core/accept_pause.hpp"
 #include "core/log.hpp"
 #include "core/sockaddr.hpp"
 #include "nat/tcp.hpp"
@@ -201,6 +202,7 @@ struct PortForwarder::State {
     Ipv4Addr guest;
     UniqueFd fd;
     std::uint64_t count = 0;  // connections accepted or datagrams received
+    std::unique_ptr<AcceptPause> pause;  // TCP: backs off at fd exhaustion instead of spinning
   };
 
   GuestIo& io;
@@ -208,6 +210,7 @@ struct PortForwarder::State {
   UdpTranslator& udp;
   std::map<std::string, std::unique_ptr<Entry>, std::less<>> rules;
   std::vector<std::uint8_t> datagram = std::vector<std::uint8_t>(kMaxDatagram);
+  log::RateLimited accept_log;
 
   State(GuestIo& g, TcpTranslator& t, UdpTranslator& u) : io(g), tcp(t), udp(u) {}
 
@@ -216,6 +219,7 @@ struct PortForwarder::State {
   }
 
   void close(Entry& e) {
+    e.pause.reset();  // its resume timer must not touch the fd number once closed
     io.loop().remove(e.fd.get());
     if (e.rule.proto == ForwardProto::Udp) udp.forget_host_fd(e.fd.get());
     e.fd.reset();
@@ -227,8 +231,11 @@ struct PortForwarder::State {
       client.length = sizeof client.storage;
       const int c = ::accept4(e.fd.get(), client.get(), &client.length, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) {
-        if (errno == EINTR || errno == ECONNABORTED) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) log::warn("forward {}: accept: {}", e.rule.name, std::strerror(errno));
+        const int err = errno;
+        if (err == EINTR || err == ECONNABORTED) continue;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
+        if (!e.pause) e.pause = std::make_unique<AcceptPause>(io.loop(), e.fd.get(), "forward " + e.rule.name);
+        if (!e.pause->pause_if_exhausted(err)) accept_log.warn("forward {}: accept: {}", e.rule.name, std::strerror(err));
         return;
       }
       e.count++;

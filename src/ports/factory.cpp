@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <charconv>
 
@@ -20,14 +22,22 @@ std::string require(const PortSpec& spec, std::string_view key) {
   return *v;
 }
 
+// A listener without a host serves this machine only; "0.0.0.0" (or "::")
+// must be asked for.
+constexpr const char* kDefaultListenHost = "127.0.0.1";
+
 // The "addr.", "local." or "remote." family of options of -netdev stream/dgram.
-SockAddr socket_address(const PortSpec& spec, const std::string& prefix, bool passive) {
+SockAddr socket_address(const PortSpec& spec, const std::string& prefix, bool passive, bool listener = false) {
   std::string type = require(spec, prefix + "type");
   if (type == "unix") {
     if (spec.get(prefix + "abstract") == "on") throw UserError("abstract unix sockets are not supported");
     return SockAddr::unix_path(require(spec, prefix + "path"));
   }
-  if (type == "inet") return SockAddr::inet(spec.get(prefix + "host"), require(spec, prefix + "port"), passive);
+  if (type == "inet") {
+    std::string host = spec.get(prefix + "host");
+    if (host.empty() && listener) host = kDefaultListenHost;
+    return SockAddr::inet(host, require(spec, prefix + "port"), passive);
+  }
   if (type == "fd") throw UserError(prefix + "type=fd is for processes QEMU starts; use unix or inet");
   throw UserError(prefix + "type=" + type + ": expected unix or inet");
 }
@@ -40,7 +50,7 @@ bool is_multicast(const SockAddr& a) {
 
 std::unique_ptr<Port> make_stream(EventLoop& loop, Network& net, const PortSpec& spec, PortId id) {
   bool server = parse_switch("server", spec.get("server", "off"));
-  SockAddr addr = socket_address(spec, "addr.", server);
+  SockAddr addr = socket_address(spec, "addr.", server, server);
   if (server) return std::make_unique<StreamListenerPort>(loop, net, id, addr);
   return std::make_unique<StreamPort>(loop, net, id, addr);
 }
@@ -48,8 +58,11 @@ std::unique_ptr<Port> make_stream(EventLoop& loop, Network& net, const PortSpec&
 std::unique_ptr<Port> make_socket(EventLoop& loop, Network& net, const PortSpec& spec, PortId id) {
   const int modes = spec.has("listen") + spec.has("connect") + spec.has("mcast") + spec.has("udp");
   if (modes != 1) throw UserError("socket: give exactly one of listen=, connect=, mcast=, udp=");
-  if (spec.has("listen"))
-    return std::make_unique<StreamListenerPort>(loop, net, id, SockAddr::inet_hostport(spec.get("listen"), true));
+  if (spec.has("listen")) {
+    std::string listen = spec.get("listen");
+    if (!listen.empty() && listen.front() == ':') listen = kDefaultListenHost + listen;
+    return std::make_unique<StreamListenerPort>(loop, net, id, SockAddr::inet_hostport(listen, true));
+  }
   if (spec.has("connect"))
     return std::make_unique<StreamPort>(loop, net, id, SockAddr::inet_hostport(spec.get("connect"), false));
   DgramConfig config;
@@ -87,9 +100,30 @@ std::uint16_t parse_vlan(const std::string& text) {
   return static_cast<std::uint16_t>(v);
 }
 
+// The socket file a port binds for its peers, if any.
+std::string bound_unix_path(const PortSpec& spec) {
+  if (spec.kind == "stream" && spec.get("server") == "on" && spec.get("addr.type") == "unix")
+    return spec.get("addr.path");
+  if (spec.kind == "dgram" && spec.get("local.type") == "unix") return spec.get("local.path");
+  return "";
+}
+
 }  // namespace
 
-std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& spec) {
+void apply_socket_access(const std::string& path, const SocketAccess& access) {
+  // The file was bound a moment ago under umask 077; check it is still our
+  // socket (not something swapped in) before widening it to a group.
+  struct stat st{};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
+    throw UserError("unix socket " + path + " changed under us after bind: refusing to set its mode");
+  if (st.st_uid != ::geteuid()) return;  // bound for us by the privileged helper, which sets its mode
+  if (access.group && ::lchown(path.c_str(), static_cast<uid_t>(-1), *access.group) != 0)
+    throw UserError(errno_text("cannot give unix socket " + path + " to group " + std::to_string(*access.group)));
+  if (::chmod(path.c_str(), access.group ? 0660 : 0600) != 0)
+    throw UserError(errno_text("cannot set the mode of unix socket " + path));
+}
+
+std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& spec, const SocketAccess& access) {
   // Cheap checks first, so a typo fails before any socket is opened.
   const std::uint16_t vlan = spec.has("vlan") ? parse_vlan(spec.get("vlan")) : 0;
   if (spec.kind == "tap") require(spec, "ifname");
@@ -103,7 +137,9 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
     else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
     else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
     else throw UserError("unknown port kind '" + spec.kind + "'");
+    if (const std::string path = bound_unix_path(spec); !path.empty()) apply_socket_access(path, access);
   } catch (...) {
+    port.reset();
     net.release_port_id(id);  // a failed add leaves no gap in the numbering
     throw;
   }

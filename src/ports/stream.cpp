@@ -217,7 +217,12 @@ StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id,
     int one = 1;
     setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
-  if (::bind(fd_.get(), local.get(), local.length) != 0 && !bound_by_helper(fd_, local)) {
+  // A unix socket file is created owner-only whatever the caller's umask;
+  // the factory then sets its final mode (see SocketAccess).
+  const mode_t old_umask = local.family() == AF_UNIX ? ::umask(0177) : 0;
+  const int bound = ::bind(fd_.get(), local.get(), local.length);
+  if (local.family() == AF_UNIX) ::umask(old_umask);
+  if (bound != 0 && !bound_by_helper(fd_, local)) {
     unlink_path_.clear();
     throw UserError(errno_text("cannot listen on " + local.to_string()));
   }
@@ -229,6 +234,7 @@ StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id,
     local_.length = len;
   }
   loop_.add(fd_.get(), EPOLLIN, [this](std::uint32_t) { accept_all(); });
+  pause_ = std::make_unique<AcceptPause>(loop_, fd_.get(), net.name() + ": port " + std::to_string(id));
 }
 
 StreamListenerPort::~StreamListenerPort() {
@@ -242,8 +248,10 @@ void StreamListenerPort::accept_all() {
     peer.length = sizeof peer.storage;
     UniqueFd conn(::accept4(fd_.get(), peer.get(), &peer.length, SOCK_NONBLOCK | SOCK_CLOEXEC));
     if (!conn) {
-      if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        log::warn("{}: port {} accept: {}", net_.name(), id(), std::strerror(errno));
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED) continue;
+      if (err != EAGAIN && err != EWOULDBLOCK && !pause_->pause_if_exhausted(err))
+        accept_log_.warn("{}: port {} accept: {}", net_.name(), id(), std::strerror(err));
       return;
     }
     tune_stream_socket(conn.get(), local_.family());
@@ -254,7 +262,7 @@ void StreamListenerPort::accept_all() {
     child->set_spec(spec());
     child->set_vlan(vlan());
     net_.add_port(std::move(child));
-    log::info("{}: port {} accepted {} as port {}", net_.name(), id(), peer_name, child_id);
+    accept_log_.info("{}: port {} accepted {} as port {}", net_.name(), id(), peer_name, child_id);
   }
 }
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 
+#include "core/accept_pause.hpp"
 #include "core/event_loop.hpp"
 #include "ports/fd_port.hpp"
 #include "core/sockaddr.hpp"
@@ -79,6 +80,8 @@ class StreamListenerPort : public Port {
   SockAddr local_;
   UniqueFd fd_;
   std::string unlink_path_;
+  std::unique_ptr<AcceptPause> pause_;  // set once fd_ is watched
+  log::RateLimited accept_log_{20, 10 * kSeconds};  // peers connect as often as they like
 };
 
 }  // namespace vnet

@@ -1,9 +1,17 @@
 // Hostile and malformed control input: port specs, JSON requests, config files.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "control/config.hpp"
 #include "control/request.hpp"
+#include "control/server.hpp"
 #include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/sockaddr.hpp"
 #include "ports/spec.hpp"
 
 namespace vnet {
@@ -163,6 +171,125 @@ TEST(Config, ErrorsNameFileAndLine) {
             std::string::npos);
   EXPECT_NE(message("network = 3\n").find("[[network]]"), std::string::npos);
   EXPECT_NE(message("this is not toml").find("f.toml:1"), std::string::npos);
+}
+
+TEST_F(RequestTest, UnknownFieldsAreErrors) {
+  // A typo must not silently leave a default in place.
+  EXPECT_NE(error_of(R"({"cmd":"net_add","name":"n","mode":"nat","subnett":"10.9.0.0/24"})")
+                .find("unknown field 'subnett' in a net_add request"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"cmd":"status","nett":"x"})").find("unknown field 'nett'"), std::string::npos);
+  EXPECT_NE(error_of(R"({"cmd":"net_list","all":true})").find("allowed: none"), std::string::npos);
+  EXPECT_NE(error_of(R"({"cmd":"port_del","net":"x","port":1,"force":true})").find("'force'"), std::string::npos);
+  EXPECT_NE(error_of(R"({"cmd":"pf_add","net":"x","rule":"tcp::1-:2","proto":"tcp"})").find("'proto'"),
+            std::string::npos);
+  EXPECT_TRUE(engine.networks().empty());
+  // Known fields of each command still work, impairments included.
+  EXPECT_TRUE(call(R"({"cmd":"net_add","name":"n","mode":"nat","subnet":"10.9.0.0/24","dhcp":"on"})")["ok"]);
+  EXPECT_TRUE(call(R"({"cmd":"status","net":"n"})")["ok"]);
+  EXPECT_TRUE(call(R"({"cmd":"port_add","net":"n","spec":"pcap,file=/dev/null","delay":"1ms","link":"up"})")["ok"]);
+}
+
+TEST_F(RequestTest, NatGatewayPortCannotBeDeleted) {
+  ASSERT_TRUE(call(R"({"cmd":"net_add","name":"n","mode":"nat"})")["ok"]);
+  const auto gw = engine.status("n")["networks"][0]["ports"][0];
+  ASSERT_EQ(gw["kind"], "nat");
+  const std::string err =
+      error_of(R"({"cmd":"port_del","net":"n","port":)" + std::to_string(gw["id"].get<int>()) + "}");
+  EXPECT_NE(err.find("is the NAT gateway"), std::string::npos) << err;
+  EXPECT_NE(err.find("vnet net del n"), std::string::npos) << err;
+  EXPECT_EQ(engine.network("n").ports().size(), 1u) << "the gateway is still there";
+}
+
+TEST_F(RequestTest, InetListenersDefaultToLoopback) {
+  ASSERT_TRUE(call(R"({"cmd":"net_add","name":"n"})")["ok"]);
+  auto a = call(R"({"cmd":"port_add","net":"n","spec":"socket,listen=:0"})");
+  auto b = call(R"({"cmd":"port_add","net":"n","spec":"stream,server=on,addr.type=inet,addr.port=0"})");
+  auto c = call(R"({"cmd":"port_add","net":"n","spec":"socket,listen=0.0.0.0:0"})");
+  ASSERT_TRUE(a["ok"] && b["ok"] && c["ok"]) << a.dump() << b.dump() << c.dump();
+  auto peer = [&](const json& added) { return engine.port("n", added["port"].get<PortId>()).peer(); };
+  EXPECT_EQ(peer(a).rfind("127.0.0.1:", 0), 0u) << peer(a);
+  EXPECT_EQ(peer(b).rfind("127.0.0.1:", 0), 0u) << peer(b);
+  EXPECT_EQ(peer(c).rfind("0.0.0.0:", 0), 0u) << "an explicit any-address still works: " << peer(c);
+}
+
+TEST(RateLimitedLog, BurstThenSuppressedThenANewWindow) {
+  log::RateLimited limited(3, 10 * kSeconds);
+  const Nanos t0 = 1 * kSeconds;
+  int admitted = 0;
+  for (int i = 0; i < 1000; ++i) admitted += limited.admit(t0 + i * kMillis);
+  EXPECT_EQ(admitted, 3);
+  EXPECT_EQ(limited.suppressed_total(), 997u);
+  EXPECT_TRUE(limited.admit(t0 + 11 * kSeconds)) << "a new interval admits lines again";
+}
+
+// A control client that sends requests and never reads the replies.
+class ControlServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("vnet-ctl-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    path_ = (dir_ / "control.sock").string();
+    server_ = std::make_unique<ControlServer>(engine_, path_);
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  UniqueFd connect_client() {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    SockAddr addr = SockAddr::unix_path(path_);
+    EXPECT_EQ(::connect(fd.get(), addr.get(), addr.length), 0);
+    return fd;
+  }
+
+  EventLoop loop_;
+  Engine engine_{loop_};
+  std::filesystem::path dir_;
+  std::string path_;
+  std::unique_ptr<ControlServer> server_;
+};
+
+TEST_F(ControlServerTest, SocketIsOwnerOnlyWhateverTheUmask) {
+  server_.reset();
+  const mode_t old = ::umask(0);
+  server_ = std::make_unique<ControlServer>(engine_, path_);
+  ::umask(old);
+  struct stat st{};
+  ASSERT_EQ(::stat(path_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+}
+
+TEST_F(ControlServerTest, ClientThatNeverReadsIsDroppedWithoutStallingTheLoop) {
+  UniqueFd client = connect_client();
+  const std::string request = "{\"cmd\":\"status\"}\n";
+  std::string pending;
+  Nanos slowest_turn = 0;
+  bool closed = false;
+  for (int turn = 0; turn < 100000 && !closed; ++turn) {
+    if (pending.empty())
+      for (int i = 0; i < 64; ++i) pending += request;
+    ssize_t n = ::send(client.get(), pending.data(), pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) pending.erase(0, static_cast<std::size_t>(n));
+    if (n < 0 && errno != EAGAIN) closed = true;  // the server hung up on us
+    const Nanos before = monotonic_now();
+    loop_.run_once(0);
+    slowest_turn = std::max(slowest_turn, monotonic_now() - before);
+    if (engine_.host().control_over_cap > 0) closed = true;
+  }
+  EXPECT_EQ(engine_.host().control_over_cap, 1u) << "dropped once its unread replies passed the cap";
+  EXPECT_LT(slowest_turn, 200 * kMillis) << "an unread reply never waits inside the loop";
+  // A well-behaved client is still served afterwards.
+  UniqueFd other = connect_client();
+  ASSERT_EQ(::send(other.get(), request.data(), request.size(), MSG_NOSIGNAL), static_cast<ssize_t>(request.size()));
+  std::string reply;
+  for (int turn = 0; turn < 100 && reply.find('\n') == std::string::npos; ++turn) {
+    loop_.run_once(10);
+    char buf[4096];
+    ssize_t n = ::recv(other.get(), buf, sizeof buf, MSG_DONTWAIT);
+    if (n > 0) reply.append(buf, static_cast<std::size_t>(n));
+  }
+  EXPECT_NE(reply.find("\"ok\":true"), std::string::npos) << reply;
 }
 
 }  // namespace
