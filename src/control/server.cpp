@@ -1,5 +1,6 @@
 #include "control/server.hpp"
 
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@ ControlServer::ControlServer(Engine& engine, const std::string& socket_path)
   if (rc != 0) throw UserError(errno_text("cannot create control socket " + path_));
   if (::chmod(path_.c_str(), 0600) != 0) throw UserError(errno_text("cannot set the mode of " + path_));
   if (::listen(listen_fd_.get(), 16) != 0) throw UserError(errno_text("listen " + path_));
+  spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   engine_.loop().add(listen_fd_.get(), EPOLLIN, [this](std::uint32_t) { accept_clients(); });
   pause_ = std::make_unique<AcceptPause>(engine_.loop(), listen_fd_.get(), "control socket");
 }
@@ -37,9 +39,19 @@ ControlServer::~ControlServer() {
   ::unlink(path_.c_str());
 }
 
+UniqueFd ControlServer::accept_client() {
+  UniqueFd fd(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+  if (!fd && (errno == EMFILE || errno == ENFILE) && spare_fd_) {
+    spare_fd_.reset();
+    fd.reset(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    if (!fd) errno = EMFILE;
+  }
+  return fd;
+}
+
 void ControlServer::accept_clients() {
   for (;;) {
-    UniqueFd fd(::accept4(listen_fd_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+    UniqueFd fd = accept_client();
     if (!fd) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       pause_->pause_if_exhausted(errno);
@@ -142,6 +154,7 @@ void ControlServer::handle_line(Client& client, std::string_view line, bool& kee
     engine_.loop().remove(fd);
     UniqueFd owned(client.fd.release());
     std::erase_if(clients_, [&client](auto& c) { return c.get() == &client; });
+    if (!spare_fd_) spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     auto port = std::make_unique<PcapPort>(engine_.loop(), net, net.next_port_id(), std::move(owned), "live capture");
     port->set_spec("capture");
     log::info("{}: live capture started as port {}", net.name(), port->id());
@@ -179,6 +192,7 @@ void ControlServer::drop(int fd) {
   if (it == clients_.end()) return;
   if ((*it)->fd) engine_.loop().remove(fd);
   clients_.erase(it);
+  if (!spare_fd_) spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
 }
 
 }  // namespace vnet

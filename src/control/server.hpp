@@ -41,6 +41,7 @@ class ControlServer {
     std::string out;  // reply bytes the client has not taken yet
   };
   void accept_clients();
+  UniqueFd accept_client();
   bool peer_allowed(int fd);
   void on_client(int fd, std::uint32_t events);
   void read_requests(Client& client, bool& keep);
@@ -55,6 +56,9 @@ class ControlServer {
   std::string path_;
   uid_t owner_uid_;
   UniqueFd listen_fd_;
+  // Held in reserve so that the owner can still connect (and see why) when
+  // every other fd is taken: freed to accept one client at EMFILE.
+  UniqueFd spare_fd_;
   std::unique_ptr<AcceptPause> pause_;
   std::vector<std::unique_ptr<Client>> clients_;
   log::RateLimited refused_log_;
