@@ -114,6 +114,9 @@ void apply_socket_access(const std::string& path, const SocketAccess& access) {
   // The file was bound a moment ago under umask 077; check it is still our
   // socket (not something swapped in) before widening it to a group.
   struct stat st{};
+  // A directory the unprivileged engine cannot enter: the privileged helper
+  // bound the socket there for us, owner-only (see privsep/).
+  if (::lstat(path.c_str(), &st) != 0 && errno == EACCES) return;
   if (::lstat(path.c_str(), &st) != 0 || !S_ISSOCK(st.st_mode))
     throw UserError("unix socket " + path + " changed under us after bind: refusing to set its mode");
   if (st.st_uid != ::geteuid()) return;  // bound for us by the privileged helper, which sets its mode
