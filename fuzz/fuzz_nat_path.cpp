@@ -24,6 +24,7 @@
 #include <optional>
 #include <vector>
 
+#include "core/log.hpp"
 #include "fabric/network.hpp"
 #include "fuzz_sink.hpp"
 #include "nat/gateway.hpp"
@@ -165,6 +166,7 @@ bool is_dhcp(Bytes frame) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  log::set_level(log::Level::Error);  // every run is a new gateway: its rate limits start afresh
   EventLoop loop;
   NetworkOptions options;
   options.mode = NetworkMode::Nat;

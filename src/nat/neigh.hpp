@@ -44,7 +44,7 @@ namespace vnet::nat {
 class NeighTable {
  public:
   static constexpr std::uint32_t kMaxStaticPerGuest = 4;
-  static constexpr std::uint32_t kMaxPerPort = 64;
+  static constexpr std::uint32_t kMaxPerPort = 16;
   static constexpr std::size_t kStatusLimit = 256;
 
   enum class Verdict { Ok, Spoofed, OverLimit };
