@@ -63,6 +63,11 @@ def random_mac(rng):
     return "02:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(5))
 
 
+def engine_rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+
+
 def read_text(path):
     with open(path) as f:
         return f.read()
@@ -211,6 +216,28 @@ for s in socks:
     elif op == 5:
         out["error"] += 1
 print(json.dumps(out))
+"""
+
+# Sends argv[2] ARP requests for the gateway from eth0 with random sender
+# addresses in 10.0.0.0/8 and random source MACs (argv[1]: the gateway MAC is
+# not needed: they are broadcast).
+SPOOF_FLOOD_PY = r"""
+import os, random, socket, struct, sys
+count = int(sys.argv[1])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth0", 0))
+rnd = random.Random(1)
+gw = socket.inet_aton("10.0.2.2")
+for i in range(count):
+    mac = bytes([2]) + rnd.getrandbits(40).to_bytes(5, "big")
+    sip = (10 << 24 | rnd.getrandbits(24)).to_bytes(4, "big")
+    frame = (b"\xff" * 6 + mac + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + mac + sip +
+             b"\0" * 6 + gw + b"\0" * 18)
+    try:
+        s.send(frame)
+    except OSError:
+        pass
+print("sent", count)
 """
 
 UDP_ECHO_SERVER_PY = r"""
@@ -380,6 +407,29 @@ class HostileGuestTest(NatTestCase):
         self.assertEqual(sha256_of(out), sha256_of(boot))
         c = self.nat_counters()
         self.assertGreaterEqual(c["tftp_guest_limit"], 66, c)
+
+    # issue item 9: forged sources do not grow the gateway's state.
+    def test_spoofed_source_flood_stays_bounded(self):
+        self.build_lab()
+        self.nat_net("nat", "--net", "10.0.0.0/8", "--gateway", GATEWAY, "--dns", DNS, "--dhcp-start", "10.0.2.15")
+        g = self.guest()
+        rss_before = engine_rss_kib(self.e.pid)
+        g.py(SPOOF_FLOOD_PY, 300000, timeout=300)
+        time.sleep(1)
+        rss_after = engine_rss_kib(self.e.pid)
+        t = time.monotonic()
+        nat = self.nat_status()
+        status_s = time.monotonic() - t
+        bindings = nat.get("neighbours_total", len(nat["arp"]))
+        print(f"\n  300k forged ARP sources: engine RSS {rss_before} -> {rss_after} KiB, "
+              f"{bindings} bindings, status in {status_s:.2f} s")
+        self.assertLess(rss_after - rss_before, 4096, "engine memory grew with forged sources")
+        self.assertLessEqual(len(nat["arp"]), 256)
+        self.assertLessEqual(bindings, 16 + 1, nat["arp"][:20])
+        self.assertGreater(nat["counters"]["drop_neigh_limit"], 1000, nat["counters"])
+        # The real guest is still served.
+        self.assertEqual(g.py("import socket,sys; s=socket.create_connection((sys.argv[1], 7), 5); "
+                              "s.sendall(b'ok'); print(s.recv(2).decode())", INET_ADDR).stdout.strip(), "ok")
 
     # (e) issue item 10: UDP port-forward replies under --restrict on / --host-loopback off.
     def test_udp_port_forward_replies_under_restrict(self):
