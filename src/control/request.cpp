@@ -82,7 +82,8 @@ void check_keys(const std::string& cmd, const json& req) {
   const auto& table = command_keys();
   auto known = std::find_if(table.begin(), table.end(), [&](const CommandKeys& c) { return c.cmd == cmd; });
   if (known == table.end()) throw UserError("unknown command '" + cmd + "'");
-  for (const auto& [key, value] : req.items()) {
+  for (const auto& item : req.items()) {
+    const std::string& key = item.key();  // not a structured binding: lambdas below capture it
     if (key == "cmd") continue;
     auto in = [&key](auto& keys) { return std::find(std::begin(keys), std::end(keys), key) != std::end(keys); };
     if (in(known->keys) || (known->impairments && in(kPortSettingKeys))) continue;
