@@ -71,6 +71,8 @@ std::string render_status(const nlohmann::json& status) {
       for (const auto& m : net["macs"])
         out += fmt::format("    {} on port {}, seen {:.0f}s ago\n", m["mac"].get<std::string>(), m["port"].get<int>(),
                            m["age_s"].get<double>());
+      if (const auto more = net.value("macs_truncated", std::uint64_t{0}); more > 0)
+        out += fmt::format("    ... and {} more (not listed)\n", more);
     }
   }
   if (status["networks"].empty()) out += "no networks (add one with `vnet net add NAME`)\n";
@@ -78,6 +80,10 @@ std::string render_status(const nlohmann::json& status) {
     out += fmt::format("engine: uid {} gid {}, capabilities {}, no_new_privs {}, seccomp {}, privileged helper {}\n",
                        e.value("uid", -1L), e.value("gid", -1L), e.value("cap_eff", "?"), e.value("no_new_privs", -1),
                        e.value("seccomp", "?"), e.value("privileged_helper", false) ? "yes" : "no");
+  if (const auto& h = status["host"]; h.is_object())
+    out += fmt::format("host: fd limit {}, control connections refused {}, dropped for unread replies {}\n",
+                       h.value("nofile_limit", std::uint64_t{0}), h.value("control_refused", std::uint64_t{0}),
+                       h.value("control_over_cap", std::uint64_t{0}));
   return out;
 }
 

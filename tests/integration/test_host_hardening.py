@@ -222,6 +222,7 @@ class FdExhaustionTest(VnetTestCase):
         self.assertGreater(len(st["networks"][0]["ports"]), 20)
         self.assertIn("not accepting for", e.log())
         self.assertEqual(st["host"]["nofile_limit"], 64, "the fd limit is reported")
+        self.assertIn("host: fd limit 64", e.vnet("status"))
 
 
 class SmallDefaultsTest(VnetTestCase):
