@@ -9,6 +9,7 @@
 
 #include "fuzz_sink.hpp"
 #include "nat/dhcp.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/dhcp.hpp"
 
 using namespace vnet;
@@ -18,29 +19,18 @@ using vnet::fuzz::sink;
 
 namespace {
 
-class RecordingIo : public nat::GuestIo {
- public:
-  EventLoop& loop() override { return loop_; }
-  const nat::NatConfig& config() const override { return cfg; }
-  nat::NatCounters& counters() override { return ctr; }
-  MutBytes l4_buffer() override { return buf_; }
-  bool send_l4_in_place(Ipv4Addr, Ipv4Addr, IpProtocol, std::size_t) override { return false; }
-  bool send_udp(Ipv4Addr, std::uint16_t sport, Ipv4Addr, std::uint16_t dport, Bytes payload) override {
-    check(sport == 67 && dport == 68 && payload.size() >= 300);
-    auto p = DhcpPacket::parse(payload);
-    check(p.ok() && p->op() == DhcpPacket::kBootReply && p->message_type().has_value());
-    ++replies;
-    return true;
+// The fake guest side, checking every reply: a BOOTREPLY from port 67 to
+// port 68, padded to 300 bytes. No guest MAC is known.
+struct DhcpGuestIo : nat::testing::FakeGuestIo {
+  DhcpGuestIo() {
+    default_mac.reset();
+    record = false;
+    on_sent = [](const nat::testing::SentPacket& s) {
+      check(s.proto == IpProtocol::Udp && s.sport == 67 && s.dport == 68 && s.payload.size() >= 300);
+      auto p = DhcpPacket::parse(s.payload);
+      check(p.ok() && p->op() == DhcpPacket::kBootReply && p->message_type().has_value());
+    };
   }
-  const MacAddr* guest_mac(Ipv4Addr) const override { return nullptr; }
-
-  nat::NatConfig cfg;
-  nat::NatCounters ctr;
-  std::size_t replies = 0;
-
- private:
-  EventLoop loop_;
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1480);
 };
 
 void exercise_view(const DhcpPacket& p) {
@@ -59,7 +49,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (auto p = DhcpPacket::parse(in)) exercise_view(*p);
 
   // A small network, so that exhaustion and reclaiming are reachable too.
-  static RecordingIo io;
+  static DhcpGuestIo io;
   static nat::DhcpServer* server = nullptr;
   static int runs = 0;
   if (!server || ++runs % 512 == 0) {

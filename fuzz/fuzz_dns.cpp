@@ -9,6 +9,7 @@
 #include "core/event_loop.hpp"
 #include "fuzz_sink.hpp"
 #include "nat/dns.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/dns.hpp"
 #include "wire/udp.hpp"
 
@@ -18,33 +19,6 @@ using vnet::fuzz::check;
 using vnet::fuzz::sink;
 
 namespace {
-
-class RecordingIo : public nat::GuestIo {
- public:
-  explicit RecordingIo(EventLoop& loop) : loop_(loop), buf_(1480) { config_.dns_upstream = {"127.0.0.1:1"}; }
-  EventLoop& loop() override { return loop_; }
-  const nat::NatConfig& config() const override { return config_; }
-  nat::NatCounters& counters() override { return counters_; }
-  MutBytes l4_buffer() override { return buf_; }
-  bool send_l4_in_place(Ipv4Addr, Ipv4Addr, IpProtocol, std::size_t len) override {
-    check(len <= buf_.size());
-    sent++;
-    return true;
-  }
-  bool send_udp(Ipv4Addr, std::uint16_t, Ipv4Addr, std::uint16_t, Bytes payload) override {
-    check(payload.size() + 8 <= buf_.size());
-    sent++;
-    return true;
-  }
-  const MacAddr* guest_mac(Ipv4Addr) const override { return nullptr; }
-  std::size_t sent = 0;
-
- private:
-  EventLoop& loop_;
-  nat::NatConfig config_;
-  nat::NatCounters counters_;
-  std::vector<std::uint8_t> buf_;
-};
 
 void exercise_view(Bytes b) {
   auto m = DnsMessage::parse(b);
@@ -77,11 +51,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   exercise_view(b);
 
   static EventLoop loop;  // sockets are per forwarder; the loop is only a registry
-  RecordingIo io(loop);
+  nat::testing::FakeGuestIo io(loop);
+  io.cfg.dns_upstream = {"127.0.0.1:1"};
+  io.record = false;
   nat::DnsForwarder fwd(io);
   fwd.on_query(Ipv4Addr{{10, 0, 2, 15}}, 5353, b);
   const auto& c = io.counters();
   check(c.dns_queries + c.drop_malformed + c.drop_flow_limit == 1);
-  check(io.sent == 0);  // no answer without an upstream
+  check(io.sends == 0);  // no answer without an upstream
   return 0;
 }

@@ -17,6 +17,7 @@
 #include "core/event_loop.hpp"
 #include "fuzz_sink.hpp"
 #include "nat/tcp.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/checksum.hpp"
 #include "wire/ipv4.hpp"
 #include "wire/tcp.hpp"
@@ -28,42 +29,14 @@ using vnet::fuzz::sink;
 
 namespace {
 
-class FuzzIo : public nat::GuestIo {
- public:
-  EventLoop& loop() override { return ev; }
-  const nat::NatConfig& config() const override { return cfg; }
-  nat::NatCounters& counters() override { return ctr; }
-  MutBytes l4_buffer() override { return {buf.data(), buf.size()}; }
-  bool send_l4_in_place(Ipv4Addr, Ipv4Addr, IpProtocol, std::size_t len) override {
-    check(len <= buf.size());
-    sink(len);
-    return mac_known;
-  }
-  bool send_udp(Ipv4Addr, std::uint16_t, Ipv4Addr, std::uint16_t, Bytes) override { return false; }
-  const MacAddr* guest_mac(Ipv4Addr) const override { return mac_known ? &mac : nullptr; }
-
-  EventLoop ev;
-  nat::NatConfig cfg;
-  nat::NatCounters ctr;
-  std::vector<std::uint8_t> buf = std::vector<std::uint8_t>(1500);
-  bool mac_known = true;
-  MacAddr mac{{2, 0, 0, 0, 0, 1}};
-};
-
-SockAddr closed_port() {
-  SockAddr s;
-  auto* in = reinterpret_cast<sockaddr_in*>(&s.storage);
-  in->sin_family = AF_INET;
-  in->sin_port = htons(1);
-  in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  s.length = sizeof(sockaddr_in);
-  return s;
-}
+SockAddr closed_port() { return SockAddr::from_ipv4(Ipv4Addr{{127, 0, 0, 1}}, 1); }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  FuzzIo io;
+  nat::testing::FakeGuestIo io;
+  io.record = false;
+  io.on_sent = [](const nat::testing::SentPacket& s) { check(s.proto == IpProtocol::Tcp && s.l4.size() >= 20); };
   io.cfg.max_flows = 8;
   const Ipv4Addr guest{{10, 0, 2, 15}}, gw{{10, 0, 2, 2}};
   {
@@ -88,9 +61,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       io.mac_known = !(flags & 2);
       tcp.on_segment(*parsed, (flags & 4) ? SockAddr{} : closed_port());
       if (flags & 8) {
-        Timer stop(io.ev, [&] { io.ev.stop(); });
+        Timer stop(io.loop(), [&] { io.loop().stop(); });
         stop.arm_in(200 * kMicros);
-        io.ev.run();
+        io.loop().run();
       }
     }
     sink(tcp.status().size());

@@ -59,6 +59,31 @@ SockAddr SockAddr::from_ipv4(wire::Ipv4Addr addr, std::uint16_t port) {
   return s;
 }
 
+SockAddr SockAddr::from_ip(const wire::IpAddr& addr, std::uint16_t port) {
+  if (addr.is_v4()) return from_ipv4(addr.v4(), port);
+  SockAddr s;
+  auto* in6 = reinterpret_cast<sockaddr_in6*>(&s.storage);
+  in6->sin6_family = AF_INET6;
+  in6->sin6_port = htons(port);
+  std::memcpy(&in6->sin6_addr, addr.v6().octets.data(), 16);
+  s.length = sizeof(sockaddr_in6);
+  return s;
+}
+
+std::optional<wire::IpAddr> SockAddr::ip() const {
+  if (family() == AF_INET) {
+    wire::Ipv4Addr a;
+    std::memcpy(a.octets.data(), &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, 4);
+    return wire::IpAddr(a);
+  }
+  if (family() == AF_INET6) {
+    wire::Ipv6Addr a;
+    std::memcpy(a.octets.data(), &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, 16);
+    return wire::IpAddr(a);
+  }
+  return std::nullopt;
+}
+
 SockAddr SockAddr::unix_path(const std::string& path) {
   SockAddr a;
   auto* un = reinterpret_cast<sockaddr_un*>(&a.storage);

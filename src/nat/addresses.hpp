@@ -9,6 +9,6 @@ namespace vnet::nat {
 // The address a host client appears as to the guest: its own IPv4 address,
 // or the gateway for loopback, unspecified and IPv6 clients (the guest
 // could not reach those), as QEMU's 10.0.2.2 stands for the host.
-wire::Ipv4Addr guest_visible_address(const SockAddr& client, wire::Ipv4Addr gateway);
+wire::IpAddr guest_visible_address(const SockAddr& client, const wire::IpAddr& gateway);
 
 }  // namespace vnet::nat

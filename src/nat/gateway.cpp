@@ -80,9 +80,11 @@ MutBytes NatGateway::l4_buffer() {
   return {frame_.get() + kEthIpHeaders, frame_capacity_ - kEthIpHeaders};
 }
 
-const MacAddr* NatGateway::guest_mac(Ipv4Addr guest) const { return neigh_.mac_of(IpAddr(guest)); }
+const MacAddr* NatGateway::guest_mac(IpAddr guest) const { return neigh_.mac_of(guest); }
 
-bool NatGateway::send_l4_in_place(Ipv4Addr src, Ipv4Addr dst, IpProtocol proto, std::size_t len) {
+bool NatGateway::send_l4_in_place(IpAddr src_ip, IpAddr dst_ip, IpProtocol proto, std::size_t len) {
+  if (!src_ip.is_v4() || !dst_ip.is_v4()) return false;  // IPv4 only, for now
+  const Ipv4Addr src = src_ip.v4(), dst = dst_ip.v4();
   MacAddr dst_mac;
   if (dst.is_broadcast() || dst == config_.net.broadcast()) {
     dst_mac = MacAddr::broadcast();
@@ -103,13 +105,13 @@ bool NatGateway::send_l4_in_place(Ipv4Addr src, Ipv4Addr dst, IpProtocol proto, 
   return true;
 }
 
-bool NatGateway::send_udp(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport, Bytes payload) {
+bool NatGateway::send_udp(IpAddr src, std::uint16_t sport, IpAddr dst, std::uint16_t dport, Bytes payload) {
   MutBytes l4 = l4_buffer();
   if (payload.size() + UdpPacket::kHeaderLen > l4.size()) return false;
   // Payloads may already sit in l4_buffer (built in place): move, not copy.
   std::memmove(l4.data() + UdpPacket::kHeaderLen, payload.data(), payload.size());
   UdpRepr udp{sport, dport, static_cast<std::uint16_t>(payload.size())};
-  udp.emit(l4.first(UdpPacket::kHeaderLen + payload.size()), IpAddr(src), IpAddr(dst));
+  udp.emit(l4.first(UdpPacket::kHeaderLen + payload.size()), src, dst);
   return send_l4_in_place(src, dst, IpProtocol::Udp, UdpPacket::kHeaderLen + payload.size());
 }
 

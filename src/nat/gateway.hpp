@@ -55,10 +55,10 @@ class NatGateway : public Port, public GuestIo {
   const NatConfig& config() const override { return config_; }
   NatCounters& counters() override { return nat_counters_; }
   wire::MutBytes l4_buffer() override;
-  bool send_l4_in_place(wire::Ipv4Addr src, wire::Ipv4Addr dst, wire::IpProtocol proto, std::size_t len) override;
-  bool send_udp(wire::Ipv4Addr src, std::uint16_t sport, wire::Ipv4Addr dst, std::uint16_t dport,
+  bool send_l4_in_place(wire::IpAddr src, wire::IpAddr dst, wire::IpProtocol proto, std::size_t len) override;
+  bool send_udp(wire::IpAddr src, std::uint16_t sport, wire::IpAddr dst, std::uint16_t dport,
                 wire::Bytes payload) override;
-  const wire::MacAddr* guest_mac(wire::Ipv4Addr guest) const override;
+  const wire::MacAddr* guest_mac(wire::IpAddr guest) const override;
 
   wire::MacAddr mac() const { return mac_; }
   TcpTranslator& tcp() { return *tcp_; }

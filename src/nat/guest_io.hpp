@@ -1,8 +1,10 @@
 // What the NAT's protocol handlers (dhcp, dns, icmp, udp, tcp, tftp) need
-// from the gateway: a way to send IPv4 packets to guests, the event loop,
-// the settings and the counters. The gateway builds the Ethernet and IPv4
-// headers; handlers write their transport segment in place, so a TCP segment
-// read from a host socket is copied once, into the frame that leaves.
+// from the gateway: a way to send packets to guests, the event loop, the
+// settings and the counters. The gateway builds the Ethernet and IP headers;
+// handlers write their transport segment in place, so a TCP segment read from
+// a host socket is copied once, into the frame that leaves. Addresses of
+// guests and remotes are family-agnostic (wire::IpAddr); a gateway that
+// cannot send a family returns false.
 #pragma once
 
 #include <cstdint>
@@ -52,16 +54,17 @@ class GuestIo {
 
   // Room for one transport segment, valid until the next send.
   virtual wire::MutBytes l4_buffer() = 0;
-  // Sends the first `len` bytes of l4_buffer() as an IPv4 packet from src to
+  // Sends the first `len` bytes of l4_buffer() as an IP packet from src to
   // dst (a guest). The segment's checksum must already be filled in.
   // Returns false if the guest's MAC is unknown (an ARP request is sent).
-  virtual bool send_l4_in_place(wire::Ipv4Addr src, wire::Ipv4Addr dst, wire::IpProtocol proto, std::size_t len) = 0;
+  virtual bool send_l4_in_place(wire::IpAddr src, wire::IpAddr dst, wire::IpProtocol proto, std::size_t len) = 0;
   // Copies payload behind a UDP header (checksum computed) and sends it;
   // dst may be the broadcast address (DHCP).
-  virtual bool send_udp(wire::Ipv4Addr src, std::uint16_t sport, wire::Ipv4Addr dst, std::uint16_t dport,
+  virtual bool send_udp(wire::IpAddr src, std::uint16_t sport, wire::IpAddr dst, std::uint16_t dport,
                         wire::Bytes payload) = 0;
-  // The MAC last seen for a guest address, if any.
-  virtual const wire::MacAddr* guest_mac(wire::Ipv4Addr guest) const = 0;
+  // The guest that owns an address: the MAC bound to it, if any. Per-guest
+  // limits count against this MAC.
+  virtual const wire::MacAddr* guest_mac(wire::IpAddr guest) const = 0;
 };
 
 }  // namespace vnet::nat

@@ -27,6 +27,8 @@
 #include <unordered_map>
 
 #include "core/log.hpp"
+#include "core/sockaddr.hpp"
+#include "nat/flow.hpp"
 #include "wire/icmp.hpp"
 
 namespace vnet::nat {
@@ -39,24 +41,13 @@ constexpr Nanos kIdleTimeout = 30 * kSeconds;
 constexpr Nanos kSweepInterval = 5 * kSeconds;
 constexpr int kMaxReadsPerEvent = 64;
 
-struct EchoKey {
-  Ipv4Addr guest;
-  std::uint16_t ident;
-  Ipv4Addr target;
-  friend bool operator==(const EchoKey&, const EchoKey&) = default;
-};
-
-struct EchoKeyHash {
-  std::size_t operator()(const EchoKey& k) const noexcept {
-    std::uint64_t x = ((std::uint64_t{k.guest.to_u32()} << 32) | k.target.to_u32()) ^ (std::uint64_t{k.ident} << 7);
-    x *= 0x9E3779B97F4A7C15ull;
-    return static_cast<std::size_t>(x ^ (x >> 29));
-  }
-};
+// An echo mapping is keyed by (guest, identifier, host target): FlowKey
+// with the identifier as guest_port and remote_port 0.
+FlowKey echo_key(const IpAddr& guest, std::uint16_t ident, const IpAddr& target) { return {guest, ident, target, 0}; }
 
 struct EchoFlow {
-  EchoKey key;
-  Ipv4Addr pinged;  // what the guest addressed (the reply's source)
+  FlowKey key;
+  IpAddr pinged;  // what the guest addressed (the reply's source)
   UniqueFd sock;
   Nanos last_active = 0;
 };
@@ -70,12 +61,12 @@ struct IcmpTranslator::State {
   }
 
   GuestIo& io;
-  std::unordered_map<EchoKey, std::unique_ptr<EchoFlow>, EchoKeyHash> flows;
-  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;
+  std::unordered_map<FlowKey, std::unique_ptr<EchoFlow>, FlowKeyHash> flows;
+  std::unordered_map<IpAddr, std::uint32_t> per_guest;
   Timer sweep;
   bool warned = false;
 
-  EchoFlow* open(const EchoKey& key, Ipv4Addr pinged) {
+  EchoFlow* open(const FlowKey& key, const IpAddr& pinged) {
     const auto g = per_guest.find(key.guest);
     if (flows.size() >= io.config().max_flows ||
         (g != per_guest.end() && g->second >= io.config().max_flows_per_guest)) {
@@ -122,7 +113,7 @@ struct IcmpTranslator::State {
       auto parsed = Icmpv4PacketMut::parse(l4.first(static_cast<std::size_t>(n)));
       if (!parsed || parsed->type() != Icmpv4Type::EchoReply) continue;
       Icmpv4PacketMut pkt = *parsed;
-      pkt.set_echo_ident(f.key.ident);
+      pkt.set_echo_ident(f.key.guest_port);
       pkt.fill_checksum();
       f.last_active = monotonic_now();
       if (io.send_l4_in_place(f.pinged, f.key.guest, IpProtocol::Icmp, static_cast<std::size_t>(n)))
@@ -130,7 +121,7 @@ struct IcmpTranslator::State {
     }
   }
 
-  void erase(const EchoKey& key) {
+  void erase(const FlowKey& key) {
     auto it = flows.find(key);
     if (it == flows.end()) return;
     io.loop().remove(it->second->sock.get());
@@ -171,7 +162,7 @@ void IcmpTranslator::on_packet(const Ipv4Packet& ip, Ipv4Addr target) {
     s.io.counters().drop_bad_checksum++;
     return;
   }
-  const EchoKey key{ip.src(), icmp->echo_ident(), target};
+  const FlowKey key = echo_key(ip.src(), icmp->echo_ident(), target);
   EchoFlow* f = nullptr;
   if (auto it = s.flows.find(key); it != s.flows.end()) {
     f = it->second.get();
@@ -179,15 +170,12 @@ void IcmpTranslator::on_packet(const Ipv4Packet& ip, Ipv4Addr target) {
     f = s.open(key, ip.dst());
     if (!f) return;
   }
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  std::memcpy(&to.sin_addr, target.octets.data(), 4);
+  const SockAddr to = SockAddr::from_ip(target, 0);
   // The kernel rewrites the identifier and the checksum; the rest is the
   // guest's message as it was.
   const Bytes msg = icmp->bytes();
   f->last_active = monotonic_now();
-  if (::sendto(f->sock.get(), msg.data(), msg.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&to),
-               sizeof to) >= 0)
+  if (::sendto(f->sock.get(), msg.data(), msg.size(), MSG_DONTWAIT, to.get(), to.length) >= 0)
     s.io.counters().icmp_echo_out++;
 }
 

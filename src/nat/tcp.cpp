@@ -49,7 +49,7 @@
 // TIME_WAIT (2 s, no socket) do not count against the limits, have a cap of
 // their own, and give way to a new SYN on the same port pair.
 #include "nat/addresses.hpp"
-#include "nat/flow_key.hpp"
+#include "nat/flow.hpp"
 #include "nat/tcp.hpp"
 
 #include <fcntl.h>
@@ -142,7 +142,7 @@ struct TcpTranslator::State {
   explicit State(GuestIo& g) : io(g), alive(std::make_shared<bool>(true)) {}
   GuestIo& io;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
-  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;  // live (not TIME_WAIT) flows per guest
+  std::unordered_map<IpAddr, std::uint32_t> per_guest;  // live (not TIME_WAIT) flows per guest
   std::uint32_t time_wait_flows = 0;
   std::uint32_t pending_connects = 0;
   // Closed flows wait here until no handler of theirs can be on the stack.
@@ -155,11 +155,11 @@ struct TcpTranslator::State {
 
   // Entry points
   void on_segment(const Ipv4Packet& ip, const SockAddr& target);
-  void open_inbound(UniqueFd conn, const SockAddr& client, Ipv4Addr guest, std::uint16_t guest_port);
+  void open_inbound(UniqueFd conn, const SockAddr& client, const IpAddr& guest, std::uint16_t guest_port);
 
   // Flow life
-  bool over_limits(Ipv4Addr guest) const;
-  void release_guest_slot(Ipv4Addr guest);
+  bool over_limits(const IpAddr& guest) const;
+  void release_guest_slot(const IpAddr& guest);
   Flow* create(const FlowKey& key, UniqueFd sock, TcpState st);
   void destroy(Flow& f);
   void close_with_rst(Flow& f);
@@ -188,7 +188,7 @@ struct TcpTranslator::State {
   void send_fin(Flow& f);
   void schedule_ack(Flow& f);
   void flush_acks();
-  void send_rst(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport, std::uint32_t seq,
+  void send_rst(const IpAddr& src, std::uint16_t sport, const IpAddr& dst, std::uint16_t dport, std::uint32_t seq,
                 std::uint32_t ack, bool with_ack);
   void reply_rst(const Ipv4Packet& ip, const TcpPacket& tcp);
   void set_events(Flow& f, std::uint32_t events);
@@ -290,7 +290,7 @@ bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, 
   r.payload_len = static_cast<std::uint16_t>(payload_len);
   MutBytes l4 = io.l4_buffer();
   if (r.buffer_len() > l4.size()) return false;
-  const std::size_t hdr = r.emit(l4, IpAddr(f.key.remote), IpAddr(f.key.guest));
+  const std::size_t hdr = r.emit(l4, f.key.remote, f.key.guest);
   if (hdr == 0) return false;
   if (flags & TcpFlag::Ack) {
     f.last_ack_sent = f.rcv_nxt;
@@ -300,7 +300,7 @@ bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, 
   return io.send_l4_in_place(f.key.remote, f.key.guest, IpProtocol::Tcp, hdr + payload_len);
 }
 
-void TcpTranslator::State::send_rst(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport,
+void TcpTranslator::State::send_rst(const IpAddr& src, std::uint16_t sport, const IpAddr& dst, std::uint16_t dport,
                                     std::uint32_t seq, std::uint32_t ack, bool with_ack) {
   TcpRepr r;
   r.src_port = sport;
@@ -308,7 +308,7 @@ void TcpTranslator::State::send_rst(Ipv4Addr src, std::uint16_t sport, Ipv4Addr 
   r.seq = seq;
   r.ack = with_ack ? ack : 0;
   r.flags = static_cast<std::uint8_t>(TcpFlag::Rst | (with_ack ? TcpFlag::Ack : 0));
-  const std::size_t hdr = r.emit(io.l4_buffer(), IpAddr(src), IpAddr(dst));
+  const std::size_t hdr = r.emit(io.l4_buffer(), src, dst);
   if (hdr && io.send_l4_in_place(src, dst, IpProtocol::Tcp, hdr)) io.counters().tcp_rst_sent++;
 }
 
@@ -362,7 +362,7 @@ void TcpTranslator::State::set_events(Flow& f, std::uint32_t events) {
 
 // ---------------------------------------------------------------- flow life
 
-bool TcpTranslator::State::over_limits(Ipv4Addr guest) const {
+bool TcpTranslator::State::over_limits(const IpAddr& guest) const {
   // TIME_WAIT flows hold no socket and do not count: a guest that opens and
   // closes connections fast must not be refused for connections it ended.
   if (flows.size() - time_wait_flows >= io.config().max_flows) return true;
@@ -414,7 +414,7 @@ void TcpTranslator::State::guest_reset(Flow& f) {
   destroy(f);
 }
 
-void TcpTranslator::State::release_guest_slot(Ipv4Addr guest) {
+void TcpTranslator::State::release_guest_slot(const IpAddr& guest) {
   auto pg = per_guest.find(guest);
   if (pg != per_guest.end() && --pg->second == 0) per_guest.erase(pg);
 }
@@ -921,7 +921,7 @@ void TcpTranslator::State::on_timer(Flow& f) {
 
 // ---------------------------------------------------------------- inbound
 
-void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, Ipv4Addr guest,
+void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, const IpAddr& guest,
                                         std::uint16_t guest_port) {
   Entry e(*this);
   const FlowKey key{guest, guest_port, guest_visible_address(client, io.config().gateway), client.port()};
@@ -967,7 +967,7 @@ TcpTranslator::~TcpTranslator() {
 
 void TcpTranslator::on_segment(const wire::Ipv4Packet& ip, const SockAddr& target) { state_->on_segment(ip, target); }
 
-void TcpTranslator::open_inbound(UniqueFd conn, const SockAddr& client, wire::Ipv4Addr guest,
+void TcpTranslator::open_inbound(UniqueFd conn, const SockAddr& client, const wire::IpAddr& guest,
                                  std::uint16_t guest_port) {
   state_->open_inbound(std::move(conn), client, guest, guest_port);
 }

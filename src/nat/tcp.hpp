@@ -28,7 +28,7 @@ class TcpTranslator {
   // A host connection accepted by a port forward, for guest:port. `client`
   // is the host-side peer; the guest sees it as the connection's source
   // (a loopback client appears as the gateway address).
-  void open_inbound(UniqueFd conn, const SockAddr& client, wire::Ipv4Addr guest, std::uint16_t guest_port);
+  void open_inbound(UniqueFd conn, const SockAddr& client, const wire::IpAddr& guest, std::uint16_t guest_port);
   nlohmann::json status() const;
 
  private:

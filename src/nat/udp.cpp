@@ -17,7 +17,7 @@
 // Timeouts: a flow idle for 60 s is closed (10 s for DNS, port 53, whose
 // exchanges are one-shot); a sweep runs every 2 s while flows exist.
 #include "nat/addresses.hpp"
-#include "nat/flow_key.hpp"
+#include "nat/flow.hpp"
 #include "nat/udp.hpp"
 
 #include <arpa/inet.h>
@@ -58,7 +58,7 @@ struct Flow {
   Nanos idle_limit() const { return key.remote_port == kDnsPort ? kDnsIdleTimeout : kIdleTimeout; }
 };
 
-std::string endpoint(Ipv4Addr a, std::uint16_t port) { return a.to_string() + ":" + std::to_string(port); }
+std::string endpoint(const IpAddr& a, std::uint16_t port) { return a.to_string() + ":" + std::to_string(port); }
 
 }  // namespace
 
@@ -71,10 +71,10 @@ struct UdpTranslator::State {
 
   GuestIo& io;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
-  std::unordered_map<Ipv4Addr, std::uint32_t> per_guest;
+  std::unordered_map<IpAddr, std::uint32_t> per_guest;
   Timer sweep;
 
-  bool may_open(Ipv4Addr guest) {
+  bool may_open(const IpAddr& guest) {
     auto it = per_guest.find(guest);
     const std::uint32_t mine = it == per_guest.end() ? 0 : it->second;
     if (flows.size() >= io.config().max_flows || mine >= io.config().max_flows_per_guest) {
@@ -122,7 +122,7 @@ struct UdpTranslator::State {
   void deliver(Flow& f, std::size_t payload_len) {
     MutBytes l4 = io.l4_buffer();
     UdpRepr udp{f.key.remote_port, f.key.guest_port, static_cast<std::uint16_t>(payload_len)};
-    if (!udp.emit(l4.first(UdpPacket::kHeaderLen + payload_len), IpAddr(f.key.remote), IpAddr(f.key.guest))) return;
+    if (!udp.emit(l4.first(UdpPacket::kHeaderLen + payload_len), f.key.remote, f.key.guest)) return;
     if (io.send_l4_in_place(f.key.remote, f.key.guest, IpProtocol::Udp, UdpPacket::kHeaderLen + payload_len)) {
       f.in++;
       io.counters().udp_in++;
@@ -152,10 +152,11 @@ struct UdpTranslator::State {
   // ICMP port unreachable from the remote, quoting a rebuilt IPv4+UDP header
   // of the guest's datagram (RFC 792 needs only those 28 bytes).
   void send_port_unreachable(Flow& f) {
+    if (!f.key.guest.is_v4() || !f.key.remote.is_v4()) return;  // ICMPv6 comes with IPv6 guests
     std::uint8_t quote[Ipv4Packet::kMinHeaderLen + UdpPacket::kHeaderLen] = {};
     Ipv4Repr ip;
-    ip.src = f.key.guest;
-    ip.dst = f.key.remote;
+    ip.src = f.key.guest.v4();
+    ip.dst = f.key.remote.v4();
     ip.protocol = IpProtocol::Udp;
     ip.payload_len = UdpPacket::kHeaderLen;
     ip.emit(quote);
@@ -203,7 +204,7 @@ struct UdpTranslator::State {
 UdpTranslator::UdpTranslator(GuestIo& io) : state_(std::make_unique<State>(io)) {}
 UdpTranslator::~UdpTranslator() = default;
 
-void UdpTranslator::on_datagram(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport,
+void UdpTranslator::on_datagram(const IpAddr& src, std::uint16_t sport, const IpAddr& dst, std::uint16_t dport,
                                 const SockAddr& target, Bytes payload) {
   State& s = *state_;
   const FlowKey key{src, sport, dst, dport};
@@ -217,11 +218,11 @@ void UdpTranslator::on_datagram(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst,
   s.send_out(*f, payload);
 }
 
-bool UdpTranslator::has_flow(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport) const {
+bool UdpTranslator::has_flow(const IpAddr& src, std::uint16_t sport, const IpAddr& dst, std::uint16_t dport) const {
   return state_->flows.contains(FlowKey{src, sport, dst, dport});
 }
 
-void UdpTranslator::inbound(int host_fd, const SockAddr& client, Ipv4Addr guest, std::uint16_t guest_port,
+void UdpTranslator::inbound(int host_fd, const SockAddr& client, const IpAddr& guest, std::uint16_t guest_port,
                             Bytes payload) {
   State& s = *state_;
   const FlowKey key{guest, guest_port, guest_visible_address(client, s.io.config().gateway), client.port()};

@@ -1,4 +1,4 @@
-// DhcpServer driven through a GuestIo that records what it sends.
+// DhcpServer driven through the fake guest side, which records what it sends.
 #include "nat/dhcp.hpp"
 
 #include <gtest/gtest.h>
@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "support/fake_guest_io.hpp"
 #include "wire/dhcp.hpp"
 
 namespace vnet::nat {
@@ -24,38 +25,9 @@ using Type = DhcpMessageType;
 Ipv4Addr ip(std::uint8_t last) { return Ipv4Addr{{10, 0, 2, last}}; }
 MacAddr mac(std::uint8_t last) { return MacAddr{{0x52, 0x54, 0x00, 0x12, 0x34, last}}; }
 
-struct Sent {
-  Ipv4Addr src;
-  std::uint16_t sport;
-  Ipv4Addr dst;
-  std::uint16_t dport;
-  std::vector<std::uint8_t> payload;
-};
-
-class RecordingIo : public GuestIo {
- public:
-  EventLoop& loop() override { return loop_; }
-  const NatConfig& config() const override { return cfg; }
-  NatCounters& counters() override { return ctr; }
-  MutBytes l4_buffer() override { return buf_; }
-  bool send_l4_in_place(Ipv4Addr, Ipv4Addr, IpProtocol, std::size_t) override { return false; }
-  bool send_udp(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport, Bytes payload) override {
-    sent.push_back({src, sport, dst, dport, {payload.begin(), payload.end()}});
-    return true;
-  }
-  const MacAddr* guest_mac(Ipv4Addr guest) const override {
-    auto it = macs.find(guest);
-    return it == macs.end() ? nullptr : &it->second;
-  }
-
-  NatConfig cfg;
-  NatCounters ctr;
-  std::vector<Sent> sent;
-  std::unordered_map<Ipv4Addr, MacAddr> macs;
-
- private:
-  EventLoop loop_;
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1480);
+// The guests' MACs are known only where a test says so (io.macs).
+struct DhcpGuestIo : testing::FakeGuestIo {
+  DhcpGuestIo() { default_mac.reset(); }
 };
 
 // A client message under construction.
@@ -103,7 +75,7 @@ struct Msg {
 
 class NatDhcp : public ::testing::Test {
  protected:
-  RecordingIo io;
+  DhcpGuestIo io;
   std::unique_ptr<DhcpServer> server;
 
   void SetUp() override { server = std::make_unique<DhcpServer>(io); }

@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "nat_dnsudp_io.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/dns.hpp"
 #include "wire/udp.hpp"
 
@@ -23,7 +23,7 @@ namespace vnet::nat {
 namespace {
 
 using namespace vnet::wire;
-using testing::RecordingGuestIo;
+using testing::FakeGuestIo;
 using testing::run_for;
 using testing::run_until;
 
@@ -196,7 +196,7 @@ TEST(NatDns, ForwardsWithFreshIdAndRestoresGuestId) {
   EventLoop loop;
   FakeResolver up(loop, "127.0.0.1", 0, {198, 51, 100, 10});
   ASSERT_TRUE(up.ok());
-  RecordingGuestIo io(loop, with_upstreams({up.endpoint()}));
+  FakeGuestIo io(loop, with_upstreams({up.endpoint()}));
   DnsForwarder dns(io);
   EXPECT_EQ(dns.status()["source"], "configured");
   EXPECT_EQ(dns.status()["upstreams"][0], up.endpoint());
@@ -236,7 +236,7 @@ TEST(NatDns, TruncatedAnswerIsRetriedOverTcp) {
   ASSERT_TRUE(up.ok());
   up.tc_over_udp = true;
   up.tcp_records = 3;
-  RecordingGuestIo io(loop, with_upstreams({up.endpoint()}));
+  FakeGuestIo io(loop, with_upstreams({up.endpoint()}));
   DnsForwarder dns(io);
   dns.on_query(kGuest, 5000, make_query(kGuestId));
   ASSERT_TRUE(run_until(loop, [&] { return !io.sent.empty(); }, 3 * kSeconds));
@@ -257,7 +257,7 @@ TEST(NatDns, AnswerTooLargeForGuestComesBackTruncated) {
   ASSERT_TRUE(up.ok());
   up.tc_over_udp = true;
   up.tcp_records = 40;  // 40 * 16 bytes: over the 512 a guest without EDNS takes
-  RecordingGuestIo io(loop, with_upstreams({up.endpoint()}));
+  FakeGuestIo io(loop, with_upstreams({up.endpoint()}));
   DnsForwarder dns(io);
   dns.on_query(kGuest, 5000, make_query(kGuestId));
   dns.on_query(kGuest, 5001, make_query(kGuestId + 1, 4096));  // EDNS: takes it all
@@ -281,23 +281,8 @@ TEST(NatDns, AnswerTooLargeForGuestComesBackTruncated) {
 
 // A GuestIo whose l4 buffer is as large as the MTU (as the gateway's was):
 // the forwarder must still leave room for the IPv4 header itself.
-class MtuSizedBufferIo : public RecordingGuestIo {
- public:
-  using RecordingGuestIo::RecordingGuestIo;
-  MutBytes l4_buffer() override { return wide_; }
-  bool send_l4_in_place(Ipv4Addr src, Ipv4Addr dst, IpProtocol proto, std::size_t len) override {
-    sent.push_back({src, dst, proto, {wide_.begin(), wide_.begin() + static_cast<std::ptrdiff_t>(len)}});
-    return true;
-  }
-  bool send_udp(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport, Bytes payload) override {
-    std::memmove(wide_.data() + 8, payload.data(), payload.size());
-    UdpRepr udp{sport, dport, static_cast<std::uint16_t>(payload.size())};
-    udp.emit(MutBytes(wide_).first(8 + payload.size()), IpAddr(src), IpAddr(dst));
-    return send_l4_in_place(src, dst, IpProtocol::Udp, 8 + payload.size());
-  }
-
- private:
-  std::vector<std::uint8_t> wide_ = std::vector<std::uint8_t>(1500);
+struct MtuSizedBufferIo : FakeGuestIo {
+  MtuSizedBufferIo(EventLoop& loop, NatConfig c) : FakeGuestIo(loop, std::move(c)) { l4_room = cfg.mtu; }
 };
 
 TEST(NatDns, AnswerJustUnderMtuComesBackTruncated) {
@@ -327,7 +312,7 @@ TEST(NatDns, TimeoutMovesToNextUpstream) {
   FakeResolver good(loop, "127.0.0.1", 0, {198, 51, 100, 10});
   ASSERT_TRUE(dead.ok() && good.ok());
   dead.silent = true;
-  RecordingGuestIo io(loop, with_upstreams({dead.endpoint(), good.endpoint()}));
+  FakeGuestIo io(loop, with_upstreams({dead.endpoint(), good.endpoint()}));
   DnsForwarder dns(io);
   dns.on_query(kGuest, 5000, make_query(kGuestId));
   ASSERT_TRUE(run_until(loop, [&] { return !io.sent.empty(); }, 4 * kSeconds));
@@ -343,7 +328,7 @@ TEST(NatDns, GivesUpWhenNoUpstreamAnswers) {
   FakeResolver dead(loop, "127.0.0.1", 0, {0, 0, 0, 0});
   ASSERT_TRUE(dead.ok());
   dead.silent = true;
-  RecordingGuestIo io(loop, with_upstreams({dead.endpoint()}));
+  FakeGuestIo io(loop, with_upstreams({dead.endpoint()}));
   DnsForwarder dns(io);
   dns.on_query(kGuest, 5000, make_query(kGuestId));
   ASSERT_TRUE(run_until(loop, [&] { return dns.status()["pending"] == 0; }, 4 * kSeconds));
@@ -356,7 +341,7 @@ TEST(NatDns, IgnoresAnswersFromStrangersAndWrongQuestions) {
   FakeResolver dead(loop, "127.0.0.1", 0, {0, 0, 0, 0});
   ASSERT_TRUE(dead.ok());
   dead.silent = true;
-  RecordingGuestIo io(loop, with_upstreams({dead.endpoint()}));
+  FakeGuestIo io(loop, with_upstreams({dead.endpoint()}));
   DnsForwarder dns(io);
   dns.on_query(kGuest, 5000, make_query(kGuestId));
   ASSERT_TRUE(run_until(loop, [&] { return dead.udp_ids.size() == 1; }, 1 * kSeconds));
@@ -381,7 +366,7 @@ TEST(NatDns, IgnoresAnswersFromStrangersAndWrongQuestions) {
 
 TEST(NatDns, MalformedQueriesAreCountedDrops) {
   EventLoop loop;
-  RecordingGuestIo io(loop, with_upstreams({"127.0.0.1:1"}));
+  FakeGuestIo io(loop, with_upstreams({"127.0.0.1:1"}));
   DnsForwarder dns(io);
   const std::uint8_t short_header[] = {0x12, 0x34, 0x01};
   dns.on_query(kGuest, 5000, short_header);
@@ -402,7 +387,7 @@ TEST(NatDns, MalformedQueriesAreCountedDrops) {
 
 TEST(NatDns, UpstreamSyntax) {
   EventLoop loop;
-  RecordingGuestIo io(loop, with_upstreams({"192.0.2.1", "192.0.2.2:5353", "2001:db8::1", "[2001:db8::2]:54",
+  FakeGuestIo io(loop, with_upstreams({"192.0.2.1", "192.0.2.2:5353", "2001:db8::1", "[2001:db8::2]:54",
                                             "not-an-address", "192.0.2.3:99999"}));
   DnsForwarder dns(io);
   auto ups = dns.status()["upstreams"];
@@ -441,7 +426,7 @@ TEST(NatDns, FollowsResolvConfChanges) {
   rc.write("# generated\nsearch example\nnameserver 127.0.0.77\nnameserver ::1\noptions edns0\n");
   NatConfig cfg;
   cfg.resolv_conf = rc.path();
-  RecordingGuestIo io(loop, cfg);
+  FakeGuestIo io(loop, cfg);
   DnsForwarder dns(io);
   EXPECT_EQ(dns.status()["source"], "resolv.conf");
   EXPECT_EQ(dns.status()["upstreams"], (nlohmann::json{"127.0.0.77:53", "[::1]:53"}));
@@ -473,7 +458,7 @@ TEST(NatDns, EmptyResolvConfFallsBackToLocalhost) {
   rc.write("search example\n");
   NatConfig cfg;
   cfg.resolv_conf = rc.path();
-  RecordingGuestIo io(loop, cfg);
+  FakeGuestIo io(loop, cfg);
   DnsForwarder dns(io);
   EXPECT_EQ(dns.status()["upstreams"], (nlohmann::json{"127.0.0.1:53"}));
 }

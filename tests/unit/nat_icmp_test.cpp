@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "nat_dnsudp_io.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/icmp.hpp"
 #include "wire/ipv4.hpp"
 
@@ -17,7 +17,7 @@ namespace vnet::nat {
 namespace {
 
 using namespace vnet::wire;
-using testing::RecordingGuestIo;
+using testing::FakeGuestIo;
 using testing::run_for;
 using testing::run_until;
 
@@ -55,7 +55,7 @@ TEST(NatIcmp, EchoThroughPingSocket) {
   if (!ping_sockets_allowed())
     GTEST_SKIP() << "ping sockets not permitted here (net.ipv4.ping_group_range); see UnavailableIsCounted";
   EventLoop loop;
-  RecordingGuestIo io(loop);
+  FakeGuestIo io(loop);
   IcmpTranslator icmp(io);
   auto pkt = icmp_packet(kLoopback, Icmpv4Repr::echo_request(0x4242, 7, data()));
   icmp.on_packet(pkt.ip(), kLoopback);
@@ -86,7 +86,7 @@ TEST(NatIcmp, EchoThroughPingSocket) {
 TEST(NatIcmp, UnavailableIsCountedAndNothingFabricated) {
   if (ping_sockets_allowed()) GTEST_SKIP() << "ping sockets are permitted here; see EchoThroughPingSocket";
   EventLoop loop;
-  RecordingGuestIo io(loop);
+  FakeGuestIo io(loop);
   IcmpTranslator icmp(io);
   const Ipv4Addr remote{{192, 0, 2, 1}};
   icmp.on_packet(icmp_packet(remote, Icmpv4Repr::echo_request(1, 1, data())).ip(), remote);
@@ -100,7 +100,7 @@ TEST(NatIcmp, UnavailableIsCountedAndNothingFabricated) {
 
 TEST(NatIcmp, OnlyValidEchoRequestsAreTranslated) {
   EventLoop loop;
-  RecordingGuestIo io(loop);
+  FakeGuestIo io(loop);
   IcmpTranslator icmp(io);
   const Ipv4Addr remote{{192, 0, 2, 1}};
   icmp.on_packet(icmp_packet(remote, Icmpv4Repr::echo_reply(1, 1, data())).ip(), remote);

@@ -14,6 +14,7 @@
 #include "core/error.hpp"
 #include "nat/tcp.hpp"
 #include "nat/udp.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/udp.hpp"
 
 namespace vnet::nat {
@@ -106,48 +107,6 @@ TEST(ForwardRuleMalformed, BadName) { bad("s h:tcp:[]:2222:[]:22", "bad rule nam
 TEST(ForwardRuleMalformed, CommaFieldCount) { bad("a,tcp,,1,2", "6 fields"); }
 TEST(ForwardRuleMalformed, IPv6Host) { bad("tcp:[::1]:2222-:22", "IPv6"); }
 
-// A GuestIo for the translators; nothing reaches a guest in these tests
-// except what the UDP translator sends, which is recorded.
-class QuietIo : public GuestIo {
- public:
-  EventLoop& loop() override { return loop_; }
-  const NatConfig& config() const override { return cfg; }
-  NatCounters& counters() override { return ctr; }
-  MutBytes l4_buffer() override { return buf_; }
-  bool send_l4_in_place(Ipv4Addr, Ipv4Addr dst, IpProtocol proto, std::size_t len) override {
-    if (proto == IpProtocol::Udp) {
-      auto u = UdpPacket::parse({buf_.data(), len});
-      if (u) udp_to.push_back({dst, u->dst_port(), {u->payload().begin(), u->payload().end()}});
-    }
-    return true;
-  }
-  bool send_udp(Ipv4Addr, std::uint16_t, Ipv4Addr dst, std::uint16_t dport, Bytes payload) override {
-    udp_to.push_back({dst, dport, {payload.begin(), payload.end()}});
-    return true;
-  }
-  const MacAddr* guest_mac(Ipv4Addr) const override { return &mac_; }
-
-  void run_for(Nanos d) {
-    Timer stop(loop_, [this] { loop_.stop(); });
-    stop.arm_in(d);
-    loop_.run();
-  }
-
-  struct Udp {
-    Ipv4Addr dst;
-    std::uint16_t dport;
-    std::vector<std::uint8_t> payload;
-  };
-  NatConfig cfg;
-  NatCounters ctr;
-  std::vector<Udp> udp_to;
-
- private:
-  EventLoop loop_;
-  MacAddr mac_{{0x52, 0x54, 0, 0x12, 0x34, 0x56}};
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1480);
-};
-
 sockaddr_in loopback(std::uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -174,7 +133,7 @@ int try_connect(std::uint16_t port) {
 
 class PortForwarderTest : public ::testing::Test {
  protected:
-  QuietIo io;
+  testing::FakeGuestIo io;
   TcpTranslator tcp{io};
   UdpTranslator udp{io};
   PortForwarder pf{io, tcp, udp};
@@ -238,10 +197,10 @@ TEST_F(PortForwarderTest, UdpDatagramReachesGuest) {
   ASSERT_EQ(::sendto(c.get(), "ping", 4, 0, reinterpret_cast<sockaddr*>(&a), sizeof a), 4);
   io.run_for(50 * kMillis);
   EXPECT_EQ(pf.list()[0]["datagrams"], 1);
-  ASSERT_EQ(io.udp_to.size(), 1u);
-  EXPECT_EQ(io.udp_to[0].dst, (Ipv4Addr{{10, 0, 2, 16}}));
-  EXPECT_EQ(io.udp_to[0].dport, 5353);
-  EXPECT_EQ(std::string(io.udp_to[0].payload.begin(), io.udp_to[0].payload.end()), "ping");
+  ASSERT_EQ(io.sent.size(), 1u);
+  EXPECT_EQ(io.sent[0].dst, (Ipv4Addr{{10, 0, 2, 16}}));
+  EXPECT_EQ(io.sent[0].dport, 5353);
+  EXPECT_EQ(std::string(io.sent[0].payload.begin(), io.sent[0].payload.end()), "ping");
   pf.remove(name);
 }
 

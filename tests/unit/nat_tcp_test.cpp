@@ -1,5 +1,5 @@
-// TcpTranslator against real loopback TCP servers and clients, with a test
-// GuestIo that records (and parses) every segment sent to the guest.
+// TcpTranslator against real loopback TCP servers and clients, through the
+// fake guest side, parsing every segment sent to the guest.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -15,6 +15,7 @@
 
 #include "core/event_loop.hpp"
 #include "nat/tcp.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/checksum.hpp"
 #include "wire/ipv4.hpp"
 #include "wire/tcp.hpp"
@@ -35,36 +36,28 @@ struct Seg {
   bool has(std::uint8_t f) const { return (r.flags & f) == f; }
 };
 
-class RecordingIo : public GuestIo {
+// The fake guest side, with every segment sent to the guest parsed (and its
+// checksum checked) as it leaves.
+class TcpGuestIo : public testing::FakeGuestIo {
  public:
-  explicit RecordingIo(NatConfig c = {}) : cfg(std::move(c)), buf(cfg.mtu) {}
-  EventLoop& loop() override { return ev; }
-  const NatConfig& config() const override { return cfg; }
-  NatCounters& counters() override { return ctr; }
-  MutBytes l4_buffer() override { return {buf.data(), buf.size()}; }
-  bool send_l4_in_place(Ipv4Addr src, Ipv4Addr dst, IpProtocol proto, std::size_t len) override {
-    if (!mac_known) return false;
-    EXPECT_EQ(proto, IpProtocol::Tcp);
-    EXPECT_LE(len + 20, cfg.mtu);
-    auto p = TcpPacket::parse(Bytes(buf.data(), len));
-    EXPECT_TRUE(p.ok());
-    if (!p) return true;
-    auto r = TcpRepr::parse(*p, IpAddr(src), IpAddr(dst), true);
-    EXPECT_TRUE(r.ok()) << "bad checksum from translator";
-    if (!r) return true;
-    segs.push_back({src, dst, *r, {p->payload().begin(), p->payload().end()}});
-    return true;
+  explicit TcpGuestIo(NatConfig c = {}) : FakeGuestIo(std::move(c)) {
+    record = false;
+    on_sent = [this](const testing::SentPacket& p) { parse(p); };
   }
-  bool send_udp(Ipv4Addr, std::uint16_t, Ipv4Addr, std::uint16_t, Bytes) override { return false; }
-  const MacAddr* guest_mac(Ipv4Addr) const override { return mac_known ? &mac : nullptr; }
-
-  EventLoop ev;
-  NatConfig cfg;
-  NatCounters ctr;
-  std::vector<std::uint8_t> buf;
   std::vector<Seg> segs;
-  bool mac_known = true;
-  MacAddr mac{{2, 0, 0, 0, 0, 1}};
+
+ private:
+  void parse(const testing::SentPacket& p) {
+    EXPECT_EQ(p.proto, IpProtocol::Tcp);
+    EXPECT_LE(p.l4.size() + 20, cfg.mtu);
+    auto t = TcpPacket::parse(p.l4);
+    EXPECT_TRUE(t.ok());
+    if (!t) return;
+    auto r = TcpRepr::parse(*t, p.src, p.dst, true);
+    EXPECT_TRUE(r.ok()) << "bad checksum from translator";
+    if (!r) return;
+    segs.push_back({p.src.v4(), p.dst.v4(), *r, {t->payload().begin(), t->payload().end()}});
+  }
 };
 
 // Builds an IPv4 packet around a TCP segment. `raw_header` replaces the
@@ -112,9 +105,9 @@ class NatTcpTest : public ::testing::Test {
   explicit NatTcpTest(NatConfig c = {}) : io(std::move(c)), tcp(io) {}
 
   void pump(Nanos d) {
-    Timer stop(io.ev, [this] { io.ev.stop(); });
+    Timer stop(io.loop(), [this] { io.loop().stop(); });
     stop.arm_in(d);
-    io.ev.run();
+    io.loop().run();
   }
   bool pump_until(const std::function<bool()>& pred, Nanos limit = 3 * kSeconds) {
     const Nanos end = monotonic_now() + limit;
@@ -163,7 +156,7 @@ class NatTcpTest : public ::testing::Test {
     pump(5 * kMillis);
   }
 
-  RecordingIo io;
+  TcpGuestIo io;
   TcpTranslator tcp;
   UniqueFd lst, server;
   std::uint16_t server_port = 0;

@@ -1,4 +1,4 @@
-// TftpServer driven through a GuestIo that records what it sends, over a
+// TftpServer driven through the fake guest side, which records what it sends, over a
 // real temporary directory and the real event loop (for retransmits).
 #include "nat/tftp.hpp"
 
@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "support/fake_guest_io.hpp"
 #include "wire/tftp.hpp"
 
 namespace vnet::nat {
@@ -23,42 +24,11 @@ const Ipv4Addr kGuest{{10, 0, 2, 15}};
 const Ipv4Addr kGateway{{10, 0, 2, 2}};
 constexpr std::uint16_t kGuestPort = 40000;
 
-struct Sent {
-  Ipv4Addr src;
-  std::uint16_t sport;
-  Ipv4Addr dst;
-  std::uint16_t dport;
-  std::vector<std::uint8_t> payload;
+TftpPacket packet_of(const testing::SentPacket& s) { return *TftpPacket::parse(s.payload); }
 
-  TftpPacket packet() const { return *TftpPacket::parse(payload); }
-};
-
-class RecordingIo : public GuestIo {
- public:
-  EventLoop& loop() override { return loop_; }
-  const NatConfig& config() const override { return cfg; }
-  NatCounters& counters() override { return ctr; }
-  MutBytes l4_buffer() override { return buf_; }
-  bool send_l4_in_place(Ipv4Addr, Ipv4Addr, IpProtocol, std::size_t) override { return false; }
-  bool send_udp(Ipv4Addr src, std::uint16_t sport, Ipv4Addr dst, std::uint16_t dport, Bytes payload) override {
-    sent.push_back({src, sport, dst, dport, {payload.begin(), payload.end()}});
-    return true;
-  }
-  const MacAddr* guest_mac(Ipv4Addr) const override { return nullptr; }
-
-  void run_for(Nanos d) {
-    Timer stop(loop_, [this] { loop_.stop(); });
-    stop.arm_in(d);
-    loop_.run();
-  }
-
-  NatConfig cfg;
-  NatCounters ctr;
-  std::vector<Sent> sent;
-
- private:
-  EventLoop loop_;
-  std::vector<std::uint8_t> buf_ = std::vector<std::uint8_t>(1480);
+// No guest MAC is known: TFTP answers to the address it was asked from.
+struct TftpGuestIo : testing::FakeGuestIo {
+  TftpGuestIo() { default_mac.reset(); }
 };
 
 class TftpTest : public ::testing::Test {
@@ -101,8 +71,8 @@ class TftpTest : public ::testing::Test {
   std::string drain(TftpServer& srv, std::size_t blksize) {
     std::string got;
     for (std::size_t guard = 0; guard < 100000; ++guard) {
-      const Sent& s = io.sent.back();
-      auto p = s.packet();
+      const testing::SentPacket& s = io.sent.back();
+      auto p = packet_of(s);
       EXPECT_EQ(p.opcode(), TftpOpcode::Data);
       if (p.opcode() != TftpOpcode::Data) break;
       got.append(reinterpret_cast<const char*>(p.data().data()), p.data().size());
@@ -120,13 +90,13 @@ class TftpTest : public ::testing::Test {
 
   void expect_error(TftpErrorCode code) {
     ASSERT_FALSE(io.sent.empty());
-    auto p = io.sent.back().packet();
+    auto p = packet_of(io.sent.back());
     ASSERT_EQ(p.opcode(), TftpOpcode::Error);
     EXPECT_EQ(p.error_code(), static_cast<std::uint16_t>(code)) << p.error_message();
   }
 
   fs::path base, root;
-  RecordingIo io;
+  TftpGuestIo io;
 };
 
 TEST_F(TftpTest, DisabledWithoutDirectory) {
@@ -150,12 +120,12 @@ TEST_F(TftpTest, ReadsWholeFileInDefaultBlocks) {
   TftpServer srv(io);
   ASSERT_TRUE(rrq(srv, "/sub/file.bin"));
   ASSERT_EQ(io.sent.size(), 1u);
-  const Sent first = io.sent[0];  // a copy: later sends grow the vector
+  const testing::SentPacket first = io.sent[0];  // a copy: later sends grow the vector
   EXPECT_EQ(first.src, kGateway);
   EXPECT_GE(first.sport, 50000);
   EXPECT_EQ(first.dst, kGuest);
   EXPECT_EQ(first.dport, kGuestPort);
-  EXPECT_EQ(first.packet().block(), 1);
+  EXPECT_EQ(packet_of(first).block(), 1);
   EXPECT_EQ(drain(srv, 512), data);
   EXPECT_EQ(io.ctr.tftp_transfers, 1u);
   // The transfer is gone: its port is no longer TFTP's.
@@ -168,8 +138,8 @@ TEST_F(TftpTest, ExactMultipleEndsWithEmptyBlock) {
   TftpServer srv(io);
   ASSERT_TRUE(rrq(srv, "even"));
   EXPECT_EQ(drain(srv, 512), data);
-  EXPECT_EQ(io.sent.back().packet().data().size(), 0u);
-  EXPECT_EQ(io.sent.back().packet().block(), 3);
+  EXPECT_EQ(packet_of(io.sent.back()).data().size(), 0u);
+  EXPECT_EQ(packet_of(io.sent.back()).block(), 3);
 }
 
 TEST_F(TftpTest, OptionsGetOack) {
@@ -178,13 +148,13 @@ TEST_F(TftpTest, OptionsGetOack) {
   TftpServer srv(io);
   ASSERT_TRUE(rrq(srv, "opt", {{"blksize", "1024"}, {"tsize", "0"}, {"foo", "bar"}}));
   ASSERT_EQ(io.sent.size(), 1u);
-  auto p = io.sent[0].packet();
+  auto p = packet_of(io.sent[0]);
   ASSERT_EQ(p.opcode(), TftpOpcode::Oack);
   auto s = p.strings();
   EXPECT_EQ(std::string(s.begin(), s.end()), std::string("blksize\0001024\0tsize\0005000\0", 24));
   ASSERT_TRUE(ack(srv, io.sent[0].sport, 0));
   ASSERT_EQ(io.sent.size(), 2u);
-  EXPECT_EQ(io.sent[1].packet().data().size(), 1024u);
+  EXPECT_EQ(packet_of(io.sent[1]).data().size(), 1024u);
   EXPECT_EQ(drain(srv, 1024), data);
 }
 
@@ -193,10 +163,10 @@ TEST_F(TftpTest, BlksizeCappedByMtu) {
   io.cfg.mtu = 1000;
   TftpServer srv(io);
   ASSERT_TRUE(rrq(srv, "big", {{"blksize", "65464"}}));
-  auto s = io.sent[0].packet().strings();
+  auto s = packet_of(io.sent[0]).strings();
   EXPECT_EQ(std::string(s.begin(), s.end()), std::string("blksize\000968\0", 12));
   ack(srv, io.sent[0].sport, 0);
-  EXPECT_EQ(io.sent.back().packet().data().size(), 968u);
+  EXPECT_EQ(packet_of(io.sent.back()).data().size(), 968u);
 }
 
 TEST_F(TftpTest, BlockNumberWrapsAround) {
@@ -208,7 +178,7 @@ TEST_F(TftpTest, BlockNumberWrapsAround) {
   ack(srv, io.sent[0].sport, 0);
   io.sent.erase(io.sent.begin());
   EXPECT_EQ(drain(srv, 8), data);
-  EXPECT_EQ(io.sent.back().packet().block(), 1);  // block 65537 on the wire
+  EXPECT_EQ(packet_of(io.sent.back()).block(), 1);  // block 65537 on the wire
 }
 
 TEST_F(TftpTest, DuplicateAckIsIgnored) {
@@ -298,7 +268,7 @@ TEST_F(TftpTest, WrongTransferIdGetsError5) {
   EXPECT_EQ(io.sent.back().dport, kGuestPort + 1);
   // The real transfer goes on.
   ack(srv, port, 1);
-  EXPECT_EQ(io.sent.back().packet().block(), 2);
+  EXPECT_EQ(packet_of(io.sent.back()).block(), 2);
 }
 
 TEST_F(TftpTest, MalformedCounted) {
@@ -340,7 +310,7 @@ TEST_F(TftpTest, PerGuestTransferLimit) {
   const std::size_t before = io.sent.size();
   ASSERT_TRUE(srv.on_datagram(Ipv4Addr{{10, 0, 2, 16}}, 1000, 69, {buf, n}, 8));
   ASSERT_EQ(io.sent.size(), before + 1);
-  EXPECT_EQ(io.sent.back().packet().opcode(), TftpOpcode::Data);
+  EXPECT_EQ(packet_of(io.sent.back()).opcode(), TftpOpcode::Data);
   EXPECT_EQ(io.ctr.tftp_transfers, TftpServer::kMaxTransfersPerGuest + 1);
 }
 
@@ -350,7 +320,7 @@ TEST_F(TftpTest, LongTimeoutIsNotAccepted) {
   write(root / "f", pattern(2000));
   TftpServer srv(io);
   ASSERT_TRUE(rrq(srv, "f", {{"timeout", "255"}, {"blksize", "1024"}}));
-  auto s = io.sent[0].packet().strings();
+  auto s = packet_of(io.sent[0]).strings();
   EXPECT_EQ(std::string(s.begin(), s.end()), std::string("blksize\0001024\0", 13));
 }
 
@@ -358,7 +328,7 @@ TEST_F(TftpTest, ShortTimeoutIsAccepted) {
   write(root / "f", pattern(2000));
   TftpServer srv(io);
   ASSERT_TRUE(rrq(srv, "f", {{"timeout", "5"}}));
-  auto s = io.sent[0].packet().strings();
+  auto s = packet_of(io.sent[0]).strings();
   EXPECT_EQ(std::string(s.begin(), s.end()), std::string("timeout\0005\0", 10));
 }
 

@@ -8,7 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "nat_dnsudp_io.hpp"
+#include "support/fake_guest_io.hpp"
 #include "wire/icmp.hpp"
 #include "wire/ipv4.hpp"
 
@@ -16,7 +16,7 @@ namespace vnet::nat {
 namespace {
 
 using namespace vnet::wire;
-using testing::RecordingGuestIo;
+using testing::FakeGuestIo;
 using testing::run_until;
 
 const Ipv4Addr kGuest{{10, 0, 2, 15}};
@@ -58,7 +58,7 @@ class NatUdp : public ::testing::Test {
 };
 
 TEST_F(NatUdp, DatagramReachesHostEchoAndReplyComesBackToGuest) {
-  RecordingGuestIo io(loop_);
+  FakeGuestIo io(loop_);
   UdpTranslator udp(io);
   udp.on_datagram(kGuest, 40000, kGateway, echo_port_, loopback(echo_port_), text("hello"));
   ASSERT_TRUE(run_until(loop_, [&] { return !io.sent.empty(); }, 2 * kSeconds));
@@ -87,7 +87,7 @@ TEST_F(NatUdp, DatagramReachesHostEchoAndReplyComesBackToGuest) {
 }
 
 TEST_F(NatUdp, SameFlowReusesItsSocket) {
-  RecordingGuestIo io(loop_);
+  FakeGuestIo io(loop_);
   UdpTranslator udp(io);
   udp.on_datagram(kGuest, 40000, kGateway, echo_port_, loopback(echo_port_), text("one"));
   udp.on_datagram(kGuest, 40000, kGateway, echo_port_, loopback(echo_port_), text("two"));
@@ -99,7 +99,7 @@ TEST_F(NatUdp, SameFlowReusesItsSocket) {
 }
 
 TEST_F(NatUdp, IdleFlowsExpireDnsSooner) {
-  RecordingGuestIo io(loop_);
+  FakeGuestIo io(loop_);
   UdpTranslator udp(io);
   std::uint16_t other_port = 0;
   UniqueFd other = bound_udp(&other_port);
@@ -123,7 +123,7 @@ TEST_F(NatUdp, FlowLimitsAreCounted) {
   NatConfig cfg;
   cfg.max_flows_per_guest = 2;
   cfg.max_flows = 3;
-  RecordingGuestIo io(loop_, cfg);
+  FakeGuestIo io(loop_, cfg);
   UdpTranslator udp(io);
   for (std::uint16_t sp = 1000; sp < 1003; ++sp)
     udp.on_datagram(kGuest, sp, kGateway, echo_port_, loopback(echo_port_), text("x"));
@@ -137,7 +137,7 @@ TEST_F(NatUdp, FlowLimitsAreCounted) {
 }
 
 TEST_F(NatUdp, ClosedPortGivesGuestIcmpPortUnreachable) {
-  RecordingGuestIo io(loop_);
+  FakeGuestIo io(loop_);
   UdpTranslator udp(io);
   std::uint16_t closed = 0;
   { UniqueFd gone = bound_udp(&closed); }  // nothing listens there now
@@ -162,7 +162,7 @@ TEST_F(NatUdp, ClosedPortGivesGuestIcmpPortUnreachable) {
 }
 
 TEST_F(NatUdp, InboundForwardReachesGuestAndRepliesReturnToClient) {
-  RecordingGuestIo io(loop_);
+  FakeGuestIo io(loop_);
   UdpTranslator udp(io);
   std::uint16_t fwd_port = 0, client_port = 0;
   UniqueFd fwd = bound_udp(&fwd_port);        // the port forward's socket
@@ -211,7 +211,7 @@ TEST_F(NatUdp, InboundForwardReachesGuestAndRepliesReturnToClient) {
 }
 
 TEST_F(NatUdp, InboundFromNonLoopbackClientKeepsItsAddress) {
-  RecordingGuestIo io(loop_);
+  FakeGuestIo io(loop_);
   UdpTranslator udp(io);
   std::uint16_t fwd_port = 0;
   UniqueFd fwd = bound_udp(&fwd_port);
