@@ -23,6 +23,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (request->op == Op::OpenTap && (!valid_ifname(request->a) || request->a.find('/') != std::string::npos))
     __builtin_trap();
+  if (request->op == Op::BindInet) {
+    const auto port = parse_low_port(request->b);
+    if (!port || *port == 0 || *port >= 1024 || !valid_numeric_address(request->a)) __builtin_trap();
+  }
   parse_reply({data, size});
   return 0;
 }

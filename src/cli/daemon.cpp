@@ -153,7 +153,7 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
   ControlServer server(engine, control_socket_path(run_dir));
   PidFile pid(run_dir + "/vnet.pid");
   // Start-up opens are done: from here on the engine runs unprivileged.
-  auto sandbox = privsep::enter_sandbox(sandbox_options, run_dir);
+  auto sandbox = privsep::enter_sandbox(sandbox_options, run_dir, access.group);
   loop.handle_termination([&loop](int signo) {
     log::info("signal {}: shutting down", signo);
     loop.stop();

@@ -122,6 +122,9 @@ int run(int argc, char** argv) {
   up->add_option("--group", up_opts.socket_group,
                  "Let this group's members attach guests: unix sockets made for guests get mode 0660 and this "
                  "group (default: 0600, the owner only; the control socket stays owner-only)");
+  up->add_option("--allow-port", up_opts.sandbox.allow_ports,
+                 "As root with --user: a port below 1024 the privileged helper may bind for the engine (repeatable)")
+      ->check(CLI::Range(1, 1023));
 
   auto* down = app.add_subcommand("down", "Stop the engine");
 

@@ -13,20 +13,6 @@
 #include "privsep/helper.hpp"
 
 namespace vnet {
-namespace {
-
-// A unix socket in a directory only root may write (the run dir when the
-// engine has dropped root): the privileged helper binds it, if its rules allow.
-bool bound_by_helper(UniqueFd& fd, const SockAddr& local) {
-  if (local.family() != AF_UNIX || (errno != EACCES && errno != EADDRINUSE) || !privsep::broker()) return false;
-  UniqueFd bound = privsep::broker()->bind_unix(reinterpret_cast<const sockaddr_un*>(&local.storage)->sun_path,
-                                                privsep::SocketType::Dgram);
-  ::fcntl(bound.get(), F_SETFL, O_NONBLOCK);
-  fd = std::move(bound);
-  return true;
-}
-
-}  // namespace
 
 DgramPort::DgramPort(EventLoop& loop, Network& net, PortId id, DgramConfig config)
     : FdPort(loop, net, id),
@@ -58,7 +44,8 @@ void DgramPort::open_unicast() {
       int one = 1;
       setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     }
-    if (::bind(fd.get(), config_.local->get(), config_.local->length) != 0 && !bound_by_helper(fd, *config_.local)) {
+    if (::bind(fd.get(), config_.local->get(), config_.local->length) != 0 &&
+        !privsep::bind_through_helper(fd, *config_.local, privsep::SocketType::Dgram)) {
       unlink_path_.clear();
       throw UserError(errno_text("cannot bind " + config_.local->to_string()));
     }

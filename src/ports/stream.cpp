@@ -27,14 +27,6 @@ void tune_stream_socket(int fd, int family) {
   }
 }
 
-// A unix socket in a directory only root may write (the run dir when the
-// engine has dropped root): the privileged helper binds it, if its rules allow.
-bool bound_by_helper(UniqueFd& fd, const SockAddr& local) {
-  if (local.family() != AF_UNIX || (errno != EACCES && errno != EADDRINUSE) || !privsep::broker()) return false;
-  fd = privsep::broker()->bind_unix(reinterpret_cast<const sockaddr_un*>(&local.storage)->sun_path,
-                                    privsep::SocketType::Stream);
-  return true;
-}
 
 // A socket the engine's user may not reach (root's, in a directory only root
 // may enter): the privileged helper connects, if its rules allow.
@@ -222,7 +214,9 @@ StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id,
   const mode_t old_umask = local.family() == AF_UNIX ? ::umask(0177) : 0;
   const int bound = ::bind(fd_.get(), local.get(), local.length);
   if (local.family() == AF_UNIX) ::umask(old_umask);
-  if (bound != 0 && !bound_by_helper(fd_, local)) {
+  // Without root: the privileged helper binds what only root may (a path in
+  // root's run dir, a port below 1024), if its rules allow.
+  if (bound != 0 && !privsep::bind_through_helper(fd_, local, privsep::SocketType::Stream)) {
     unlink_path_.clear();
     throw UserError(errno_text("cannot listen on " + local.to_string()));
   }

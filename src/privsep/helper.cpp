@@ -1,6 +1,7 @@
 #include "privsep/helper.hpp"
 
 #include <cap-ng.h>
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 
@@ -85,6 +87,12 @@ UniqueFd bind_unix(const HelperPolicy& policy, const std::string& path, SocketTy
   UniqueFd sock(::socket(AF_UNIX, socket_type(type) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!sock || ::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
     throw Refused{errno_text("cannot bind " + path), errno};
+  // Bound owner-only (umask 077); `--group` widens it to one group, as the
+  // engine does for the sockets it binds itself.
+  if (policy.socket_group && (::fchownat(dir_fd.get(), name.c_str(), static_cast<uid_t>(-1), *policy.socket_group,
+                                         AT_SYMLINK_NOFOLLOW) != 0 ||
+                              ::fchmodat(dir_fd.get(), name.c_str(), 0660, 0) != 0))
+    throw Refused{errno_text("cannot give unix socket " + path + " to its group"), errno};
   return sock;
 }
 
@@ -102,6 +110,37 @@ UniqueFd connect_unix(const HelperPolicy& policy, const std::string& path) {
   UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!sock || ::connect(sock.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
     throw Refused{errno_text("connect " + path), errno};
+  return sock;
+}
+
+UniqueFd bind_inet(const HelperPolicy& policy, const std::string& address, const std::string& port_text,
+                   SocketType type) {
+  const auto port = parse_low_port(port_text);
+  if (!port) throw Refused{"port " + port_text + ": only ports below 1024 go through the helper", EINVAL};
+  if (std::find(policy.allowed_low_ports.begin(), policy.allowed_low_ports.end(), *port) ==
+      policy.allowed_low_ports.end())
+    throw Refused{"port " + port_text + " is below 1024 and was not allowed with `vnet up --allow-port " +
+                      port_text + "`",
+                  EACCES};
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  if (auto* in = reinterpret_cast<sockaddr_in*>(&ss); ::inet_pton(AF_INET, address.c_str(), &in->sin_addr) == 1) {
+    in->sin_family = AF_INET;
+    in->sin_port = htons(*port);
+    len = sizeof *in;
+  } else if (auto* in6 = reinterpret_cast<sockaddr_in6*>(&ss);
+             ::inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) == 1) {
+    in6->sin6_family = AF_INET6;
+    in6->sin6_port = htons(*port);
+    len = sizeof *in6;
+  } else {
+    throw Refused{"bad address " + address, EINVAL};
+  }
+  UniqueFd sock(::socket(ss.ss_family, socket_type(type) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const int one = 1;
+  if (sock) ::setsockopt(sock.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (!sock || ::bind(sock.get(), reinterpret_cast<const sockaddr*>(&ss), len) != 0)
+    throw Refused{errno_text("cannot bind " + address + " port " + port_text), errno};
   return sock;
 }
 
@@ -155,20 +194,23 @@ void send_reply(int sock, const Reply& reply, int fd) {
 }
 
 // The helper needs only: TAP creation (NET_ADMIN), entering namespaces
-// (SYS_ADMIN) and root's own directories (DAC_OVERRIDE for a run dir made
+// (SYS_ADMIN), ports below 1024 (NET_BIND_SERVICE), `--group` on sockets
+// (CHOWN) and root's own directories (DAC_OVERRIDE for a run dir made
 // by another admin tool); everything else goes.
 void narrow_helper_capabilities() {
   capng_clear(CAPNG_SELECT_BOTH);
   capng_updatev(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET),
-                CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_DAC_OVERRIDE, -1);
+                CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE, CAP_CHOWN, -1);
   capng_apply(CAPNG_SELECT_BOTH);
   ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
 
 }  // namespace
 
-HelperPolicy make_policy(const std::string& run_dir, const std::vector<std::string>& allowed_dirs) {
+HelperPolicy make_policy(const std::string& run_dir, const std::vector<std::string>& allowed_dirs,
+                         const std::vector<std::uint16_t>& allowed_low_ports) {
   HelperPolicy p;
+  p.allowed_low_ports = allowed_low_ports;
   p.run_dir = normalise_dir(run_dir);
   for (const auto& d : allowed_dirs) {
     if (d.empty()) throw UserError("--allow-path: empty directory");
@@ -199,6 +241,7 @@ Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueF
       case Op::BindUnix: out_fd = bind_unix(policy, request.a, request.socket_type); break;
       case Op::ConnectUnix: out_fd = connect_unix(policy, request.a); break;
       case Op::CreateFile: out_fd = create_file(policy, request.a); break;
+      case Op::BindInet: out_fd = bind_inet(policy, request.a, request.b, request.socket_type); break;
       case Op::Cleanup: cleanup_run_dir(policy); break;
     }
     return {true, 0, {}};
@@ -283,6 +326,10 @@ UniqueFd Broker::connect_unix(const std::string& path) {
   return call({Op::ConnectUnix, SocketType::Stream, path, {}}, true);
 }
 
+UniqueFd Broker::bind_inet(const std::string& address, std::uint16_t port, SocketType type) {
+  return call({Op::BindInet, type, address, std::to_string(port)}, true);
+}
+
 UniqueFd Broker::create_file(const std::string& path) { return call({Op::CreateFile, SocketType::None, path, {}}, true); }
 
 void Broker::cleanup() { call({Op::Cleanup, SocketType::None, {}, {}}, false); }
@@ -321,6 +368,27 @@ std::unique_ptr<Broker> start_helper(const HelperPolicy& policy, isolation::Secc
 }
 
 Broker* broker() { return g_broker; }
+
+bool bind_through_helper(UniqueFd& fd, const SockAddr& local, SocketType type) {
+  const int err = errno;
+  if (!g_broker) return false;
+  if (local.family() == AF_UNIX && (err == EACCES || err == EADDRINUSE)) {
+    fd = g_broker->bind_unix(reinterpret_cast<const sockaddr_un*>(&local.storage)->sun_path, type);
+    return true;
+  }
+  if ((local.family() == AF_INET || local.family() == AF_INET6) && err == EACCES && local.port() > 0 &&
+      local.port() < 1024) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* addr = local.family() == AF_INET
+                           ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(&local.storage)->sin_addr)
+                           : static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(&local.storage)->sin6_addr);
+    ::inet_ntop(local.family(), addr, text, sizeof text);
+    fd = g_broker->bind_inet(text, local.port(), type);
+    return true;
+  }
+  errno = err;
+  return false;
+}
 
 void set_broker(Broker* b) { g_broker = b; }
 

@@ -9,6 +9,8 @@
 //  - BindUnix: a unix socket (stream or datagram), bound, returned unlistened.
 //  - ConnectUnix: a stream socket connected to a listening unix socket (a
 //    QEMU -netdev stream server the engine's user may not reach).
+//  - BindInet: an inet socket bound to a port below 1024, only for ports
+//    root listed with `vnet up --allow-port PORT`.
 //  - CreateFile: a capture file, created or truncated, write-only.
 //  - Cleanup: at engine exit, the run dir's pid file and unix sockets.
 //
@@ -20,8 +22,8 @@
 // if it is a regular file with a single link. Everything else is refused
 // with an error the engine passes on to the user.
 //
-// The helper keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN (setns) and
-// CAP_DAC_OVERRIDE, sets no_new_privs and installs its own seccomp
+// The helper keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN (setns),
+// CAP_NET_BIND_SERVICE, CAP_CHOWN (--group) and CAP_DAC_OVERRIDE, sets no_new_privs and installs its own seccomp
 // allowlist (core/isolation.hpp) before serving.
 //
 // The helper serves one request at a time over a SOCK_SEQPACKET socketpair
@@ -38,6 +40,7 @@
 
 #include "core/fd.hpp"
 #include "core/isolation.hpp"
+#include "core/sockaddr.hpp"
 #include "privsep/request.hpp"
 
 namespace vnet::privsep {
@@ -45,10 +48,13 @@ namespace vnet::privsep {
 struct HelperPolicy {
   std::string run_dir;                    // absolute
   std::vector<std::string> allowed_dirs;  // absolute, from root's command line
+  std::vector<std::uint16_t> allowed_low_ports;  // --allow-port
+  std::optional<gid_t> socket_group;             // --group: unix sockets 0660 and this group, else 0600
 };
 
 // Normalises run_dir and --allow-path values (absolute, no trailing slash).
-HelperPolicy make_policy(const std::string& run_dir, const std::vector<std::string>& allowed_dirs);
+HelperPolicy make_policy(const std::string& run_dir, const std::vector<std::string>& allowed_dirs,
+                         const std::vector<std::uint16_t>& allowed_low_ports = {});
 
 // nullopt if the policy lets the helper open path for the engine, else why not.
 std::optional<std::string> refuse_path(const HelperPolicy& policy, const std::string& path);
@@ -68,6 +74,7 @@ class Broker {
   UniqueFd open_tap(const std::string& ifname, const std::string& netns);
   UniqueFd bind_unix(const std::string& path, SocketType type);
   UniqueFd connect_unix(const std::string& path);
+  UniqueFd bind_inet(const std::string& address, std::uint16_t port, SocketType type);
   UniqueFd create_file(const std::string& path);
   void cleanup();
 
@@ -88,6 +95,13 @@ std::unique_ptr<Broker> start_helper(const HelperPolicy& policy,
 // through every constructor.
 Broker* broker();
 void set_broker(Broker* broker);
+
+// After the engine's own bind of local failed (errno still set): if that was
+// for lack of privilege (a unix path in root's directory, a port below 1024)
+// and there is a helper, replaces fd with the helper's bound socket and
+// returns true; otherwise false, to report the engine's own error. Throws
+// UserError with the helper's reason if it refuses.
+bool bind_through_helper(UniqueFd& fd, const SockAddr& local, SocketType type);
 
 // Runs the helper's loop on sock until the engine goes away.
 [[noreturn]] void serve(UniqueFd sock, const HelperPolicy& policy);

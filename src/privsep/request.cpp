@@ -1,5 +1,8 @@
 #include "privsep/request.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <cstring>
 
 namespace vnet::privsep {
@@ -55,6 +58,12 @@ bool check_fields(const Request& r, std::string& why) {
       if (!valid_absolute_path(r.a, kMaxUnixPath)) return fail(why, "bad socket path");
       if (!r.b.empty() || r.socket_type != SocketType::Stream) return fail(why, "unexpected field");
       return true;
+    case Op::BindInet:
+      if (!valid_numeric_address(r.a)) return fail(why, "bad address");
+      if (!parse_low_port(r.b)) return fail(why, "bad port (only 1 to 1023 go through the helper)");
+      if (r.socket_type != SocketType::Stream && r.socket_type != SocketType::Dgram)
+        return fail(why, "bad socket type");
+      return true;
     case Op::Cleanup:
       if (!r.a.empty() || !r.b.empty() || r.socket_type != SocketType::None) return fail(why, "unexpected field");
       return true;
@@ -80,6 +89,23 @@ bool valid_absolute_path(const std::string& path, std::size_t max_len) {
     start = end + 1;
   }
   return true;
+}
+
+std::optional<std::uint16_t> parse_low_port(const std::string& text) {
+  if (text.empty() || text.size() > 4 || text[0] == '0') return std::nullopt;
+  unsigned v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    v = v * 10 + static_cast<unsigned>(c - '0');
+  }
+  if (v == 0 || v >= 1024) return std::nullopt;
+  return static_cast<std::uint16_t>(v);
+}
+
+bool valid_numeric_address(const std::string& text) {
+  if (text.empty() || text.size() > INET6_ADDRSTRLEN) return false;
+  in6_addr scratch{};
+  return ::inet_pton(AF_INET, text.c_str(), &scratch) == 1 || ::inet_pton(AF_INET6, text.c_str(), &scratch) == 1;
 }
 
 std::vector<std::uint8_t> encode(const Request& r) {
@@ -118,7 +144,7 @@ std::optional<Request> parse_request(std::span<const std::uint8_t> bytes, std::s
     why = "bad socket type";
     return std::nullopt;
   }
-  if (p[0] < static_cast<std::uint8_t>(Op::OpenTap) || p[0] > static_cast<std::uint8_t>(Op::ConnectUnix)) {
+  if (p[0] < static_cast<std::uint8_t>(Op::OpenTap) || p[0] > static_cast<std::uint8_t>(Op::BindInet)) {
     why = "unknown operation";
     return std::nullopt;
   }

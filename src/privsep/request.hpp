@@ -30,6 +30,7 @@ enum class Op : std::uint8_t {
   CreateFile = 3,  // a: absolute path of a capture file to create or truncate
   Cleanup = 4,     // remove the run dir's pid file and sockets: the engine is stopping
   ConnectUnix = 5, // a: absolute path of a listening stream socket to connect to
+  BindInet = 6,    // a: numeric IPv4/IPv6 address, b: port 1-1023 in decimal; stream or dgram
 };
 
 enum class SocketType : std::uint8_t { None = 0, Stream = 1, Dgram = 2 };
@@ -65,5 +66,8 @@ bool valid_ifname(const std::string& name);
 bool valid_netns_name(const std::string& name);
 // Absolute, no empty, "." or ".." component, no trailing slash, no NUL.
 bool valid_absolute_path(const std::string& path, std::size_t max_len);
+// A port below 1024 written in plain decimal ("1" to "1023", no sign or zeros in front).
+std::optional<std::uint16_t> parse_low_port(const std::string& text);
+bool valid_numeric_address(const std::string& text);
 
 }  // namespace vnet::privsep

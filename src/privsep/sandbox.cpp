@@ -25,7 +25,8 @@ Sandbox::~Sandbox() {
   set_broker(nullptr);
 }
 
-std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir) {
+std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir,
+                                       std::optional<gid_t> socket_group) {
   using namespace isolation;
   const bool as_root = ::geteuid() == 0;
   const std::string user_name = options.user == "auto" || (options.user.empty() && kDropByDefault) ? default_user()
@@ -46,7 +47,9 @@ std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std:
   if (as_root) {
     user = lookup_user(user_name);
     if (user->uid == 0) throw UserError("--user " + user_name + " has uid 0: that is root (use --user root to keep it)");
-    broker = start_helper(make_policy(run_dir, options.allow_paths), options.seccomp);
+    HelperPolicy policy = make_policy(run_dir, options.allow_paths, options.allow_ports);
+    policy.socket_group = socket_group;
+    broker = start_helper(policy, options.seccomp);
   } else if (!options.user.empty() && options.user != "auto") {
     throw UserError("--user needs vnet started as root (it already runs as an unprivileged user)");
   }

@@ -11,7 +11,10 @@
 // cleared and the same no_new_privs and seccomp filter apply.
 #pragma once
 
+#include <sys/types.h>
+
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,7 @@ struct SandboxOptions {
   std::string user;  // "" or "root": keep root; "auto": isolation::default_user()
   isolation::SeccompMode seccomp = isolation::SeccompMode::On;
   std::vector<std::string> allow_paths;  // extra directories the helper serves
+  std::vector<std::uint16_t> allow_ports;  // ports below 1024 the helper may bind
 };
 
 // Undoes nothing (privileges never come back) but, while it lives, is the
@@ -40,6 +44,8 @@ class Sandbox {
   std::unique_ptr<Broker> broker_;
 };
 
-std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir);
+// socket_group: `vnet up --group`, applied to the unix sockets the helper binds.
+std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir,
+                                       std::optional<gid_t> socket_group = std::nullopt);
 
 }  // namespace vnet::privsep

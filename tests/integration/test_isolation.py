@@ -66,8 +66,8 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
         self.assertEqual([(h[1], h[2]) for h in helpers], [("root", "vnet-privsep")])
         helper = proc_status(int(helpers[0][0]))
         self.assertEqual((helper["NoNewPrivs"], helper["Seccomp"]), ("1", "2"))
-        # The helper keeps only NET_ADMIN (12), SYS_ADMIN (21) and DAC_OVERRIDE (1).
-        self.assertEqual(int(helper["CapEff"], 16), (1 << 12) | (1 << 21) | (1 << 1))
+        # The helper keeps only NET_ADMIN (12), SYS_ADMIN (21), NET_BIND_SERVICE (10), DAC_OVERRIDE (1), CHOWN (0).
+        self.assertEqual(int(helper["CapEff"], 16), (1 << 12) | (1 << 21) | (1 << 10) | (1 << 1) | 1)
 
     def test_tap_guests_in_other_namespaces_through_a_switch(self):
         a = Netns(self.cleanup)
@@ -104,6 +104,16 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
         with open(pcap_path, "rb") as f:
             self.assertIn(b"isolation-test", f.read())
 
+    def test_group_applies_to_sockets_the_helper_binds(self):
+        import grp
+        group = grp.getgrnam("daemon")
+        e = self.engine(extra=("--group", "daemon"))
+        e.vnet("net", "add", "lab")
+        path = os.path.join(e.run_dir, "shared.sock")
+        e.add_port("lab", f"stream,server=on,addr.type=unix,addr.path={path}")
+        st = os.lstat(path)
+        self.assertEqual((stat.S_IMODE(st.st_mode), st.st_gid), (0o660, group.gr_gid))
+
     def test_helper_refuses_paths_outside_its_rules(self):
         e = self.engine()
         e.vnet("net", "add", "lab")
@@ -139,6 +149,20 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
             e.add_port("lab", f"stream,server=off,addr.type=unix,addr.path={path}")
             conn, _ = server.accept()
             conn.close()
+
+    def test_low_ports_only_when_root_allowed_them(self):
+        ns = Netns(self.cleanup)  # its own loopback: no clash with the host's port 80
+        e = self.engine(netns=ns, extra=("--allow-port", "80"))
+        e.vnet("net", "add", "lab")
+        port = e.add_port("lab", "socket,listen=127.0.0.1:80")
+        self.assertEqual(e.port("lab", port)["peer"], "127.0.0.1:80")
+        res = ns.run([PY, "-c", "import socket; s = socket.create_connection(('127.0.0.1', 80), timeout=5); "
+                      "print('connected')"])
+        self.assertIn("connected", res.stdout)
+        res = e.vnet("port", "add", "lab", "socket,listen=127.0.0.1:81", check=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("--allow-port 81", res.stderr)
+        self.assert_unprivileged(e)
 
     def test_down_cleans_the_run_dir_and_the_helper_exits(self):
         e = self.engine()

@@ -47,6 +47,8 @@ TEST(PrivsepRequest, RoundTripsEachOperation) {
                               {Op::BindUnix, SocketType::Dgram, "/run/vnet/d", ""},
                               {Op::CreateFile, SocketType::None, "/run/vnet/cap.pcap", ""},
                               {Op::ConnectUnix, SocketType::Stream, "/run/vnet/qemu.sock", ""},
+                              {Op::BindInet, SocketType::Stream, "0.0.0.0", "80"},
+                              {Op::BindInet, SocketType::Dgram, "::1", "1023"},
                               {Op::Cleanup, SocketType::None, "", ""}};
   for (const auto& r : requests) {
     std::string why;
@@ -81,7 +83,7 @@ TEST(PrivsepRequest, LengthsThatDoNotAddUp) {
 }
 
 TEST(PrivsepRequest, UnknownOperation) {
-  for (std::uint8_t op : {0, 6, 0x7f, 0xff}) EXPECT_TRUE(refused(raw(op, 0, 0, "", "")));
+  for (std::uint8_t op : {0, 7, 0x7f, 0xff}) EXPECT_TRUE(refused(raw(op, 0, 0, "", "")));
 }
 
 TEST(PrivsepRequest, BadSocketType) {
@@ -123,6 +125,14 @@ TEST(PrivsepRequest, BadPaths) {
   EXPECT_TRUE(refused(raw(2, 1, 0, "/run/vnet/a", "extra")));
   EXPECT_TRUE(refused(raw(3, 0, 0, "/run/vnet/a", "extra")));
   EXPECT_TRUE(refused(raw(4, 0, 0, "/run/vnet/a", "")));
+}
+
+TEST(PrivsepRequest, BadInetBinds) {
+  for (const char* port : {"", "0", "1024", "65535", "080", "+80", "-1", "8O", "99999", " 80"})
+    EXPECT_TRUE(refused(raw(6, 1, 0, "127.0.0.1", port))) << port;
+  for (const char* addr : {"", "localhost", "127.0.0.1:80", "1.2.3", "::g", "[::1]", "0.0.0.0 "})
+    EXPECT_TRUE(refused(raw(6, 1, 0, addr, "80"))) << addr;
+  EXPECT_TRUE(refused(raw(6, 0, 0, "127.0.0.1", "80")));  // no socket type
 }
 
 TEST(PrivsepReply, RoundTripAndMalformed) {
@@ -236,6 +246,14 @@ TEST_F(PrivsepFiles, ConnectsToALiveSocketOnly) {
   EXPECT_EQ(::send(fd.get(), "x", 1, 0), 1);
   std::ofstream(dir_ + "/plain") << "x";
   EXPECT_FALSE(run({Op::ConnectUnix, SocketType::Stream, dir_ + "/plain", ""}, fd).ok);
+}
+
+TEST_F(PrivsepFiles, BindsOnlyTheLowPortsRootAllowed) {
+  UniqueFd fd;
+  auto reply = run({Op::BindInet, SocketType::Stream, "127.0.0.1", "81"}, fd);
+  EXPECT_FALSE(reply.ok);
+  EXPECT_NE(reply.message.find("--allow-port 81"), std::string::npos);
+  EXPECT_FALSE(fd);
 }
 
 TEST_F(PrivsepFiles, CleanupRemovesSocketsAndPidFileOnly) {
