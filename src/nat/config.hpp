@@ -32,7 +32,17 @@ struct NatConfig {
   // Limits against a hostile guest.
   std::uint32_t max_flows_per_guest = 4096;
   std::uint32_t max_flows = 16384;
-  std::uint32_t max_pending_connects = 256;
+  // TCP connects in progress (a black hole holds one for 20 s): per guest,
+  // so one guest cannot use up the network's.
+  std::uint32_t max_pending_connects = 1024;
+  std::uint32_t max_pending_connects_per_guest = 64;
+  // Host send buffers of TCP flows, in the kernel's accounting (SO_SNDBUF as
+  // read back): a budget per network, shared fairly; a flow holds at most
+  // tcp_sndbuf_max (the window that makes high-RTT uploads fast) and never
+  // less than tcp_sndbuf_min.
+  std::uint32_t tcp_sndbuf_budget = 32u << 20;
+  std::uint32_t tcp_sndbuf_max = 8u << 20;
+  std::uint32_t tcp_sndbuf_min = 512u << 10;
   std::uint32_t max_leases = 1024;
   // Leases one port may hold at once (a guest cycling random chaddrs cannot
   // drain the pool; a bridge port with several VMs may need more).

@@ -1,13 +1,20 @@
-// Flows of the NAT: the key every translator uses, in family-agnostic
-// addresses (IPv4 held IPv4-mapped, see wire/ipaddr.hpp), so IPv6 flows
-// share the tables with no second copy.
+// Flows of the NAT: the key every translator uses, and the one place that
+// decides whether a guest may open another flow (see flow.cpp for the
+// theory of operation). Keys are family-agnostic (IPv4 held IPv4-mapped, see
+// wire/ipaddr.hpp), so IPv6 flows share the tables with no second copy.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <unordered_map>
 
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/event_loop.hpp"
 #include "wire/ipaddr.hpp"
+#include "wire/mac.hpp"
 
 namespace vnet::nat {
 
@@ -32,6 +39,96 @@ struct FlowKeyHash {
     x *= 0x9E3779B97F4A7C15ull;
     return static_cast<std::size_t>(x ^ (x >> 29));
   }
+};
+
+class GuestIo;
+
+// Who a flow belongs to, for per-guest limits: the MAC bound to the guest's
+// address (GuestIo::guest_mac: a port+MAC binding a guest cannot spoof),
+// else, for a guest not bound yet, its source address.
+struct GuestId {
+  std::array<std::uint8_t, 16> id{};
+  bool by_mac = false;
+  friend bool operator==(const GuestId&, const GuestId&) = default;
+};
+
+struct GuestIdHash {
+  std::size_t operator()(const GuestId& g) const noexcept {
+    std::uint64_t a, b;
+    std::memcpy(&a, g.id.data(), 8);
+    std::memcpy(&b, g.id.data() + 8, 8);
+    std::uint64_t x = (a * 0x9E3779B97F4A7C15ull) ^ (b * 0xC2B2AE3D27D4EB4Full) ^ g.by_mac;
+    return static_cast<std::size_t>(x ^ (x >> 31));
+  }
+};
+
+enum class FlowKind : std::uint8_t { Tcp, Udp, Icmp };
+
+// Flow admission and accounting for one NAT network, shared by the TCP, UDP
+// and ICMP translators; also the network's budget of host send buffers.
+class FlowTable {
+ public:
+  explicit FlowTable(GuestIo& io);
+  ~FlowTable();
+  FlowTable(const FlowTable&) = delete;
+  FlowTable& operator=(const FlowTable&) = delete;
+
+  GuestId guest_of(const wire::IpAddr& addr) const;
+
+  // May `guest` open one more flow? Counts the refusal (drop_flow_limit and
+  // the cause) when the guest or the network is at its cap. On true the
+  // caller must add() the flow.
+  bool admit(const GuestId& guest, FlowKind kind);
+  void add(const GuestId& guest, FlowKind kind);
+  void remove(const GuestId& guest, FlowKind kind);
+
+  // Pending host connects (TCP connect() in progress), capped per guest and
+  // per network so that one guest's connects to a black hole leave room for
+  // the others'. admit_connect() counts a refusal like admit().
+  bool admit_connect(const GuestId& guest);
+  void add_connect(const GuestId& guest);
+  void remove_connect(const GuestId& guest);
+
+  std::size_t flows() const { return flows_; }
+  std::size_t pending_connects() const { return pending_; }
+  std::size_t flows_of(const GuestId& guest) const;
+
+  // Host send buffers (see flow.cpp). Sizes are the kernel's accounting
+  // (SO_SNDBUF as read back, twice the requested value).
+  struct SendBuffer {
+    std::uint32_t granted = 0;  // what this socket holds of the budget
+    std::uint32_t epoch = 0;    // the budget's epoch when last sized
+  };
+  // Sizes a new flow's send buffer from the budget.
+  void size_send_buffer(int fd, SendBuffer& sb);
+  // Re-sizes toward the current fair share when the budget changed since
+  // (cheap when it did not); `queued` is the socket's wmem_queued.
+  void rebalance_send_buffer(int fd, SendBuffer& sb, std::uint32_t queued);
+  void release_send_buffer(SendBuffer& sb);
+  std::uint64_t send_buffer_in_use() const { return sndbuf_in_use_; }
+
+  // A translator freed `n` flows: after a burst, hand memory back to the
+  // system (malloc_trim), at most once a second.
+  void freed(std::size_t n);
+
+  nlohmann::json status() const;
+
+ private:
+  struct Counts {
+    std::uint32_t flows = 0, pending = 0;
+  };
+  std::uint32_t fair_share() const;
+  void set_sndbuf(int fd, SendBuffer& sb, std::uint32_t want);
+  void trim();
+
+  GuestIo& io_;
+  std::unordered_map<GuestId, Counts, GuestIdHash> guests_;
+  std::size_t flows_ = 0, pending_ = 0;
+  std::size_t tcp_sockets_ = 0;  // flows holding a budgeted send buffer
+  std::uint64_t sndbuf_in_use_ = 0;
+  std::uint32_t sndbuf_epoch_ = 1;
+  std::size_t freed_since_trim_ = 0;
+  Timer trim_timer_;
 };
 
 }  // namespace vnet::nat

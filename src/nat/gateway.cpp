@@ -335,7 +335,10 @@ nlohmann::json NatGateway::status() const {
       {"drop_unsupported", c.drop_unsupported}, {"drop_spoofed", c.drop_spoofed},
       {"drop_martian", c.drop_martian},     {"drop_neigh_limit", c.drop_neigh_limit},
       {"neigh_mac_conflict", c.neigh_mac_conflict}, {"dhcp_chaddr_mismatch", c.dhcp_chaddr_mismatch},
-      {"dhcp_port_limit", c.dhcp_port_limit}, {"tftp_guest_limit", c.tftp_guest_limit}};
+      {"dhcp_port_limit", c.dhcp_port_limit}, {"tftp_guest_limit", c.tftp_guest_limit},
+      {"drop_guest_flows", c.drop_guest_flows}, {"drop_net_flows", c.drop_net_flows},
+      {"drop_guest_connects", c.drop_guest_connects}, {"drop_net_connects", c.drop_net_connects},
+      {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},
           {"dns", config_.dns.to_string()},
@@ -350,6 +353,7 @@ nlohmann::json NatGateway::status() const {
           {"dns_forwarder", dns_->status()},
           {"udp", udp_->status()},
           {"tcp", tcp_->status()},
+          {"flows", flows_.status()},
           {"forwards", portfwd_->list()}};
 }
 

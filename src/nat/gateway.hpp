@@ -59,6 +59,7 @@ class NatGateway : public Port, public GuestIo {
   bool send_udp(wire::IpAddr src, std::uint16_t sport, wire::IpAddr dst, std::uint16_t dport,
                 wire::Bytes payload) override;
   const wire::MacAddr* guest_mac(wire::IpAddr guest) const override;
+  FlowTable& flows() override { return flows_; }
 
   wire::MacAddr mac() const { return mac_; }
   TcpTranslator& tcp() { return *tcp_; }
@@ -91,6 +92,7 @@ class NatGateway : public Port, public GuestIo {
   // One outgoing frame: Ethernet + IPv4 headers, then the l4 segment.
   std::unique_ptr<std::uint8_t[]> frame_;
   std::size_t frame_capacity_;
+  FlowTable flows_{*this};  // before the translators, which use it
 
   std::unique_ptr<DhcpServer> dhcp_;
   std::unique_ptr<DnsForwarder> dns_;

@@ -11,6 +11,7 @@
 
 #include "core/event_loop.hpp"
 #include "nat/config.hpp"
+#include "nat/flow.hpp"
 #include "wire/bytes.hpp"
 #include "wire/ip_protocol.hpp"
 #include "wire/ipaddr.hpp"
@@ -33,7 +34,14 @@ struct NatCounters {
   std::uint64_t drop_unknown_guest = 0;  // no ARP entry to answer to
   std::uint64_t drop_restricted = 0;     // --restrict on
   std::uint64_t drop_host_loopback = 0;  // --host-loopback off
-  std::uint64_t drop_flow_limit = 0;     // per-guest or per-network flow cap
+  std::uint64_t drop_flow_limit = 0;     // any flow cap (the four below, summed)
+  std::uint64_t drop_guest_flows = 0;    // the guest's flow cap
+  std::uint64_t drop_net_flows = 0;      // the network's flow cap
+  std::uint64_t drop_guest_connects = 0; // the guest's pending-connect cap
+  std::uint64_t drop_net_connects = 0;   // the network's pending-connect cap
+  // TCP without SO_PEEK_OFF: bytes peeked to send tcp_fallback_sent bytes
+  // (their ratio shows the fallback's cost stays linear).
+  std::uint64_t tcp_fallback_peeked = 0, tcp_fallback_sent = 0;
   std::uint64_t drop_unsupported = 0;    // protocol vnet does not translate
   std::uint64_t drop_spoofed = 0;        // source address another guest's, or not the network's
   std::uint64_t drop_martian = 0;        // destination never translated (0/8, 127/8, 169.254/16, 224/4, 240/4)
@@ -65,6 +73,8 @@ class GuestIo {
   // The guest that owns an address: the MAC bound to it, if any. Per-guest
   // limits count against this MAC.
   virtual const wire::MacAddr* guest_mac(wire::IpAddr guest) const = 0;
+  // The network's flow accounting, shared by the translators.
+  virtual FlowTable& flows() = 0;
 };
 
 }  // namespace vnet::nat

@@ -47,6 +47,7 @@ FlowKey echo_key(const IpAddr& guest, std::uint16_t ident, const IpAddr& target)
 
 struct EchoFlow {
   FlowKey key;
+  GuestId guest;  // whom it counts against (FlowTable)
   IpAddr pinged;  // what the guest addressed (the reply's source)
   UniqueFd sock;
   Nanos last_active = 0;
@@ -55,24 +56,20 @@ struct EchoFlow {
 }  // namespace
 
 struct IcmpTranslator::State {
-  explicit State(GuestIo& g) : io(g), sweep(g.loop(), [this] { on_sweep(); }) {}
+  explicit State(GuestIo& g) : io(g), table(g.flows()), sweep(g.loop(), [this] { on_sweep(); }) {}
   ~State() {
     for (auto& [k, f] : flows) io.loop().remove(f->sock.get());
   }
 
   GuestIo& io;
+  FlowTable& table;
   std::unordered_map<FlowKey, std::unique_ptr<EchoFlow>, FlowKeyHash> flows;
-  std::unordered_map<IpAddr, std::uint32_t> per_guest;
   Timer sweep;
   bool warned = false;
 
   EchoFlow* open(const FlowKey& key, const IpAddr& pinged) {
-    const auto g = per_guest.find(key.guest);
-    if (flows.size() >= io.config().max_flows ||
-        (g != per_guest.end() && g->second >= io.config().max_flows_per_guest)) {
-      io.counters().drop_flow_limit++;
-      return nullptr;
-    }
+    const GuestId guest = table.guest_of(key.guest);
+    if (!table.admit(guest, FlowKind::Icmp)) return nullptr;
     UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP));
     if (!s) {
       unavailable(errno);
@@ -80,11 +77,12 @@ struct IcmpTranslator::State {
     }
     auto f = std::make_unique<EchoFlow>();
     f->key = key;
+    f->guest = guest;
     f->pinged = pinged;
     f->sock = std::move(s);
     EchoFlow* raw = f.get();
     flows.emplace(key, std::move(f));
-    per_guest[key.guest]++;
+    table.add(guest, FlowKind::Icmp);
     io.loop().add(raw->sock.get(), EPOLLIN, [this, raw](std::uint32_t) { on_readable(*raw); });
     if (!sweep.armed()) sweep.arm_in(kSweepInterval);
     return raw;
@@ -125,17 +123,21 @@ struct IcmpTranslator::State {
     auto it = flows.find(key);
     if (it == flows.end()) return;
     io.loop().remove(it->second->sock.get());
-    auto g = per_guest.find(key.guest);
-    if (g != per_guest.end() && --g->second == 0) per_guest.erase(g);
+    table.remove(it->second->guest, FlowKind::Icmp);
     flows.erase(it);
   }
 
   void expire(Nanos now) {
+    std::size_t freed = 0;
     for (auto it = flows.begin(); it != flows.end();) {
       auto next = std::next(it);
-      if (now - it->second->last_active >= kIdleTimeout) erase(it->first);
+      if (now - it->second->last_active >= kIdleTimeout) {
+        erase(it->first);
+        freed++;
+      }
       it = next;
     }
+    table.freed(freed);
   }
 
   void on_sweep() {

@@ -53,9 +53,12 @@
 #include "nat/tcp.hpp"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <linux/sock_diag.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -123,15 +126,12 @@ void set_nodelay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-// The free send buffer is the window the guest gets, and the kernel only
-// grows a send buffer (autotuning) when a writer fills it, which that very
-// window never lets the guest do: a flow would stay at its initial ~64 KiB,
-// slirp's limit. So the buffer is sized up front. Without CAP_NET_ADMIN the
-// kernel caps it at twice net.core.wmem_max (416 KiB by default).
-void size_send_buffer(int fd) {
-  int bytes = 4 << 20;
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);
+// VNET_TCP_NO_PEEK_OFF=1 makes the translator use its fallback for kernels
+// without SO_PEEK_OFF on TCP (before Linux 6.9, e.g. Debian 12's 6.1), so
+// tests cover it on any kernel. Read once, when a translator is built.
+bool peek_off_disabled() {
+  const char* v = ::getenv("VNET_TCP_NO_PEEK_OFF");
+  return v && *v && std::strcmp(v, "0") != 0;
 }
 
 }  // namespace
@@ -139,12 +139,12 @@ void size_send_buffer(int fd) {
 struct TcpTranslator::State {
   struct Flow;
   struct Entry;
-  explicit State(GuestIo& g) : io(g), alive(std::make_shared<bool>(true)) {}
+  explicit State(GuestIo& g)
+      : io(g), table(g.flows()), alive(std::make_shared<bool>(true)), no_peek_off(peek_off_disabled()) {}
   GuestIo& io;
+  FlowTable& table;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
-  std::unordered_map<IpAddr, std::uint32_t> per_guest;  // live (not TIME_WAIT) flows per guest
   std::uint32_t time_wait_flows = 0;
-  std::uint32_t pending_connects = 0;
   // Closed flows wait here until no handler of theirs can be on the stack.
   std::vector<std::unique_ptr<Flow>> dead;
   int depth = 0;
@@ -152,15 +152,17 @@ struct TcpTranslator::State {
   bool ack_flush_posted = false;
   std::shared_ptr<bool> alive;
   std::unique_ptr<std::uint8_t[]> scratch;
+  bool no_peek_off;  // VNET_TCP_NO_PEEK_OFF: never use SO_PEEK_OFF
 
   // Entry points
   void on_segment(const Ipv4Packet& ip, const SockAddr& target);
   void open_inbound(UniqueFd conn, const SockAddr& client, const IpAddr& guest, std::uint16_t guest_port);
 
   // Flow life
-  bool over_limits(const IpAddr& guest) const;
-  void release_guest_slot(const IpAddr& guest);
-  Flow* create(const FlowKey& key, UniqueFd sock, TcpState st);
+  Flow* create(const FlowKey& key, const GuestId& guest, UniqueFd sock, TcpState st);
+  void release_socket(Flow& f);
+  bool enable_peek_off(int fd) const;
+  void free_dead();
   void destroy(Flow& f);
   void close_with_rst(Flow& f);
   void guest_reset(Flow& f);
@@ -176,7 +178,8 @@ struct TcpTranslator::State {
   void process_ack(Flow& f, const TcpPacket& tcp);
   void process_data(Flow& f, const TcpPacket& tcp);
   void push_to_guest(Flow& f);
-  std::ptrdiff_t peek(Flow& f, std::size_t in_flight, std::uint8_t* dst, std::size_t len);
+  void push_to_guest_fallback(Flow& f);
+  bool sent_new_data(Flow& f, bool sent);
   bool discard(Flow& f, std::size_t n);
   void rewind(Flow& f);
   void retransmit_first(Flow& f);
@@ -198,7 +201,7 @@ struct TcpTranslator::State {
 // freed only when no handler of theirs can be on the stack.
 struct TcpTranslator::State::Entry {
   explicit Entry(TcpTranslator::State& s) : st(s) {
-    if (st.depth == 0) st.dead.clear();
+    if (st.depth == 0 && !st.dead.empty()) st.free_dead();
     ++st.depth;
   }
   ~Entry() { --st.depth; }
@@ -206,8 +209,8 @@ struct TcpTranslator::State::Entry {
 };
 
 struct TcpTranslator::State::Flow {
-  Flow(TcpTranslator::State& o, const FlowKey& k, UniqueFd s, TcpState st)
-      : owner(&o), key(k), sock(std::move(s)), state(st), timer(o.io.loop(), [this] {
+  Flow(TcpTranslator::State& o, const FlowKey& k, const GuestId& g, UniqueFd s, TcpState st)
+      : owner(&o), key(k), guest(g), sock(std::move(s)), state(st), timer(o.io.loop(), [this] {
           Entry e(*owner);
           owner->on_timer(*this);
         }) {}
@@ -217,6 +220,8 @@ struct TcpTranslator::State::Flow {
 
   TcpTranslator::State* owner;
   FlowKey key;
+  GuestId guest;  // whom the flow counts against (FlowTable)
+  FlowTable::SendBuffer sndbuf;
   UniqueFd sock;
   TcpState state;
   Timer timer;
@@ -254,8 +259,9 @@ std::uint16_t TcpTranslator::State::compute_window(Flow& f) {
   std::uint32_t mem[SK_MEMINFO_VARS] = {};
   socklen_t len = sizeof mem;
   std::uint32_t free_bytes = 0;
-  if (f.sock && getsockopt(f.sock.get(), SOL_SOCKET, SO_MEMINFO, mem, &len) == 0 &&
-      mem[SK_MEMINFO_SNDBUF] > mem[SK_MEMINFO_WMEM_QUEUED]) {
+  const bool have_mem = f.sock && getsockopt(f.sock.get(), SOL_SOCKET, SO_MEMINFO, mem, &len) == 0;
+  if (have_mem) table.rebalance_send_buffer(f.sock.get(), f.sndbuf, mem[SK_MEMINFO_WMEM_QUEUED]);
+  if (have_mem && mem[SK_MEMINFO_SNDBUF] > mem[SK_MEMINFO_WMEM_QUEUED]) {
     // Buffer accounting is in truesize (payload plus skb overhead), like the
     // doubled SO_SNDBUF: half of it is what send() surely takes, so the
     // guest is not invited to send what we would only ACK in part.
@@ -362,35 +368,51 @@ void TcpTranslator::State::set_events(Flow& f, std::uint32_t events) {
 
 // ---------------------------------------------------------------- flow life
 
-bool TcpTranslator::State::over_limits(const IpAddr& guest) const {
-  // TIME_WAIT flows hold no socket and do not count: a guest that opens and
-  // closes connections fast must not be refused for connections it ended.
-  if (flows.size() - time_wait_flows >= io.config().max_flows) return true;
-  auto it = per_guest.find(guest);
-  return it != per_guest.end() && it->second >= io.config().max_flows_per_guest;
-}
-
-TcpTranslator::State::Flow* TcpTranslator::State::create(const FlowKey& key, UniqueFd sock, TcpState st) {
-  auto owned = std::make_unique<Flow>(*this, key, std::move(sock), st);
+// TIME_WAIT flows hold no socket and do not count against the FlowTable's
+// caps: a guest that opens and closes connections fast must not be refused
+// for connections it ended.
+TcpTranslator::State::Flow* TcpTranslator::State::create(const FlowKey& key, const GuestId& guest, UniqueFd sock,
+                                                         TcpState st) {
+  auto owned = std::make_unique<Flow>(*this, key, guest, std::move(sock), st);
   Flow* f = owned.get();
   flows.emplace(key, std::move(owned));
-  per_guest[key.guest]++;
-  if (st == TcpState::Connecting) pending_connects++;
+  table.add(guest, FlowKind::Tcp);
+  if (st == TcpState::Connecting) table.add_connect(guest);
+  table.size_send_buffer(f->sock.get(), f->sndbuf);
   io.counters().tcp_flows++;
   return f;
+}
+
+void TcpTranslator::State::release_socket(Flow& f) {
+  if (!f.sock) return;
+  io.loop().remove(f.sock.get());
+  f.sock.reset();
+  table.release_send_buffer(f.sndbuf);
+}
+
+bool TcpTranslator::State::enable_peek_off(int fd) const {
+  if (no_peek_off) return false;
+  int zero = 0;
+  return setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+}
+
+// Frees closed flows (no handler of theirs is on the stack) and, after a
+// burst, the table's spare buckets; the FlowTable may trim the heap.
+void TcpTranslator::State::free_dead() {
+  const std::size_t n = dead.size();
+  dead.clear();
+  if (flows.bucket_count() > 1024 && flows.size() < flows.bucket_count() / 8) flows.rehash(0);
+  table.freed(n);
 }
 
 void TcpTranslator::State::destroy(Flow& f) {
   if (f.dead) return;
   f.dead = true;
   f.timer.cancel();
-  if (f.state == TcpState::Connecting) pending_connects--;
-  if (f.sock) {
-    io.loop().remove(f.sock.get());
-    f.sock.reset();
-  }
+  if (f.state == TcpState::Connecting) table.remove_connect(f.guest);
+  release_socket(f);
   if (f.state == TcpState::TimeWait) time_wait_flows--;
-  else release_guest_slot(f.key.guest);
+  else table.remove(f.guest, FlowKind::Tcp);
   auto it = flows.find(f.key);
   if (it != flows.end() && it->second.get() == &f) {
     dead.push_back(std::move(it->second));
@@ -414,18 +436,10 @@ void TcpTranslator::State::guest_reset(Flow& f) {
   destroy(f);
 }
 
-void TcpTranslator::State::release_guest_slot(const IpAddr& guest) {
-  auto pg = per_guest.find(guest);
-  if (pg != per_guest.end() && --pg->second == 0) per_guest.erase(pg);
-}
-
 void TcpTranslator::State::enter_time_wait(Flow& f) {
   f.state = TcpState::TimeWait;
-  if (f.sock) {
-    io.loop().remove(f.sock.get());
-    f.sock.reset();
-  }
-  release_guest_slot(f.key.guest);
+  release_socket(f);
+  table.remove(f.guest, FlowKind::Tcp);
   // Bounded like live flows; past that, old connections simply end at once.
   if (++time_wait_flows > io.config().max_flows) {
     destroy(f);
@@ -484,8 +498,8 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
     reply_rst(ip, *tcp);
     return;
   }
-  if (over_limits(key.guest) || pending_connects >= io.config().max_pending_connects) {
-    io.counters().drop_flow_limit++;
+  const GuestId guest = table.guest_of(key.guest);
+  if (!table.admit(guest, FlowKind::Tcp) || !table.admit_connect(guest)) {
     reply_rst(ip, *tcp);
     return;
   }
@@ -497,13 +511,12 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
     return;
   }
   set_nodelay(sock.get());
-  size_send_buffer(sock.get());
   if (::connect(sock.get(), target.get(), target.length) != 0 && errno != EINPROGRESS) {
     io.counters().tcp_refused++;
     reply_rst(ip, *tcp);
     return;
   }
-  Flow* f = create(key, std::move(sock), TcpState::Connecting);
+  Flow* f = create(key, guest, std::move(sock), TcpState::Connecting);
   f->rcv_nxt = tcp->seq_number() + 1;
   f->snd_wnd = tcp->window();
   if (opts->mss) f->mss = *opts->mss;
@@ -532,10 +545,9 @@ void TcpTranslator::State::on_connected(Flow& f) {
     destroy(f);
     return;
   }
-  pending_connects--;
+  table.remove_connect(f.guest);
   f.state = TcpState::SynRcvd;
-  int zero = 0;
-  f.peek_off = setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+  f.peek_off = enable_peek_off(f.sock.get());
   f.iss = random_iss();
   f.snd_una = f.iss;
   f.snd_nxt = f.snd_max = f.iss + 1;
@@ -750,30 +762,12 @@ void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
   }
 }
 
-// Reads `len` bytes that follow the `in_flight` ones already sent into dst.
-// Returns the count, 0 at end of stream, -1 with errno otherwise.
-std::ptrdiff_t TcpTranslator::State::peek(Flow& f, std::size_t in_flight, std::uint8_t* dst, std::size_t len) {
-  if (f.peek_off) return ::recv(f.sock.get(), dst, len, MSG_PEEK | MSG_DONTWAIT);
-  if (in_flight >= kScratchSize) {
-    errno = EAGAIN;
-    return -1;
-  }
-  if (!scratch) scratch.reset(new std::uint8_t[kScratchSize]);
-  len = std::min(len, kScratchSize - in_flight);
-  const ssize_t got = ::recv(f.sock.get(), scratch.get(), in_flight + len, MSG_PEEK | MSG_DONTWAIT);
-  if (got < 0) return -1;
-  if (static_cast<std::size_t>(got) <= in_flight) {
-    if (got == 0 || f.rdhup) return 0;
-    errno = EAGAIN;
-    return -1;
-  }
-  const std::size_t n = static_cast<std::size_t>(got) - in_flight;
-  std::memcpy(dst, scratch.get() + in_flight, n);
-  return static_cast<std::ptrdiff_t>(n);
-}
-
 void TcpTranslator::State::push_to_guest(Flow& f) {
   if (f.dead || f.state != TcpState::Established || !f.sock || f.fin_sent) return;
+  if (!f.peek_off) {
+    push_to_guest_fallback(f);
+    return;
+  }
   MutBytes l4 = io.l4_buffer();
   const std::size_t mss = std::min<std::size_t>(f.mss, l4.size() - kDataOffset);
   bool sent = false;
@@ -786,7 +780,7 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
     }
     const std::size_t len = std::min({mss, f.snd_wnd - in_flight, kMaxInFlight - in_flight});
     l4 = io.l4_buffer();
-    const std::ptrdiff_t n = peek(f, in_flight, l4.data() + kDataOffset, len);
+    const ssize_t n = ::recv(f.sock.get(), l4.data() + kDataOffset, len, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
       emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, static_cast<std::size_t>(n));
       f.snd_nxt += static_cast<std::uint32_t>(n);
@@ -805,7 +799,68 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
     close_with_rst(f);
     return;
   }
+  sent_new_data(f, sent);
+}
+
+// Without SO_PEEK_OFF every peek starts at the head of the receive queue, so
+// reaching new data means copying all the data in flight again. Peeking per
+// segment made that quadratic; instead one peek per round takes the data in
+// flight plus everything the window allows into the scratch buffer, and the
+// segments are cut from there. A round runs only when the new data it can
+// send (queued beyond what is in flight, within the window) is at least a
+// quarter of the data in flight, or the host has closed, so each new byte
+// costs at most five bytes peeked: linear in the transfer.
+void TcpTranslator::State::push_to_guest_fallback(Flow& f) {
+  const std::size_t in_flight = f.data_in_flight();
+  const std::size_t limit = std::min<std::size_t>(f.snd_wnd, kMaxInFlight);
+  if (in_flight >= limit) {
+    if (f.snd_wnd == 0 && f.outstanding() == 0 && !f.timer.armed()) arm_rto(f);  // zero-window probe
+    return;
+  }
+  // New data waiting behind what is in flight (SIOCINQ: the queue's length).
+  int queued = 0;
+  if (::ioctl(f.sock.get(), SIOCINQ, &queued) != 0) queued = 0;
+  const std::size_t avail = static_cast<std::size_t>(queued) > in_flight ? queued - in_flight : 0;
+  const std::size_t take = std::min(limit - in_flight, avail);
+  // Too little to be worth re-reading what is in flight: the next ACKs
+  // shrink that, or more data comes.
+  if (!f.rdhup && (take == 0 || take < in_flight / 4)) return;
+  if (!scratch) scratch.reset(new std::uint8_t[kScratchSize]);
+  const ssize_t got = ::recv(f.sock.get(), scratch.get(), in_flight + take, MSG_PEEK | MSG_DONTWAIT);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
+    log::debug("nat tcp: recv from host: {}", std::strerror(errno));
+    close_with_rst(f);
+    return;
+  }
+  io.counters().tcp_fallback_peeked += static_cast<std::uint64_t>(got);
+  MutBytes l4 = io.l4_buffer();
+  const std::size_t mss = std::min<std::size_t>(f.mss, l4.size() - kDataOffset);
+  bool sent = false;
+  for (std::size_t at = in_flight; at < static_cast<std::size_t>(got);) {
+    const std::size_t len = std::min(mss, static_cast<std::size_t>(got) - at);
+    l4 = io.l4_buffer();
+    std::memcpy(l4.data() + kDataOffset, scratch.get() + at, len);
+    emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, len);
+    f.snd_nxt += static_cast<std::uint32_t>(len);
+    if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
+    io.counters().tcp_fallback_sent += len;
+    at += len;
+    sent = true;
+  }
+  // End of stream once all the host sent is in flight: got == 0 with an
+  // empty queue, or a closed peer (rdhup) whose data all fit in this peek.
+  if (got == 0 || (f.rdhup && take == avail && static_cast<std::size_t>(got) == in_flight + take)) {
+    f.host_eof = true;
+    send_fin(f);
+    sent = true;
+  }
+  sent_new_data(f, sent);
+}
+
+bool TcpTranslator::State::sent_new_data(Flow& f, bool sent) {
   if (sent && !f.timer.armed()) arm_rto(f);
+  return sent;
 }
 
 void TcpTranslator::State::send_fin(Flow& f) {
@@ -929,18 +984,14 @@ void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, c
     log::warn("nat tcp: port forward clash for {}:{}", key.remote.to_string(), key.remote_port);
     return;
   }
-  if (over_limits(guest)) {
-    io.counters().drop_flow_limit++;
-    return;
-  }
+  const GuestId owner = table.guest_of(guest);
+  if (!table.admit(owner, FlowKind::Tcp)) return;
   const int fl = fcntl(conn.get(), F_GETFL);
   if (fl < 0 || fcntl(conn.get(), F_SETFL, fl | O_NONBLOCK) < 0) return;
   set_nodelay(conn.get());
-  size_send_buffer(conn.get());
-  Flow* f = create(key, std::move(conn), TcpState::SynSent);
+  Flow* f = create(key, owner, std::move(conn), TcpState::SynSent);
   f->inbound = true;
-  int zero = 0;
-  f->peek_off = setsockopt(f->sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero) == 0;
+  f->peek_off = enable_peek_off(f->sock.get());
   f->iss = random_iss();
   f->snd_una = f->iss;
   f->snd_nxt = f->snd_max = f->iss + 1;

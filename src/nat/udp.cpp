@@ -49,6 +49,7 @@ constexpr int kMaxReadsPerEvent = 64;
 
 struct Flow {
   FlowKey key;
+  GuestId guest;         // whom it counts against (FlowTable)
   UniqueFd sock;         // outgoing flows
   int host_fd = -1;      // inbound flows: the port forward's socket (not owned)
   SockAddr client;       // inbound flows: where replies go
@@ -63,30 +64,20 @@ std::string endpoint(const IpAddr& a, std::uint16_t port) { return a.to_string()
 }  // namespace
 
 struct UdpTranslator::State {
-  explicit State(GuestIo& g) : io(g), sweep(g.loop(), [this] { on_sweep(); }) {}
+  explicit State(GuestIo& g) : io(g), table(g.flows()), sweep(g.loop(), [this] { on_sweep(); }) {}
   ~State() {
     for (auto& [k, f] : flows)
       if (f->sock) io.loop().remove(f->sock.get());
   }
 
   GuestIo& io;
+  FlowTable& table;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
-  std::unordered_map<IpAddr, std::uint32_t> per_guest;
   Timer sweep;
-
-  bool may_open(const IpAddr& guest) {
-    auto it = per_guest.find(guest);
-    const std::uint32_t mine = it == per_guest.end() ? 0 : it->second;
-    if (flows.size() >= io.config().max_flows || mine >= io.config().max_flows_per_guest) {
-      io.counters().drop_flow_limit++;
-      return false;
-    }
-    return true;
-  }
 
   Flow* insert(std::unique_ptr<Flow> f) {
     Flow* raw = f.get();
-    per_guest[raw->key.guest]++;
+    table.add(raw->guest, FlowKind::Udp);
     flows.emplace(raw->key, std::move(f));
     io.counters().udp_flows++;
     if (!sweep.armed()) sweep.arm_in(kSweepInterval);
@@ -97,13 +88,13 @@ struct UdpTranslator::State {
     auto it = flows.find(key);
     if (it == flows.end()) return;
     if (it->second->sock) io.loop().remove(it->second->sock.get());
-    auto g = per_guest.find(key.guest);
-    if (g != per_guest.end() && --g->second == 0) per_guest.erase(g);
+    table.remove(it->second->guest, FlowKind::Udp);
     flows.erase(it);
   }
 
   Flow* open_outgoing(const FlowKey& key, const SockAddr& target) {
-    if (!may_open(key.guest)) return nullptr;
+    const GuestId guest = table.guest_of(key.guest);
+    if (!table.admit(guest, FlowKind::Udp)) return nullptr;
     UniqueFd s(::socket(target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!s || ::connect(s.get(), target.get(), target.length) != 0) {
       log::debug("udp: cannot open a socket to {}: {}", target.to_string(), std::strerror(errno));
@@ -112,6 +103,7 @@ struct UdpTranslator::State {
     }
     auto f = std::make_unique<Flow>();
     f->key = key;
+    f->guest = guest;
     f->sock = std::move(s);
     Flow* raw = insert(std::move(f));
     io.loop().add(raw->sock.get(), EPOLLIN, [this, raw](std::uint32_t) { on_readable(*raw); });
@@ -187,12 +179,18 @@ struct UdpTranslator::State {
   }
 
   void expire(Nanos now) {
+    std::size_t freed = 0;
     for (auto it = flows.begin(); it != flows.end();) {
       Flow& f = *it->second;
       auto next = std::next(it);
-      if (now - f.last_active >= f.idle_limit()) erase(f.key);
+      if (now - f.last_active >= f.idle_limit()) {
+        erase(f.key);
+        freed++;
+      }
       it = next;
     }
+    if (flows.bucket_count() > 1024 && flows.size() < flows.bucket_count() / 8) flows.rehash(0);
+    table.freed(freed);
   }
 
   void on_sweep() {
@@ -230,9 +228,11 @@ void UdpTranslator::inbound(int host_fd, const SockAddr& client, const IpAddr& g
   if (auto it = s.flows.find(key); it != s.flows.end()) {
     f = it->second.get();
   } else {
-    if (!s.may_open(guest)) return;
+    const GuestId owner = s.table.guest_of(guest);
+    if (!s.table.admit(owner, FlowKind::Udp)) return;
     auto nf = std::make_unique<Flow>();
     nf->key = key;
+    nf->guest = owner;
     nf->host_fd = host_fd;
     nf->client = client;
     f = s.insert(std::move(nf));

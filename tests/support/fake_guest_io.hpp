@@ -36,9 +36,10 @@ struct SentPacket {
 
 class FakeGuestIo : public GuestIo {
  public:
-  explicit FakeGuestIo(NatConfig c = {}) : cfg(std::move(c)), owned_(std::make_unique<EventLoop>()), loop_(owned_.get()) {}
+  explicit FakeGuestIo(NatConfig c = {})
+      : cfg(std::move(c)), owned_(std::make_unique<EventLoop>()), loop_(owned_.get()), flows_(*this) {}
   // Shares a loop the test owns (several translators on one loop).
-  explicit FakeGuestIo(EventLoop& loop, NatConfig c = {}) : cfg(std::move(c)), loop_(&loop) {}
+  explicit FakeGuestIo(EventLoop& loop, NatConfig c = {}) : cfg(std::move(c)), loop_(&loop), flows_(*this) {}
 
   // GuestIo
   EventLoop& loop() override { return *loop_; }
@@ -87,6 +88,7 @@ class FakeGuestIo : public GuestIo {
     if (auto it = macs.find(guest); it != macs.end()) return &it->second;
     return default_mac ? &*default_mac : nullptr;
   }
+  FlowTable& flows() override { return flows_; }
 
   // Runs the loop for a fixed time (to show that nothing happens, or to let
   // timers fire).
@@ -120,6 +122,7 @@ class FakeGuestIo : public GuestIo {
  private:
   std::unique_ptr<EventLoop> owned_;
   EventLoop* loop_;
+  FlowTable flows_;
   std::vector<std::uint8_t> buf_;
 };
 

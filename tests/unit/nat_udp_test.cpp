@@ -130,6 +130,7 @@ TEST_F(NatUdp, FlowLimitsAreCounted) {
   EXPECT_EQ(io.counters().udp_flows, 2u);
   EXPECT_EQ(io.counters().drop_flow_limit, 1u);
   const Ipv4Addr other{{10, 0, 2, 16}};
+  io.macs[other] = MacAddr{{0x52, 0x54, 0, 0, 0, 0x16}};  // another guest
   udp.on_datagram(other, 1000, kGateway, echo_port_, loopback(echo_port_), text("x"));
   udp.on_datagram(other, 1001, kGateway, echo_port_, loopback(echo_port_), text("x"));  // network-wide cap
   EXPECT_EQ(io.counters().udp_flows, 3u);

@@ -1,0 +1,170 @@
+"""NAT limits against one guest that asks for too much, with real namespace
+guests (see natlib.py): per-guest pending connects, the per-network budget of
+host send buffers, the TCP peek fallback for kernels without SO_PEEK_OFF, and
+memory after a burst of flows."""
+
+import hashlib
+import os
+import re
+import subprocess
+import time
+
+from natlib import ECHO_PORT, HTTP_PORT, INET_ADDR, PY, NatTestCase, connect_result_py, listening
+from vnetlib import sha256_of, wait_for
+
+# Not routed by the internet namespace (no forwarding there): SYNs vanish.
+BLACKHOLE = "203.0.113.5"
+SINK_PORT = 5001
+
+# Opens N non-blocking connects and holds them.
+HOLD_CONNECTS_PY = r"""
+import socket, sys, time
+dst, port, n, hold = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+socks = []
+for _ in range(n):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex((dst, port))
+    socks.append(s)
+print("opened", len(socks), flush=True)
+time.sleep(hold)
+"""
+
+# Accepts connections and never reads from them.
+SINK_PY = r"""
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(64)
+held = []
+while True:
+    c, _ = s.accept()
+    held.append(c)
+"""
+
+# N uploads that write zeros until killed.
+UPLOADS_PY = r"""
+import socket, sys, threading, time
+dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+block = bytes(1 << 16)
+def up():
+    s = socket.create_connection((dst, port))
+    try:
+        while True:
+            s.sendall(block)
+    except OSError:
+        pass
+for _ in range(n):
+    threading.Thread(target=up, daemon=True).start()
+time.sleep(3600)
+"""
+
+# Holds N idle connections to the echo server.
+IDLE_PY = r"""
+import socket, sys, time
+dst, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+socks = [socket.create_connection((dst, port)) for _ in range(n)]
+print("open", len(socks), flush=True)
+time.sleep(3600)
+"""
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+class NatLimitsTest(NatTestCase):
+    def lab(self, *net_flags):
+        self.build_lab()
+        self.nat_net("nat", *net_flags)
+
+    def test_blackhole_connects_do_not_fail_another_guests(self):
+        # Issue 7 item 6: one guest's 300 connects to a black hole held the
+        # network-wide pending-connect cap (256) for 20 s.
+        self.lab()
+        a, b = self.guest(), self.guest()
+        c0 = self.nat_counters()
+        hold = a.popen(self.cleanup, [PY, "-c", HOLD_CONNECTS_PY, BLACKHOLE, "80", "300", "30"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.assertTrue(hold.stdout.readline().startswith(b"opened"))
+        wait_for(lambda: self.tcp_flows() >= 64, timeout=10, what="the black-hole connects pending")
+        res = b.py(connect_result_py(), INET_ADDR, ECHO_PORT, 5).stdout.split()
+        self.assertEqual(res[0], "connected", f"second guest: {res}, counters {self.nat_counters()}")
+        c1 = self.nat_counters()
+        self.assertGreater(c1.get("drop_guest_connects", 0), c0.get("drop_guest_connects", 0), c1)
+        self.assertLessEqual(self.nat_status()["flows"]["pending_connects"], 64 + 1)
+        print(f"\n  300 black-hole connects: {self.tcp_flows()} flows, the other guest connected in {res[1]} s")
+
+    def test_send_buffer_budget(self):
+        # Issue 7 item 8: 8 uploads to a server that never reads pinned a
+        # fixed 4 MiB (8 MiB as the kernel counts) of send buffer each.
+        self.lab()
+        budget, floor = 32 << 20, 512 << 10  # NatConfig defaults
+        sink = self.inet.popen(self.cleanup, [PY, "-c", SINK_PY, INET_ADDR, str(SINK_PORT)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(sink.pid, SINK_PORT), what="sink listening")
+        g = self.guest()
+        g.popen(self.cleanup, [PY, "-c", UPLOADS_PY, INET_ADDR, str(SINK_PORT), "8"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+        def queued():
+            out = self.hostns.run(["ss", "-tmnH", "dst", f"{INET_ADDR}:{SINK_PORT}"]).stdout
+            w = [int(x) for x in re.findall(r"[(,]w(\d+)", out)]
+            tb = [int(x) for x in re.findall(r"[(,]tb(\d+)", out)]
+            return w, tb
+
+        wait_for(lambda: len(queued()[0]) == 8, timeout=10, what="8 host connections")
+        time.sleep(6)  # the sink's receive buffers fill, then the send buffers
+        w, tb = queued()
+        print(f"\n  8 stalled uploads: send queues {sum(w) / 2**20:.1f} MiB, buffers {sum(tb) / 2**20:.1f} MiB "
+              f"(budget {budget / 2**20:.0f} MiB), per flow {[round(x / 2**20, 1) for x in tb]}")
+        self.assertGreater(sum(w), 4 << 20, "the uploads filled their buffers")
+        self.assertLessEqual(sum(w), budget + 8 * floor)
+        self.assertLessEqual(sum(tb), budget + 8 * floor)
+
+    def test_forced_peek_fallback_transfer(self):
+        # Issue 7 item 10: kernels without SO_PEEK_OFF for TCP; forced here.
+        os.environ["VNET_TCP_NO_PEEK_OFF"] = "1"
+        self.cleanup.add(lambda: os.environ.pop("VNET_TCP_NO_PEEK_OFF", None))
+        body = os.urandom(24 << 20)
+        self.build_lab(http_files={"big": body})
+        os.environ.pop("VNET_TCP_NO_PEEK_OFF", None)
+        self.nat_net("nat")
+        g = self.guest()
+        out = os.path.join(self.tmp, "big.out")
+        t = time.monotonic()
+        g.run(["busybox", "wget", "-q", "-O", out, f"http://{INET_ADDR}:{HTTP_PORT}/big"], timeout=120)
+        dt = time.monotonic() - t
+        self.assertEqual(os.path.getsize(out), len(body))
+        self.assertEqual(sha256_of(out), hashlib.sha256(body).hexdigest())
+        c = self.nat_counters()
+        self.assertGreaterEqual(c["tcp_fallback_sent"], len(body), c)
+        self.assertLessEqual(c["tcp_fallback_peeked"], 5 * c["tcp_fallback_sent"], c)
+        print(f"\n  24 MiB with the peek fallback: {len(body) * 8 / dt / 1e6:.0f} Mbit/s, "
+              f"{c['tcp_fallback_peeked'] / c['tcp_fallback_sent']:.2f} bytes peeked per byte sent")
+
+    def test_memory_after_churn_and_per_flow(self):
+        # Issue 7 item 9: RSS after a burst of flows was never returned.
+        self.lab()
+        g = self.guest()
+        time.sleep(1)
+        base = rss_kib(self.e.pid)
+        # 1000 idle flows: what each costs.
+        idle = g.popen(self.cleanup, [PY, "-c", IDLE_PY, INET_ADDR, str(ECHO_PORT), "1000"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.assertTrue(idle.stdout.readline().startswith(b"open"))
+        wait_for(lambda: self.tcp_flows() >= 1000, timeout=20, what="1000 idle flows")
+        time.sleep(1)
+        per_flow = (rss_kib(self.e.pid) - base) * 1024 / 1000
+        idle.kill()
+        idle.wait()
+        wait_for(lambda: self.tcp_flows() == 0, timeout=30, what="idle flows closed")
+        peak = base + int(per_flow * 1000 / 1024)
+        time.sleep(4)  # TIME_WAIT (2 s), then the trim a second after many flows were freed
+        after = rss_kib(self.e.pid)
+        print(f"\n  RSS KiB: baseline {base}, with 1000 flows {peak}, after they closed {after}; "
+              f"{per_flow:.0f} B per idle flow")
+        self.assertLess(per_flow, 3072)  # RSS incl. the event loop registration and allocator slack
+        self.assertLessEqual(after - base, (peak - base) // 4, "RSS back near its baseline after the burst")
