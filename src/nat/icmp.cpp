@@ -12,8 +12,8 @@
 // Nothing is ever fabricated: no socket, no reply. When ping sockets are not
 // permitted we log one warning naming the sysctl and count icmp_unavailable.
 //
-// Limits: config().max_flows mappings in all, max_flows_per_guest per guest
-// (drop_flow_limit). Timeout: a mapping idle for 30 s is closed; a sweep
+// Limits: the FlowTable (flow.cpp) admits each mapping against the guest's
+// and the network's flow caps, shared with TCP and UDP (drop_flow_limit). Timeout: a mapping idle for 30 s is closed; a sweep
 // runs every 5 s while mappings exist. Only echo requests are translated
 // (other types: drop_unsupported).
 #include "nat/icmp.hpp"

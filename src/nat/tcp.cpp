@@ -20,8 +20,8 @@
 //
 // Host -> guest: data stays in the socket's receive queue until the guest
 // ACKs it. We MSG_PEEK at offset "sent but unacked" (SO_PEEK_OFF where the
-// kernel supports it on TCP, else by peeking the head of the queue into a
-// bounded scratch buffer) straight into the outgoing frame (l4_buffer()), in
+// kernel supports it on TCP, else see the fallback below) straight into the
+// outgoing frame (l4_buffer()), in
 // segments of the guest's MSS, within the guest's (scaled) window. A guest
 // ACK discards exactly that many bytes (recv MSG_TRUNC). The socket is
 // watched edge-triggered, so unacked data left in the queue does not keep it
@@ -44,10 +44,17 @@
 // as the gateway) and retry it (the guest's MAC may not be known yet) 6
 // times with backoff from 500 ms; the guest's SYN-ACK establishes it.
 //
-// Limits: config().max_flows, max_flows_per_guest, max_pending_connects
-// (drop_flow_limit, answered with RST); connect timeout 20 s. Flows in
-// TIME_WAIT (2 s, no socket) do not count against the limits, have a cap of
-// their own, and give way to a new SYN on the same port pair.
+// Limits: the FlowTable (flow.cpp) admits each new flow and pending connect
+// against the guest's and the network's caps (refusals are counted there
+// and answered with RST); connect timeout 20 s. Flows in TIME_WAIT (2 s, no
+// socket) do not count against the caps, have a cap of their own, and give
+// way to a new SYN on the same port pair. Each host socket's send buffer,
+// the guest's upload window, is sized from the network's budget
+// (FlowTable::size_send_buffer) and re-sized as flows come and go.
+//
+// Without SO_PEEK_OFF (or with VNET_TCP_NO_PEEK_OFF=1) the data in flight is
+// re-read from the head of the queue: once per round, and only when enough
+// new data waits (push_to_guest_fallback), so the cost stays linear.
 #include "nat/addresses.hpp"
 #include "nat/flow.hpp"
 #include "nat/tcp.hpp"

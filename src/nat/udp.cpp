@@ -13,7 +13,9 @@
 // gets the equivalent ICMP error, quoting a reconstructed header of its
 // datagram (we keep no copy of the original).
 //
-// Limits: config().max_flows and max_flows_per_guest (drop_flow_limit).
+// Limits: the FlowTable (flow.cpp) admits each new flow against the guest's
+// and the network's caps, shared with TCP and ICMP (drop_flow_limit and
+// its cause); freed flows are reported to it so the heap can be trimmed.
 // Timeouts: a flow idle for 60 s is closed (10 s for DNS, port 53, whose
 // exchanges are one-shot); a sweep runs every 2 s while flows exist.
 #include "nat/addresses.hpp"
