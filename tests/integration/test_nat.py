@@ -308,7 +308,13 @@ class NatTest(NatTestCase):
             report = json.loads(res.stdout)
             got = report["end"]["sum_received"]
             results[name] = (got["bytes"], got["bits_per_second"] / 1e6)
-            self.assertGreaterEqual(got["bytes"], int(0.999 * (1 << 30)), f"{name}: receiver got 1 GB")
+            # iperf3 stops counting when the sender's TEST_END arrives on its
+            # control connection, while the tail of the data may still sit in
+            # the port's delay queue (8 MiB here) and a host send buffer
+            # (4 MiB): that much may go uncounted, never more. Byte-exactness
+            # is proven by the sha256 transfers above.
+            in_flight = (8 + 4) << 20
+            self.assertGreaterEqual(got["bytes"], (1 << 30) - in_flight, f"{name}: receiver got 1 GB")
             self.assertGreater(got["bits_per_second"], 3 * 10.5e6,
                                f"{name}: well above 64 KiB / 50 ms (window scaling)")
         print("  1 GB over 50 ms RTT: " + ", ".join(f"{k} {v[1]:.0f} Mbit/s" for k, v in results.items()))
