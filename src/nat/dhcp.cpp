@@ -143,7 +143,9 @@ struct DhcpServer::State {
   std::unordered_map<Ipv4Addr, std::string> owner;   // address -> client key
   std::unordered_map<Ipv4Addr, Declined> declined;
   std::unordered_map<MacAddr, Ipv4Addr> reserved;
-  Nanos last_exhausted_warn = -kExhaustedWarnInterval;
+  // A guest decides how often these happen: each kind of line is rate-limited.
+  log::RateLimited exhausted_log{1, kExhaustedWarnInterval};
+  log::RateLimited lease_log;
 
   State(GuestIo& g, NeighTable* n) : io(g), neigh(n) {}
   const NatConfig& cfg() const { return io.config(); }
@@ -167,7 +169,7 @@ struct DhcpServer::State {
   std::optional<Ipv4Addr> pick_address(const MacAddr& mac, std::optional<Ipv4Addr> wanted, Nanos now);
   std::optional<Ipv4Addr> reclaim(const MacAddr* for_mac, Nanos now);
   void erase(const std::string& key);
-  void exhausted(const DhcpPacket& p, Nanos now);
+  void exhausted(const DhcpPacket& p);
   bool port_full(Nanos now) const;
 
   void ack(Lease& l, const DhcpPacket& p, Nanos now);
@@ -293,11 +295,9 @@ Lease* DhcpServer::State::create_lease(const std::string& key, const DhcpPacket&
   return &(leases[key] = std::move(l));
 }
 
-void DhcpServer::State::exhausted(const DhcpPacket& p, Nanos now) {
+void DhcpServer::State::exhausted(const DhcpPacket& p) {
   counters().dhcp_exhausted++;
-  if (now - last_exhausted_warn < kExhaustedWarnInterval) return;
-  last_exhausted_warn = now;
-  log::warn("dhcp: no address for {} on {} (pool or max_leases {} exhausted)", p.client_mac().to_string(),
+  exhausted_log.warn("dhcp: no address for {} on {} (pool or max_leases {} exhausted)", p.client_mac().to_string(),
             cfg().net.to_string(), cfg().max_leases);
 }
 
@@ -317,7 +317,7 @@ void DhcpServer::State::on_discover(const DhcpPacket& p, Nanos now) {
   Lease* l = current_lease(key, p.client_mac());
   if (!l) l = create_lease(key, p, now, p.requested_ip());
   if (!l) {
-    exhausted(p, now);
+    exhausted(p);
     return;
   }
   l->mac = p.client_mac();
@@ -360,7 +360,7 @@ void DhcpServer::State::on_decline(const DhcpPacket& p, Nanos now) {
   Lease* l = current_lease(key, p.client_mac());
   const auto req = p.requested_ip();
   if (!l || !req || *req != l->ip) return;
-  log::warn("dhcp: {} declined {} (address in use on the network?)", p.client_mac().to_string(), req->to_string());
+  lease_log.warn("dhcp: {} declined {} (address in use on the network?)", p.client_mac().to_string(), req->to_string());
   erase(key);
   // DECLINE keeps an address out of the pool: a port may hold only its
   // share of those too, or a DORA+DECLINE loop would drain the pool.
@@ -383,7 +383,7 @@ void DhcpServer::State::on_release(const DhcpPacket& p) {
   const std::string key = client_key(p);
   Lease* l = current_lease(key, p.client_mac());
   if (!l || l->ip != p.ciaddr()) return;
-  log::info("dhcp: {} released {}", p.client_mac().to_string(), l->ip.to_string());
+  lease_log.info("dhcp: {} released {}", p.client_mac().to_string(), l->ip.to_string());
   if (neigh) neigh->on_release(port, l->mac, IpAddr(l->ip));
   erase(key);
 }
@@ -401,7 +401,7 @@ void DhcpServer::State::ack(Lease& l, const DhcpPacket& p, Nanos now) {
   l.mac = p.client_mac();
   if (auto h = sanitize_hostname(p.hostname()); !h.empty()) l.hostname = std::move(h);
   if (l.state != LeaseState::Bound) {
-    log::info("dhcp: {} -> {}{}{}", l.mac.to_string(), l.ip.to_string(), l.hostname.empty() ? "" : " ",
+    lease_log.info("dhcp: {} -> {}{}{}", l.mac.to_string(), l.ip.to_string(), l.hostname.empty() ? "" : " ",
               l.hostname);
   }
   l.state = LeaseState::Bound;

@@ -152,6 +152,8 @@ struct TcpTranslator::State {
   FlowTable& table;
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
   std::uint32_t time_wait_flows = 0;
+  // Guests decide how often these fire (a SYN at EMFILE, a flow per clash).
+  log::RateLimited socket_log, flow_error_log;
   // Closed flows wait here until no handler of theirs can be on the stack.
   std::vector<std::unique_ptr<Flow>> dead;
   int depth = 0;
@@ -512,7 +514,7 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
   }
   UniqueFd sock(::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!sock) {
-    log::warn("nat tcp: socket: {}", std::strerror(errno));
+    socket_log.warn("nat tcp: socket: {}", std::strerror(errno));
     io.counters().tcp_refused++;
     reply_rst(ip, *tcp);
     return;
@@ -888,7 +890,7 @@ bool TcpTranslator::State::discard(Flow& f, std::size_t n) {
       got = ::recv(f.sock.get(), scratch.get(), std::min(n, kScratchSize), MSG_DONTWAIT);
     }
     if (got <= 0) {
-      log::warn("nat tcp: cannot drop acknowledged bytes: {}", got < 0 ? std::strerror(errno) : "eof");
+      flow_error_log.warn("nat tcp: cannot drop acknowledged bytes: {}", got < 0 ? std::strerror(errno) : "eof");
       close_with_rst(f);
       return false;
     }
@@ -988,7 +990,7 @@ void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, c
   Entry e(*this);
   const FlowKey key{guest, guest_port, guest_visible_address(client, io.config().gateway), client.port()};
   if (flows.count(key)) {
-    log::warn("nat tcp: port forward clash for {}:{}", key.remote.to_string(), key.remote_port);
+    flow_error_log.warn("nat tcp: port forward clash for {}:{}", key.remote.to_string(), key.remote_port);
     return;
   }
   const GuestId owner = table.guest_of(guest);
