@@ -26,7 +26,10 @@
 // the gateway does not fragment); otherwise the header and question with TC, so it asks over TCP
 // itself (which tcp_upstream() routes to the first upstream).
 //
-// Limits: 1024 queries pending and 32 TCP retries at once (drop_flow_limit).
+// Limits: 1024 queries pending, at most 256 of them from one guest (so one
+// guest's queries to names that never resolve cannot delay the others'),
+// and 32 TCP retries at once (drop_flow_limit; drop_guest_dns for the
+// per-guest share).
 #include "nat/dns.hpp"
 
 #include <arpa/inet.h>
@@ -46,6 +49,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "nat/flow.hpp"
 #include "wire/dns.hpp"
 #include "wire/ipv4.hpp"
 #include "wire/udp.hpp"
@@ -62,6 +66,7 @@ constexpr Nanos kTcpTimeout = 5 * kSeconds;
 constexpr Nanos kResolvCheckInterval = 2 * kSeconds;
 constexpr std::size_t kMaxAttempts = 3;
 constexpr std::size_t kMaxPending = 1024;
+constexpr std::uint32_t kMaxPendingPerGuest = kMaxPending / 4;
 constexpr std::size_t kMaxTcpJobs = 32;
 constexpr std::size_t kMaxUpstreams = 8;
 constexpr std::size_t kMaxResolvConf = 64 * 1024;
@@ -180,6 +185,7 @@ struct Asker {
 
 struct Pending {
   Asker asker;
+  GuestId guest;  // whose share of kMaxPending this query uses
   DnsQuestion question;
   std::vector<std::uint8_t> query;  // with our ID in place of the guest's
   std::size_t first_upstream = 0;
@@ -228,6 +234,7 @@ struct DnsForwarder::State {
   Nanos next_resolv_check = 0;
   UniqueFd sockets[2];  // AF_INET, AF_INET6
   std::unordered_map<std::uint16_t, Pending> pending;
+  std::unordered_map<GuestId, std::uint32_t, GuestIdHash> pending_per_guest;
   std::unordered_map<int, std::unique_ptr<TcpJob>> tcp_jobs;
   Timer timer;
   std::vector<std::uint8_t> rx;
@@ -290,6 +297,12 @@ struct DnsForwarder::State {
     return true;
   }
 
+  void erase_pending(std::unordered_map<std::uint16_t, Pending>::iterator it) {
+    auto share = pending_per_guest.find(it->second.guest);
+    if (share != pending_per_guest.end() && --share->second == 0) pending_per_guest.erase(share);
+    pending.erase(it);
+  }
+
   void arm(Nanos deadline) {
     if (!timer.armed()) timer.arm_at(deadline);
   }
@@ -301,8 +314,15 @@ struct DnsForwarder::State {
       io.counters().drop_malformed++;
       return;
     }
+    const GuestId asker_id = io.flows().guest_of(IpAddr(guest));
     if (pending.size() >= kMaxPending) {
       io.counters().drop_flow_limit++;
+      return;
+    }
+    if (auto share = pending_per_guest.find(asker_id);
+        share != pending_per_guest.end() && share->second >= kMaxPendingPerGuest) {
+      io.counters().drop_flow_limit++;
+      io.counters().drop_guest_dns++;
       return;
     }
     refresh_upstreams();
@@ -318,10 +338,13 @@ struct DnsForwarder::State {
                static_cast<std::uint16_t>(
                    std::min<std::size_t>(msg->edns_udp_size().value_or(DnsMessage::kClassicUdpSize), mtu_room))};
     p.question = *question;
+    p.guest = asker_id;
     p.query.assign(query.begin(), query.end());
     dns_set_id(p.query, id);
     auto [it, inserted] = pending.emplace(id, std::move(p));
-    if (!inserted || !send_to_upstream(it->second)) pending.erase(id);
+    if (!inserted) return;
+    pending_per_guest[asker_id]++;
+    if (!send_to_upstream(it->second)) erase_pending(it);
   }
 
   void on_udp_readable(int fd) {
@@ -345,7 +368,7 @@ struct DnsForwarder::State {
     auto q = msg->question();
     if (!q || !q->same_as(it->second.question)) return;
     Pending p = std::move(it->second);
-    pending.erase(it);
+    erase_pending(it);
     if (msg->truncated()) {
       SockAddr up;
       std::memcpy(&up.storage, &from, sizeof from);
@@ -457,7 +480,7 @@ struct DnsForwarder::State {
       ++p.attempts;
       if (p.attempts >= std::min(kMaxAttempts, upstreams.size()) || !send_to_upstream(p)) dead.push_back(id);
     }
-    for (auto id : dead) pending.erase(id);
+    for (auto id : dead) erase_pending(pending.find(id));
     std::vector<int> stale;
     for (auto& [fd, job] : tcp_jobs)
       if (job->deadline <= now) stale.push_back(fd);

@@ -338,6 +338,7 @@ nlohmann::json NatGateway::status() const {
       {"dhcp_port_limit", c.dhcp_port_limit}, {"tftp_guest_limit", c.tftp_guest_limit},
       {"drop_guest_flows", c.drop_guest_flows}, {"drop_net_flows", c.drop_net_flows},
       {"drop_guest_connects", c.drop_guest_connects}, {"drop_net_connects", c.drop_net_connects},
+      {"drop_guest_dns", c.drop_guest_dns},
       {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},

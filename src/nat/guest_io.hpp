@@ -34,7 +34,8 @@ struct NatCounters {
   std::uint64_t drop_unknown_guest = 0;  // no ARP entry to answer to
   std::uint64_t drop_restricted = 0;     // --restrict on
   std::uint64_t drop_host_loopback = 0;  // --host-loopback off
-  std::uint64_t drop_flow_limit = 0;     // any flow cap (the four below, summed)
+  std::uint64_t drop_flow_limit = 0;     // any flow cap (the five below, summed)
+  std::uint64_t drop_guest_dns = 0;      // the guest's share of pending DNS queries
   std::uint64_t drop_guest_flows = 0;    // the guest's flow cap
   std::uint64_t drop_net_flows = 0;      // the network's flow cap
   std::uint64_t drop_guest_connects = 0; // the guest's pending-connect cap

@@ -336,6 +336,27 @@ TEST(NatDns, GivesUpWhenNoUpstreamAnswers) {
   EXPECT_TRUE(io.sent.empty());  // nothing fabricated
 }
 
+TEST(NatDns, OneGuestsUnansweredQueriesLeaveRoomForAnother) {
+  EventLoop loop;
+  FakeResolver dead(loop, "127.0.0.1", 0, {0, 0, 0, 0});
+  ASSERT_TRUE(dead.ok());
+  dead.silent = true;
+  FakeGuestIo io(loop, with_upstreams({dead.endpoint()}));
+  const Ipv4Addr other{{10, 0, 2, 16}};
+  io.macs[IpAddr(kGuest)] = MacAddr{{0x52, 0x54, 0, 0, 0, 0x15}};
+  io.macs[IpAddr(other)] = MacAddr{{0x52, 0x54, 0, 0, 0, 0x16}};
+  DnsForwarder dns(io);
+  // The flooding guest's queries go nowhere and stay pending; past its
+  // share (a quarter of the forwarder's 1024) they are refused.
+  for (int i = 0; i < 400; ++i) dns.on_query(kGuest, static_cast<std::uint16_t>(5000 + i), make_query(kGuestId));
+  EXPECT_EQ(dns.status()["pending"], 256);
+  EXPECT_EQ(io.counters().drop_guest_dns, 144u);
+  // Another guest still gets its queries forwarded.
+  dns.on_query(other, 6000, make_query(kGuestId));
+  EXPECT_EQ(dns.status()["pending"], 257);
+  EXPECT_EQ(io.counters().drop_guest_dns, 144u);
+}
+
 TEST(NatDns, IgnoresAnswersFromStrangersAndWrongQuestions) {
   EventLoop loop;
   FakeResolver dead(loop, "127.0.0.1", 0, {0, 0, 0, 0});
