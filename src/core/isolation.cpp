@@ -83,18 +83,6 @@ constexpr const char* kFatal[] = {
     "io_uring_register",
 };
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 // Test builds only (ASan/UBSan): the leak check at exit stops the world
 // from a cloned tracer, and a report runs the symbolizer. Without these a
 // sanitizer finding would die half-reported.

@@ -20,6 +20,20 @@
 
 namespace vnet::isolation {
 
+// Sanitizer builds (tests only) need a few calls the filter otherwise
+// forbids (the symbolizer's execve, the leak checker's ptrace).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(undefined_behavior_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 enum class SeccompMode { On, Log, Off };
 
 std::optional<SeccompMode> parse_seccomp_mode(std::string_view text);

@@ -19,18 +19,6 @@
 namespace vnet::isolation {
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-#else
-constexpr bool kSanitized = false;
-#endif
-
 // Runs body in a child under the filter; returns its wait status. The body
 // returns the exit code (0 = every expectation held, else which one failed).
 int run_filtered(SeccompMode mode, const std::function<int()>& body) {
