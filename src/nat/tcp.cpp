@@ -989,9 +989,14 @@ void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, c
                                         std::uint16_t guest_port) {
   Entry e(*this);
   const FlowKey key{guest, guest_port, guest_visible_address(client, io.config().gateway), client.port()};
-  if (flows.count(key)) {
-    flow_error_log.warn("nat tcp: port forward clash for {}:{}", key.remote.to_string(), key.remote_port);
-    return;
+  if (auto it = flows.find(key); it != flows.end()) {
+    // The host reuses a client port quickly; a flow of the same ports that
+    // only lingers in TIME_WAIT gives way, as it does to a guest's new SYN.
+    if (it->second->state != TcpState::TimeWait) {
+      flow_error_log.warn("nat tcp: port forward clash for {}:{}", key.remote.to_string(), key.remote_port);
+      return;
+    }
+    destroy(*it->second);
   }
   const GuestId owner = table.guest_of(guest);
   if (!table.admit(owner, FlowKind::Tcp)) return;

@@ -562,5 +562,50 @@ TEST_F(NatTcpTest, InboundConnectionRetriesSynUntilMacKnown) {
   EXPECT_EQ(errno, ECONNRESET);
 }
 
+TEST_F(NatTcpTest, InboundConnectionReplacesATimeWaitFlowOfTheSamePorts) {
+  lst = listener(server_port);
+  SockAddr a = loopback(server_port);
+  UniqueFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client.get(), a.get(), a.length), 0);
+  SockAddr peer;
+  peer.length = sizeof peer.storage;
+  UniqueFd conn(::accept(lst.get(), peer.get(), &peer.length));
+  tcp.open_inbound(std::move(conn), peer, kGuest, 22);
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  const Seg syn = io.segs[0];
+  // The guest accepts, then closes first; the host side closes too.
+  TcpRepr r;
+  r.src_port = 22;
+  r.dst_port = syn.r.src_port;
+  r.seq = 9000;
+  r.ack = syn.r.seq + 1;
+  r.flags = TcpFlag::Syn | TcpFlag::Ack;
+  r.window = 65535;
+  feed(make_packet(kGuest, kGw, r, {}));
+  r.seq = 9001;
+  r.flags = TcpFlag::Fin | TcpFlag::Ack;
+  feed(make_packet(kGuest, kGw, r, {}));
+  client.reset();
+  ASSERT_TRUE(pump_until([&] { return io.segs.back().has(TcpFlag::Fin); }));
+  r.seq = 9002;
+  r.ack = io.segs.back().r.seq + 1;
+  r.flags = TcpFlag::Ack;
+  feed(make_packet(kGuest, kGw, r, {}));
+  pump(5 * kMillis);
+  ASSERT_EQ(tcp.status()[0]["state"], "time_wait");
+  // The host hands out the same client port again while our flow lingers:
+  // the new connection must reach the guest, not be refused as a clash.
+  UniqueFd client2(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(::connect(client2.get(), a.get(), a.length), 0);
+  UniqueFd conn2(::accept(lst.get(), nullptr, nullptr));
+  const std::size_t cursor = io.segs.size();
+  tcp.open_inbound(std::move(conn2), peer, kGuest, 22);
+  ASSERT_TRUE(pump_until([&] { return io.segs.size() > cursor; }));
+  EXPECT_EQ(io.segs[cursor].r.flags, TcpFlag::Syn);
+  EXPECT_EQ(io.segs[cursor].r.src_port, syn.r.src_port);
+  ASSERT_EQ(tcp.status().size(), 1u);
+  EXPECT_EQ(tcp.status()[0]["state"], "syn_sent");
+}
+
 }  // namespace
 }  // namespace vnet::nat
