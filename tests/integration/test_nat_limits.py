@@ -166,5 +166,11 @@ class NatLimitsTest(NatTestCase):
         after = rss_kib(self.e.pid)
         print(f"\n  RSS KiB: baseline {base}, with 1000 flows {peak}, after they closed {after}; "
               f"{per_flow:.0f} B per idle flow")
+        if os.environ.get("VNET_SANITIZED") == "1":
+            # ASan's redzones and its quarantine of freed memory are most of
+            # what RSS shows there: the flows still open and close under the
+            # sanitizer, but the figures are the release build's to hold.
+            print("  (sanitized engine: RSS figures not checked)")
+            return
         self.assertLess(per_flow, 3072)  # RSS incl. the event loop registration and allocator slack
         self.assertLessEqual(after - base, (peak - base) // 4, "RSS back near its baseline after the burst")
