@@ -817,7 +817,7 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
 // flight plus everything the window allows into the scratch buffer, and the
 // segments are cut from there. A round runs only when the new data it can
 // send (queued beyond what is in flight, within the window) is at least a
-// quarter of the data in flight, or the host has closed, so each new byte
+// quarter of the data in flight (or it is the last of a closed stream), so each new byte
 // costs at most five bytes peeked: linear in the transfer.
 void TcpTranslator::State::push_to_guest_fallback(Flow& f) {
   const std::size_t in_flight = f.data_in_flight();
@@ -832,8 +832,13 @@ void TcpTranslator::State::push_to_guest_fallback(Flow& f) {
   const std::size_t avail = static_cast<std::size_t>(queued) > in_flight ? queued - in_flight : 0;
   const std::size_t take = std::min(limit - in_flight, avail);
   // Too little to be worth re-reading what is in flight: the next ACKs
-  // shrink that, or more data comes.
-  if (!f.rdhup && (take == 0 || take < in_flight / 4)) return;
+  // shrink that, or more data comes. Once the host has closed, the round
+  // that takes all that is left (and then the FIN) runs whatever its size:
+  // that happens once, whereas a closed host with much data queued behind
+  // the window must still wait for a quarter, or each ACK would re-peek the
+  // whole window for one segment.
+  const bool last_round = f.rdhup && take == avail;
+  if (!last_round && (take == 0 || take < in_flight / 4)) return;
   if (!scratch) scratch.reset(new std::uint8_t[kScratchSize]);
   const ssize_t got = ::recv(f.sock.get(), scratch.get(), in_flight + take, MSG_PEEK | MSG_DONTWAIT);
   if (got < 0) {
