@@ -15,8 +15,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Bytes in(data, size);
   auto m = NdpMessage::parse(in);
   if (!m) return 0;
-  sink(m->cur_hop_limit() + m->ra_flags() + m->router_lifetime() + m->reachable_time() + m->retrans_timer());
-  if (m->bytes().size() >= 24) sink(m->target().octets[15]);
+  // Type-specific accessors are valid for their type only, as in the gateway.
+  if (m->type() == Icmpv6Type::RouterAdvert) {
+    sink(m->cur_hop_limit() + m->ra_flags() + m->router_lifetime() + m->reachable_time() + m->retrans_timer());
+  }
+  if (m->type() != Icmpv6Type::RouterSolicit && m->type() != Icmpv6Type::RouterAdvert) sink(m->target().octets[15]);
+  if (m->type() == Icmpv6Type::NeighborAdvert) sink(m->na_flags());
   if (m->type() == Icmpv6Type::Redirect) sink(m->redirect_dest().octets[15]);
   if (auto mac = m->source_lladdr()) sink(mac->as_u64());
   if (auto mac = m->target_lladdr()) sink(mac->as_u64());
