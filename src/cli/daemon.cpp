@@ -115,13 +115,6 @@ Config default_config(const std::string& run_dir) {
   return c;
 }
 
-void apply(Engine& engine, const Config& config) {
-  for (const auto& request : config.requests) {
-    auto reply = handle_request(engine, request);
-    if (!reply.value("ok", false)) throw UserError(reply.value("error", "config request failed"));
-  }
-}
-
 class PidFile {
  public:
   // O_EXCL: a file someone created (or linked) since the stale check is an error, never overwritten.
@@ -149,7 +142,7 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
   engine.host().nofile_limit = raise_fd_limit();
   log::info("fd limit (RLIMIT_NOFILE) {}", engine.host().nofile_limit);
   engine.set_socket_access(access);
-  apply(engine, config);
+  apply_config(engine, config);
   ControlServer server(engine, control_socket_path(run_dir));
   PidFile pid(run_dir + "/vnet.pid");
   // Start-up opens are done: from here on the engine runs unprivileged.

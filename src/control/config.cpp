@@ -2,9 +2,12 @@
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
+#include "control/engine.hpp"
+#include "control/request.hpp"
 #include "core/error.hpp"
 
 namespace vnet {
@@ -13,121 +16,255 @@ using nlohmann::json;
 
 namespace {
 
-std::string where(const toml::node& node, const std::string& source) {
-  const auto& src = node.source();
-  return source + ":" + std::to_string(src.begin.line);
+int line_of(const toml::node& node) { return static_cast<int>(node.source().begin.line); }
+
+// A value as users write it: strings in double quotes (toml++ would print
+// 'single-quoted' literal strings), lists bracketed, anything else as TOML.
+void write_value(std::ostream& out, const toml::node& value) {
+  if (const auto* s = value.as_string()) {
+    out << '"';
+    for (char c : s->get()) {
+      if (c == '"' || c == '\\') out << '\\';
+      out << c;
+    }
+    out << '"';
+  } else if (const auto* list = value.as_array()) {
+    out << '[';
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      out << (i ? ", " : "");
+      write_value(out, *list->get(i));
+    }
+    out << ']';
+  } else {
+    value.visit([&out](const auto& v) { out << v; });
+  }
 }
 
-// Copies the listed keys of a TOML table into a request, keeping their types
-// as the control protocol expects them (strings stay strings, integers stay
-// unsigned integers), and rejects any key not listed.
-void copy_keys(const toml::table& table, json& request, std::initializer_list<const char*> string_keys,
-               std::initializer_list<const char*> integer_keys, std::initializer_list<const char*> skip_keys,
-               const std::string& source) {
-  for (const auto& [key, value] : table) {
-    std::string k(key.str());
-    auto is = [&k](auto keys) {
-      for (const char* c : keys)
-        if (k == c) return true;
-      return false;
+// `key = value`, as in the file.
+std::string key_text(std::string_view key, const toml::node& value) {
+  std::ostringstream out;
+  out << key << " = ";
+  write_value(out, value);
+  return out.str();
+}
+
+// Edit distance, for "did you mean": keys are short, so the quadratic table is fine.
+std::size_t distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+using Keys = std::initializer_list<const char*>;
+
+bool listed(Keys keys, std::string_view key) {
+  return std::any_of(keys.begin(), keys.end(), [key](const char* k) { return key == k; });
+}
+
+// Builds the requests of one file, recording where each key was written.
+class Parser {
+ public:
+  explicit Parser(std::string source) : source_(std::move(source)) {}
+
+  [[noreturn]] void fail(const toml::node& node, const std::string& what) const {
+    throw UserError(source_ + ":" + std::to_string(line_of(node)) + ": " + what);
+  }
+  [[noreturn]] void fail_key(std::string_view key, const toml::node& value, const std::string& what) const {
+    fail(value, key_text(key, value) + ": " + what);
+  }
+
+  // Copies the listed keys of a table into a request, keeping their types as
+  // the control protocol expects them (strings stay strings, integers stay
+  // unsigned integers). Keys in `handled` are the caller's; any other key is
+  // an error that lists the known ones.
+  void copy_keys(const toml::table& table, const char* table_name, json& request, RequestSource& where,
+                 Keys string_keys, Keys integer_keys, Keys handled) const {
+    for (const auto& [key, value] : table) {
+      const std::string k(key.str());
+      if (listed(handled, k)) continue;
+      if (listed(string_keys, k)) {
+        if (!value.is_string()) fail_key(k, value, "expected a string (in double quotes)");
+        request[k] = value.as_string()->get();
+      } else if (listed(integer_keys, k)) {
+        if (!value.is_integer() || value.as_integer()->get() < 0)
+          fail_key(k, value, "expected a non-negative integer (no quotes)");
+        request[k] = static_cast<std::uint64_t>(value.as_integer()->get());
+      } else {
+        std::vector<const char*> known;
+        for (Keys keys : {string_keys, integer_keys, handled}) known.insert(known.end(), keys.begin(), keys.end());
+        fail_key(k, value, unknown_key_text(k, table_name, known));
+      }
+      remember(where, k, value);
+    }
+  }
+
+  void remember(RequestSource& where, const std::string& key, const toml::node& value) const {
+    where.keys[key] = KeySource{line_of(value), key_text(key, value),
+                                value.is_string() ? value.as_string()->get() : std::string(), value.is_string()};
+  }
+
+  static std::string unknown_key_text(const std::string& key, const char* table_name,
+                                      const std::vector<const char*>& known) {
+    std::string text = std::string("unknown key in a ") + table_name + " table";
+    const char* closest = nullptr;
+    std::size_t best = 3;  // a suggestion only for a near miss (two edits at most)
+    for (const char* k : known)
+      if (std::size_t d = distance(key, k); d < best) best = d, closest = k;
+    if (closest) return text + " (did you mean " + closest + "?)";
+    std::string list;
+    for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    return text + " (known keys: " + list + ")";
+  }
+
+  // Port forwards of a nat network: `forwards = ["RULE", ...]` and/or
+  // [[network.forward]] tables with `rule = "RULE"`, each a pf_add request.
+  void add_forwards(const toml::table& net, const json& net_name, Config& config) const {
+    auto add = [&](const std::string& rule, RequestSource where) {
+      where.main_key = "rule";
+      config.requests.push_back({{"cmd", "pf_add"}, {"net", net_name}, {"rule", rule}});
+      config.sources.push_back(std::move(where));
     };
-    if (is(skip_keys)) continue;
-    if (is(string_keys)) {
-      if (!value.is_string()) throw UserError(where(value, source) + ": '" + k + "' must be a string");
-      request[k] = value.as_string()->get();
-    } else if (is(integer_keys)) {
-      if (!value.is_integer() || value.as_integer()->get() < 0)
-        throw UserError(where(value, source) + ": '" + k + "' must be a non-negative integer");
-      request[k] = static_cast<std::uint64_t>(value.as_integer()->get());
-    } else {
-      throw UserError(where(value, source) + ": unknown key '" + k + "'");
+    if (const toml::node* list = net.get("forwards")) {
+      if (!list->is_array()) fail_key("forwards", *list, "expected a list of strings");
+      for (const auto& r : *list->as_array()) {
+        if (!r.is_string()) fail_key("forwards", *list, "expected a list of strings");
+        RequestSource where{line_of(r), "rule", {}};
+        where.keys["rule"] = KeySource{line_of(r), key_text("forwards", *list), r.as_string()->get(), true};
+        add(r.as_string()->get(), std::move(where));
+      }
+    }
+    const toml::node* tables = net.get("forward");
+    if (!tables) return;
+    if (!tables->is_array_of_tables()) fail(*tables, "forward: use [[network.forward]] tables");
+    for (const auto& node : *tables->as_array()) {
+      json req;
+      RequestSource where{line_of(node), "rule", {}};
+      copy_keys(*node.as_table(), "[[network.forward]]", req, where, {"rule"}, {}, {});
+      if (!req.contains("rule")) fail(node, "a [[network.forward]] needs a rule, e.g. rule = \"tcp::2222-:22\"");
+      add(req["rule"].get<std::string>(), std::move(where));
     }
   }
-}
 
-// Port forwards of a nat network: `forwards = ["RULE", ...]` and/or
-// [[network.forward]] tables with `rule = "RULE"`, each a pf_add request.
-void add_forward_requests(const toml::table& net, const json& net_name, const std::string& source,
-                          std::vector<json>& requests) {
-  auto add = [&](const std::string& rule) { requests.push_back({{"cmd", "pf_add"}, {"net", net_name}, {"rule", rule}}); };
-  if (const toml::node* list = net.get("forwards")) {
-    if (!list->is_array()) throw UserError(where(*list, source) + ": forwards must be a list of strings");
-    for (const auto& r : *list->as_array()) {
-      if (!r.is_string()) throw UserError(where(r, source) + ": forwards must be a list of strings");
-      add(r.as_string()->get());
+  // A list of strings, such as dns_upstream = ["198.51.100.10", "127.0.0.53"].
+  void copy_string_list(const toml::table& table, const char* key, json& request, RequestSource& where) const {
+    const toml::node* node = table.get(key);
+    if (!node) return;
+    const toml::array* list = node->as_array();
+    if (!list) fail_key(key, *node, "expected a list of strings, e.g. [\"a\", \"b\"]");
+    json items = json::array();
+    for (const auto& item : *list) {
+      if (!item.is_string()) fail_key(key, *node, "expected a list of strings, e.g. [\"a\", \"b\"]");
+      items.push_back(item.as_string()->get());
+    }
+    request[key] = items;
+    remember(where, key, *node);
+  }
+
+  void add_ports(const toml::table& net, const json& net_name, Config& config) const {
+    const toml::node* ports = net.get("port");
+    if (!ports) return;
+    if (!ports->is_array_of_tables()) fail(*ports, "port: use [[network.port]] tables");
+    for (const auto& port_node : *ports->as_array()) {
+      json port = {{"cmd", "port_add"}, {"net", net_name}};
+      RequestSource where{line_of(port_node), "spec", {}};
+      copy_keys(*port_node.as_table(), "[[network.port]]", port, where,
+                {"spec", "link", "direction", "rate", "burst", "delay", "jitter", "loss", "dup", "reorder", "queue"},
+                {}, {});
+      if (!port.contains("spec"))
+        fail(port_node, "a [[network.port]] needs a spec, e.g. spec = \"stream,server=on,addr.type=unix,addr.path=P\"");
+      config.requests.push_back(port);
+      config.sources.push_back(std::move(where));
     }
   }
-  const toml::node* tables = net.get("forward");
-  if (!tables) return;
-  if (!tables->is_array_of_tables()) throw UserError(where(*tables, source) + ": use [[network.forward]] tables");
-  for (const auto& node : *tables->as_array()) {
-    json req;
-    copy_keys(*node.as_table(), req, {"rule"}, {}, {}, source);
-    if (!req.contains("rule")) throw UserError(where(node, source) + ": a [[network.forward]] needs a rule");
-    add(req["rule"].get<std::string>());
+
+  Config parse(std::string_view text) const {
+    toml::table root;
+    try {
+      root = toml::parse(text, source_);
+    } catch (const toml::parse_error& e) {
+      throw UserError(source_ + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
+    }
+    Config config;
+    config.source_name = source_;
+    for (const auto& [key, value] : root) {
+      if (key.str() == "log_level") {
+        if (!value.is_string()) fail_key("log_level", value, "expected a string: \"debug\", \"info\", \"warn\" or \"error\"");
+        config.log_level = value.as_string()->get();
+      } else if (key.str() != "network") {
+        fail_key(key.str(), value, unknown_key_text(std::string(key.str()), "top-level", {"log_level", "network"}));
+      }
+    }
+    const toml::node* networks = root.get("network");
+    if (!networks) return config;
+    if (!networks->is_array_of_tables()) fail(*networks, "network: use [[network]] tables");
+    std::map<std::string, int> declared;  // network name -> line
+    for (const auto& net_node : *networks->as_array()) {
+      const toml::table& net = *net_node.as_table();
+      json add = {{"cmd", "net_add"}};
+      RequestSource where{line_of(net_node), "name", {}};
+      copy_keys(net, "[[network]]", add, where,
+                {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
+                 "restrict", "tftp", "bootfile", "domain"},
+                {"mtu", "mac_limit"}, {"port", "dns_upstream", "dhcp_reserve", "forward", "forwards"});
+      for (const char* key : {"dns_upstream", "dhcp_reserve"}) copy_string_list(net, key, add, where);
+      if (!add.contains("name")) fail(net_node, "a [[network]] needs a name, e.g. name = \"lab\"");
+      const std::string name = add["name"];
+      if (auto [it, fresh] = declared.emplace(name, where.keys["name"].line); !fresh)
+        fail_key("name", *net.get("name"),
+                 "network \"" + name + "\" is already declared at line " + std::to_string(it->second));
+      config.requests.push_back(add);
+      config.sources.push_back(std::move(where));
+      add_forwards(net, add["name"], config);
+      add_ports(net, add["name"], config);
+    }
+    return config;
   }
+
+ private:
+  std::string source_;
+};
+
+bool is_plain_word(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+  });
 }
 
-// A list of strings, such as dns_upstream = ["198.51.100.10", "127.0.0.53"].
-void copy_string_list(const toml::table& table, const char* key, json& request, const std::string& source) {
-  const toml::node* node = table.get(key);
-  if (!node) return;
-  const toml::array* list = node->as_array();
-  if (!list) throw UserError(where(*node, source) + ": " + key + " must be a list of strings");
-  json items = json::array();
-  for (const auto& item : *list) {
-    if (!item.is_string()) throw UserError(where(item, source) + ": " + key + " must be a list of strings");
-    items.push_back(item.as_string()->get());
+// "expected switch, hub or nat" -> "expected "switch", "hub" or "nat"": the
+// choices of a string key written as the file must write them.
+std::string quote_choices(const std::string& problem) {
+  const std::string lead = "expected ";
+  if (problem.rfind(lead, 0) != 0) return problem;
+  std::string rest = problem.substr(lead.size());
+  std::vector<std::string> words;
+  std::string out = lead;
+  std::size_t pos = 0;
+  while (pos <= rest.size()) {
+    std::size_t comma = rest.find(", ", pos), orr = rest.find(" or ", pos);
+    std::size_t end = std::min(comma, orr);
+    std::string word = rest.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    if (!is_plain_word(word)) return problem;
+    out += "\"" + word + "\"";
+    if (end == std::string::npos) return out;
+    const std::string sep = end == comma ? ", " : " or ";
+    out += sep;
+    pos = end + sep.size();
   }
-  request[key] = items;
+  return problem;
 }
 
 }  // namespace
 
-Config parse_config(std::string_view text, const std::string& source) {
-  toml::table root;
-  try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw UserError(source + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description()));
-  }
-  Config config;
-  for (const auto& [key, value] : root) {
-    if (key.str() == "log_level") {
-      if (!value.is_string()) throw UserError(where(value, source) + ": log_level must be a string");
-      config.log_level = value.as_string()->get();
-    } else if (key.str() != "network") {
-      throw UserError(where(value, source) + ": unknown key '" + std::string(key.str()) + "'");
-    }
-  }
-  const toml::node* networks = root.get("network");
-  if (!networks) return config;
-  if (!networks->is_array_of_tables()) throw UserError(where(*networks, source) + ": use [[network]] tables");
-  for (const auto& net_node : *networks->as_array()) {
-    const toml::table& net = *net_node.as_table();
-    json add = {{"cmd", "net_add"}};
-    copy_keys(net, add,
-              {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
-               "restrict", "tftp", "bootfile", "domain"},
-              {"mtu", "mac_limit"}, {"port", "dns_upstream", "dhcp_reserve", "forward", "forwards"}, source);
-    for (const char* key : {"dns_upstream", "dhcp_reserve"}) copy_string_list(net, key, add, source);
-    if (!add.contains("name")) throw UserError(where(net, source) + ": a [[network]] needs a name");
-    config.requests.push_back(add);
-    add_forward_requests(net, add["name"], source, config.requests);
-    const toml::node* ports = net.get("port");
-    if (!ports) continue;
-    if (!ports->is_array_of_tables()) throw UserError(where(*ports, source) + ": use [[network.port]] tables");
-    for (const auto& port_node : *ports->as_array()) {
-      json port = {{"cmd", "port_add"}, {"net", add["name"]}};
-      copy_keys(*port_node.as_table(), port,
-                {"spec", "link", "direction", "rate", "burst", "delay", "jitter", "loss", "dup", "reorder", "queue"},
-                {}, {}, source);
-      if (!port.contains("spec")) throw UserError(where(port_node, source) + ": a [[network.port]] needs a spec");
-      config.requests.push_back(port);
-    }
-  }
-  return config;
-}
+Config parse_config(std::string_view text, const std::string& source) { return Parser(source).parse(text); }
 
 Config load_config_file(const std::string& path) {
   std::ifstream in(path);
@@ -135,6 +272,60 @@ Config load_config_file(const std::string& path) {
   std::ostringstream text;
   text << in.rdbuf();
   return parse_config(text.str(), path);
+}
+
+std::string config_error(const Config& config, std::size_t index, const std::string& message) {
+  if (config.source_name.empty() || index >= config.sources.size()) return message;
+  const RequestSource& where = config.sources[index];
+  const auto at = [&](int line) { return config.source_name + ":" + std::to_string(line) + ": "; };
+  // The request's messages name CLI flags: "--mode swich: expected ...",
+  // "--mtu: expected ...", "--mac-aging must be ...". The flag's key is the
+  // flag with '_' for '-' (--net is the file's subnet).
+  if (message.rfind("--", 0) == 0) {
+    const std::size_t end = message.find_first_of(" :", 2);
+    std::string key = message.substr(2, end == std::string::npos ? std::string::npos : end - 2);
+    std::replace(key.begin(), key.end(), '-', '_');
+    if (key == "net") key = "subnet";
+    if (auto it = where.keys.find(key); it != where.keys.end()) {
+      const KeySource& src = it->second;
+      std::string problem = message.substr(std::min(message.size(), end));
+      // Drop the value the CLI form repeats: the file's `key = value` says it.
+      if (const std::string repeated = " " + src.value + ": "; src.is_string && problem.rfind(repeated, 0) == 0)
+        problem = problem.substr(repeated.size());
+      else if (problem.rfind(": ", 0) == 0)
+        problem = problem.substr(2);
+      else if (problem.rfind(" ", 0) == 0)
+        problem = problem.substr(1);
+      // A message about two flags ("--gateway and --dns must differ"): keys instead.
+      if (problem.find("--") != std::string::npos) {
+        problem = message;
+        for (std::size_t p; (p = problem.find("--")) != std::string::npos;) {
+          problem.erase(p, 2);
+          for (std::size_t q = p; q < problem.size() && problem[q] != ' '; ++q)
+            if (problem[q] == '-') problem[q] = '_';
+        }
+        if (problem.rfind("net ", 0) == 0) problem = "subnet " + problem.substr(4);
+        return at(src.line) + src.text + ": " + problem;
+      }
+      if (src.is_string) problem = quote_choices(problem);
+      return at(src.line) + src.text + ": " + problem;
+    }
+  }
+  // A message that starts with one of the request's keys ("mtu must be ...").
+  for (const auto& [key, src] : where.keys)
+    if (message.rfind(key + " ", 0) == 0) return at(src.line) + src.text + ": " + message;
+  // Anything else is about the request's main key (a bad spec, a bad rule).
+  if (auto it = where.keys.find(where.main_key); it != where.keys.end())
+    return at(it->second.line) + it->second.text + ": " + message;
+  return at(where.line) + message;
+}
+
+void apply_config(Engine& engine, const Config& config) {
+  for (std::size_t i = 0; i < config.requests.size(); ++i) {
+    const json reply = handle_request(engine, config.requests[i]);
+    if (!reply.value("ok", false))
+      throw UserError(config_error(config, i, reply.value("error", std::string("config request failed"))));
+  }
 }
 
 }  // namespace vnet

@@ -156,6 +156,25 @@ mode = "hub"
         path, err = self._up_fails('[[network]]\nname = "lab"\n  [[network.port]]\n  spec = "bogus"\n')
         self.assertIn("bogus", err)
 
+    def test_config_errors_in_the_files_terms(self):
+        # One case per kind of mistake: the whole message is file:line: key = value: problem.
+        cases = [
+            ("unknown key", '[[network]]\nname = "lab"\nmdoe = "hub"\n',
+             '{p}:3: mdoe = "hub": unknown key in a [[network]] table (did you mean mode?)'),
+            ("wrong type", '[[network]]\nname = "lab"\nmtu = "big"\n',
+             '{p}:3: mtu = "big": expected a non-negative integer (no quotes)'),
+            ("bad value", 'log_level = "info"\n[[network]]\nname = "lab"\nmode = "swich"\n',
+             '{p}:4: mode = "swich": expected "switch", "hub" or "nat"'),
+            ("bad port spec", '[[network]]\nname = "lab"\n  [[network.port]]\n  spec = "stream,server=on,addr.typ=unix"\n',
+             '{p}:4: spec = "stream,server=on,addr.typ=unix": unknown option \'addr.typ\' for stream'),
+            ("duplicate network", '[[network]]\nname = "lab"\n\n[[network]]\nname = "lab"\nmode = "hub"\n',
+             '{p}:5: name = "lab": network "lab" is already declared at line 2'),
+        ]
+        for kind, text, expected in cases:
+            with self.subTest(kind=kind):
+                path, err = self._up_fails(text)
+                self.assertTrue(err.startswith("vnet: " + expected.format(p=path)), err)
+
     def test_help(self):
         for args in ([], ["up"], ["down"], ["status"], ["net"], ["net", "add"], ["net", "del"], ["net", "list"],
                      ["port"], ["port", "add"], ["port", "del"], ["port", "set"], ["capture"]):

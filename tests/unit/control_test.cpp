@@ -162,10 +162,10 @@ TEST(Config, ErrorsNameFileAndLine) {
     }
     return std::string("accepted");
   };
-  EXPECT_NE(message("[[network]]\nname = \"a\"\ncolour = \"red\"\n").find("f.toml:3: unknown key 'colour'"),
+  EXPECT_NE(message("[[network]]\nname = \"a\"\ncolour = \"red\"\n").find("f.toml:3: colour = \"red\": unknown key"),
             std::string::npos);
   EXPECT_NE(message("[[network]]\nmode = \"hub\"\n").find("needs a name"), std::string::npos);
-  EXPECT_NE(message("[[network]]\nname = 5\n").find("must be a string"), std::string::npos);
+  EXPECT_NE(message("[[network]]\nname = 5\n").find("expected a string"), std::string::npos);
   EXPECT_NE(message("[[network]]\nname = \"a\"\nmtu = -1\n").find("non-negative"), std::string::npos);
   EXPECT_NE(message("[[network]]\nname = \"a\"\n[[network.port]]\nlink = \"up\"\n").find("needs a spec"),
             std::string::npos);
