@@ -13,6 +13,11 @@ Parsed<Ipv6Packet> Ipv6Packet::parse(Bytes b) noexcept {
   }
   const std::size_t total = kHeaderLen + p.payload_len();
   if (total > b.size()) return ParseError::Truncated;
+  // IPv4-mapped addresses never belong on the wire (RFC 4291 2.5.5.2), and
+  // IpAddr keeps IPv4 in exactly that form: such a packet would be taken for
+  // IPv4 by everything downstream (pseudo-header, UDP's "no checksum",
+  // policy, guest identity).
+  if (p.src().is_v4_mapped() || p.dst().is_v4_mapped()) return ParseError::Unsupported;
   return Ipv6Packet(b.first(total));
 }
 

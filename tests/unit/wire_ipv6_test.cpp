@@ -1,5 +1,7 @@
 #include "wire/ipv6.hpp"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -70,6 +72,18 @@ TEST(WireIpv6, JumbogramUnsupported) {
   b[4] = b[5] = 0;
   b[6] = 0;  // hop-by-hop
   EXPECT_EQ(Ipv6Packet::parse(b).error(), ParseError::Unsupported);
+}
+
+TEST(WireIpv6, Ipv4MappedAddressesUnsupported) {
+  // Found by fuzz_ethernet: an IPv6 UDP packet from ::ffff:0.0.64.0 was
+  // checksummed as IPv4 after the address reached IpAddr.
+  for (std::size_t offset : {8u, 24u}) {
+    auto b = sample();
+    std::fill(b.begin() + offset, b.begin() + offset + 16, 0);
+    b[offset + 10] = b[offset + 11] = 0xff;
+    b[offset + 14] = 0x40;
+    EXPECT_EQ(Ipv6Packet::parse(b).error(), ParseError::Unsupported) << "address at " << offset;
+  }
 }
 
 TEST(WireIpv6, MutSetters) {
