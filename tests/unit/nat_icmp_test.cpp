@@ -1,12 +1,22 @@
 // ICMP echo translator: real ping sockets when the host permits them
-// (net.ipv4.ping_group_range), else the icmp_unavailable path.
+// (net.ipv4.ping_group_range), else the icmp_unavailable path. Each path's
+// test runs in a network namespace of its own with the sysctl set for it,
+// so both run whatever the machine's setting is.
 #include "nat/icmp.hpp"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstring>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "support/fake_guest_io.hpp"
@@ -27,6 +37,38 @@ const Ipv4Addr kLoopback{{127, 0, 0, 1}};
 bool ping_sockets_allowed() {
   UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_ICMP));
   return s.valid();
+}
+
+bool bring_loopback_up() {
+  UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq req{};
+  std::strncpy(req.ifr_name, "lo", IFNAMSIZ - 1);
+  if (!s.valid() || ::ioctl(s.get(), SIOCGIFFLAGS, &req) != 0) return false;
+  req.ifr_flags = static_cast<short>(req.ifr_flags | IFF_UP);
+  return ::ioctl(s.get(), SIOCSIFFLAGS, &req) == 0;
+}
+
+bool write_ping_group_range(const char* range) {
+  UniqueFd f(::open("/proc/sys/net/ipv4/ping_group_range", O_WRONLY | O_CLOEXEC));
+  const auto len = static_cast<ssize_t>(std::strlen(range));
+  return f.valid() && ::write(f.get(), range, static_cast<std::size_t>(len)) == len;
+}
+
+// Runs `body` on a thread that moved into a new network namespace (a
+// thread's own: unshare affects only the caller) with loopback up and
+// ping_group_range set to `range`. Returns false, without running it, where
+// namespaces cannot be made (not root and no user namespaces).
+bool run_in_private_netns(const char* range, const std::function<void()>& body) {
+  bool entered = false;
+  std::thread t([&] {
+    if (::unshare(CLONE_NEWNET) != 0) return;
+    entered = true;
+    ASSERT_TRUE(bring_loopback_up()) << std::strerror(errno);
+    ASSERT_TRUE(write_ping_group_range(range)) << std::strerror(errno);
+    body();
+  });
+  t.join();
+  return entered;
 }
 
 // An IPv4 packet from the guest carrying an ICMP message.
@@ -51,9 +93,8 @@ GuestPacket icmp_packet(Ipv4Addr dst, const Icmpv4Repr& icmp) {
 const std::string kData = "vnet ping payload";
 Bytes data() { return {reinterpret_cast<const std::uint8_t*>(kData.data()), kData.size()}; }
 
-TEST(NatIcmp, EchoThroughPingSocket) {
-  if (!ping_sockets_allowed())
-    GTEST_SKIP() << "ping sockets not permitted here (net.ipv4.ping_group_range); see UnavailableIsCounted";
+void echo_through_ping_socket() {
+  ASSERT_TRUE(ping_sockets_allowed());
   EventLoop loop;
   FakeGuestIo io(loop);
   IcmpTranslator icmp(io);
@@ -83,8 +124,15 @@ TEST(NatIcmp, EchoThroughPingSocket) {
   EXPECT_EQ(icmp.size(), 0u);
 }
 
-TEST(NatIcmp, UnavailableIsCountedAndNothingFabricated) {
-  if (ping_sockets_allowed()) GTEST_SKIP() << "ping sockets are permitted here; see EchoThroughPingSocket";
+TEST(NatIcmp, EchoThroughPingSocket) {
+  if (run_in_private_netns("0 2147483647", echo_through_ping_socket)) return;
+  if (!ping_sockets_allowed())
+    GTEST_SKIP() << "no network namespace could be made and the host's ping_group_range forbids ping sockets";
+  echo_through_ping_socket();
+}
+
+void unavailable_is_counted_and_nothing_fabricated() {
+  ASSERT_FALSE(ping_sockets_allowed());
   EventLoop loop;
   FakeGuestIo io(loop);
   IcmpTranslator icmp(io);
@@ -96,6 +144,13 @@ TEST(NatIcmp, UnavailableIsCountedAndNothingFabricated) {
   EXPECT_EQ(io.counters().icmp_echo_out, 0u);
   EXPECT_TRUE(io.sent.empty());
   EXPECT_EQ(icmp.size(), 0u);
+}
+
+TEST(NatIcmp, UnavailableIsCountedAndNothingFabricated) {
+  if (run_in_private_netns("1 0", unavailable_is_counted_and_nothing_fabricated)) return;
+  if (ping_sockets_allowed())
+    GTEST_SKIP() << "no network namespace could be made and the host's ping_group_range permits ping sockets";
+  unavailable_is_counted_and_nothing_fabricated();
 }
 
 TEST(NatIcmp, OnlyValidEchoRequestsAreTranslated) {
