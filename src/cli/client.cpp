@@ -1,5 +1,9 @@
 #include "cli/client.hpp"
 
+#include <signal.h>
+
+#include <fstream>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -60,6 +64,22 @@ bool engine_running(const std::string& run_dir) {
   } catch (const UserError&) {
     return false;
   }
+}
+
+int engine_pid(const std::string& run_dir) {
+  std::ifstream in(run_dir + "/vnet.pid");
+  int pid = 0;
+  in >> pid;
+  return pid > 0 ? pid : 0;
+}
+
+bool process_alive(int pid) {
+  if (pid <= 0 || ::kill(pid, 0) != 0) return false;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(stat, line);
+  const auto paren = line.rfind(')');
+  return paren != std::string::npos && paren + 2 < line.size() && line[paren + 2] != 'Z';
 }
 
 }  // namespace vnet::cli

@@ -31,5 +31,9 @@ class ControlClient {
 
 // True if an engine answers on this run dir.
 bool engine_running(const std::string& run_dir);
+// The pid in RUN_DIR/vnet.pid, or 0.
+int engine_pid(const std::string& run_dir);
+// True while pid (> 0) is a process that has not exited (a zombie counts as exited).
+bool process_alive(int pid);
 
 }  // namespace vnet::cli

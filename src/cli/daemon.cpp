@@ -3,11 +3,16 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstddef>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
 
@@ -15,6 +20,7 @@
 #include "control/config.hpp"
 #include "control/request.hpp"
 #include "control/server.hpp"
+#include "control/state.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -133,16 +139,65 @@ class PidFile {
   std::string path_;
 };
 
-// Builds everything, calls ready(), then runs until `vnet down` or a signal.
+// systemd's readiness protocol (sd_notify(3)): one datagram of KEY=VALUE
+// lines to the unix socket named by $NOTIFY_SOCKET ("@..." is abstract).
+// Without the variable this does nothing. The socket is opened once, before
+// the sandbox, and the variable removed so that children do not inherit it.
+class ServiceNotifier {
+ public:
+  ServiceNotifier() {
+    const char* path = std::getenv("NOTIFY_SOCKET");
+    if (!path || !*path || (path[0] != '/' && path[0] != '@')) return;
+    std::string p = path;
+    if (p[0] == '@') p[0] = '\0';
+    if (p.size() >= sizeof(sockaddr_un::sun_path)) return;
+    fd_.reset(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    addr_.sun_family = AF_UNIX;
+    std::memcpy(addr_.sun_path, p.data(), p.size());
+    addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size());
+    ::unsetenv("NOTIFY_SOCKET");
+  }
+  void send(const std::string& message) {
+    if (!fd_) return;
+    if (::sendto(fd_.get(), message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr_),
+                 addr_len_) < 0)
+      log::warn("{}", errno_text("cannot notify the service manager"));
+  }
+
+ private:
+  UniqueFd fd_;
+  sockaddr_un addr_{};
+  socklen_t addr_len_ = 0;
+};
+
+// How long the loop runs after a stop request to send what closing the
+// guests' connections queued.
+constexpr Nanos kShutdownDrain = 100 * kMillis;
+// How often leases are checked for changes worth saving.
+constexpr Nanos kStateSaveInterval = 5 * kSeconds;
+
+// Builds everything, calls ready() with what could not be restored, then
+// runs until `vnet down` or a signal, and saves the state on the way out.
 void run_engine(const std::string& run_dir, const Config& config, const privsep::SandboxOptions& sandbox_options,
-                const SocketAccess& access,
-                const std::function<void()>& ready) {
+                const SocketAccess& access, const StateStore& store, const nlohmann::json& saved,
+                const std::function<void(const std::vector<std::string>&)>& ready) {
+  ServiceNotifier notifier;
   EventLoop loop;
   Engine engine(loop);
   engine.host().nofile_limit = raise_fd_limit();
   log::info("fd limit (RLIMIT_NOFILE) {}", engine.host().nofile_limit);
   engine.set_socket_access(access);
-  apply_config(engine, config);
+  apply_config(engine, config);  // the file first: what it declares is not saved state
+  Persistence persistence(engine, store);
+  engine.set_persistence(&persistence);
+  const std::vector<std::string> problems = persistence.restore(saved);
+  for (const auto& p : problems) log::warn("{}", p);
+  std::unique_ptr<Timer> save_timer;
+  save_timer = std::make_unique<Timer>(loop, [&] {
+    persistence.save_if_changed();
+    save_timer->arm_in(kStateSaveInterval);
+  });
+  save_timer->arm_in(kStateSaveInterval);
   ControlServer server(engine, control_socket_path(run_dir));
   PidFile pid(run_dir + "/vnet.pid");
   // Start-up opens are done: from here on the engine runs unprivileged.
@@ -152,9 +207,24 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
     loop.stop();
   });
   log::info("vnet ready (run dir {}, pid {})", run_dir, ::getpid());
-  ready();
+  ready(problems);
+  // The control socket listens (ControlServer) and the loop that answers it
+  // starts below: the first thing it does is tell the service manager.
+  Timer notify_ready(loop, [&] {
+    notifier.send("READY=1\nSTATUS=serving, run dir " + run_dir + "\nMAINPID=" + std::to_string(::getpid()));
+  });
+  notify_ready.arm_in(0);
   loop.run();
-  log::info("vnet stopped");
+  notifier.send("STOPPING=1");
+  // Guests' TCP connections are reset rather than left to time out; a short
+  // last run of the loop carries the RSTs out through the ports.
+  engine.close_guest_flows();
+  Timer drained(loop, [&loop] { loop.stop(); });
+  drained.arm_in(kShutdownDrain);
+  loop.run();
+  persistence.save();
+  engine.set_persistence(nullptr);
+  log::info("vnet stopped (state saved in {})", store.dir());
 }
 
 void print_banner(const std::string& run_dir) {
@@ -191,6 +261,9 @@ int run_up(const UpOptions& options) {
   clear_stale_pid_file(options.run_dir + "/vnet.pid");
   const SocketAccess access = socket_access_for(options.socket_group);
   Config config = options.config_path.empty() ? default_config(options.run_dir) : load_config_file(options.config_path);
+  const StateStore store(options.state_dir);
+  StateStore::Loaded saved = store.load();
+  for (const auto& p : saved.problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
   std::string level = !options.log_level.empty() ? options.log_level : config.log_level;
   if (!level.empty()) {
     auto lv = log::parse_level(level);
@@ -199,7 +272,8 @@ int run_up(const UpOptions& options) {
   }
 
   if (options.foreground) {
-    run_engine(options.run_dir, config, options.sandbox, access, [&] {
+    run_engine(options.run_dir, config, options.sandbox, access, store, saved.state, [&](const auto& problems) {
+      for (const auto& p : problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
       std::printf("vnet is up in the foreground (run dir %s); Ctrl-C stops it\n", options.run_dir.c_str());
       std::fflush(stdout);
     });
@@ -222,8 +296,10 @@ int run_up(const UpOptions& options) {
     log_fd.reset();
     int status = 0;
     try {
-      run_engine(options.run_dir, config, options.sandbox, access, [&] {
-        [[maybe_unused]] auto n = ::write(write_end.get(), "OK", 2);
+      run_engine(options.run_dir, config, options.sandbox, access, store, saved.state, [&](const auto& problems) {
+        std::string ok = "OK";
+        for (const auto& p : problems) ok += "\n" + p;
+        [[maybe_unused]] auto n = ::write(write_end.get(), ok.data(), ok.size());
         write_end.reset();
       });
     } catch (const std::exception& e) {
@@ -239,9 +315,15 @@ int run_up(const UpOptions& options) {
   char buf[1024];
   ssize_t n;
   while ((n = ::read(read_end.get(), buf, sizeof buf)) > 0) answer.append(buf, static_cast<std::size_t>(n));
-  if (answer != "OK") {
+  if (answer.rfind("OK", 0) != 0) {
     ::waitpid(pid, nullptr, 0);
     throw UserError(answer.empty() ? "vnet failed to start; see " + options.run_dir + "/vnet.log" : answer);
+  }
+  // Lines after OK: saved definitions that could not be restored.
+  for (std::size_t pos = answer.find('\n'); pos != std::string::npos;) {
+    const std::size_t end = answer.find('\n', pos + 1);
+    std::fprintf(stderr, "vnet: state: %s\n", answer.substr(pos + 1, end == std::string::npos ? end : end - pos - 1).c_str());
+    pos = end;
   }
   print_banner(options.run_dir);
   return 0;

@@ -11,6 +11,7 @@
 #include "cli/client.hpp"
 #include "cli/daemon.hpp"
 #include "cli/status_view.hpp"
+#include "control/state.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -122,6 +123,10 @@ int run(int argc, char** argv) {
   up->add_option("--group", up_opts.socket_group,
                  "Let this group's members attach guests: unix sockets made for guests get mode 0660 and this "
                  "group (default: 0600, the owner only; the control socket stays owner-only)");
+  up->add_option("--state-dir", up_opts.state_dir,
+                 "Where networks, ports, forwards and DHCP leases added at runtime are saved and restored from "
+                 "(default: $VNET_STATE_DIR; RUN_DIR/state with --run-dir or $VNET_RUN_DIR; /var/lib/vnet for root; "
+                 "else $XDG_STATE_HOME/vnet or ~/.local/state/vnet)");
   up->add_option("--allow-port", up_opts.sandbox.allow_ports,
                  "As root with --user: a port below 1024 the privileged helper may bind for the engine (repeatable)")
       ->check(CLI::Range(1, 1023));
@@ -144,6 +149,9 @@ int run(int argc, char** argv) {
   net_add->add_option("--mtu", mtu, "Largest packet without Ethernet header (default 65520)");
   net_add->add_option("--mac-aging", mac_aging, "Forget a MAC not seen for this long (default 300s)");
   net_add->add_option("--mac-limit", mac_limit, "Most MACs learned per port (default 1024)");
+  bool transient = false;
+  net_add->add_flag("--transient", transient,
+                    "Do not save this network (nor its ports and forwards): it is gone after `vnet down; vnet up`");
   struct NatFlags {
     std::string subnet, gateway, dns, dhcp_start, dhcp, host_loopback, restrict, tftp, bootfile, domain;
     std::vector<std::string> dns_upstream, dhcp_reserve;
@@ -215,6 +223,9 @@ int run(int argc, char** argv) {
 
   if (*up) {
     up_opts.run_dir = run_dir;
+    const char* run_dir_env = std::getenv("VNET_RUN_DIR");
+    up_opts.state_dir =
+        vnet::resolve_state_dir(up_opts.state_dir, run_dir, !run_dir_flag.empty() || (run_dir_env && *run_dir_env));
     up_opts.sandbox.seccomp = *vnet::isolation::parse_seccomp_mode(seccomp_mode);
     return vnet::cli::run_up(up_opts);
   }
@@ -222,9 +233,11 @@ int run(int argc, char** argv) {
 
   ControlClient client(run_dir);
   if (*down) {
+    const pid_t pid = vnet::cli::engine_pid(run_dir);
     client.call({{"cmd", "shutdown"}});
-    // Wait for the engine to let go of its sockets, so `vnet up` can follow at once.
-    for (int i = 0; i < 100 && vnet::cli::engine_running(run_dir); ++i)
+    // Wait for the engine to exit and let go of its sockets (it saves its
+    // state on the way), so `vnet up` can follow at once.
+    for (int i = 0; i < 100 && (vnet::cli::engine_running(run_dir) || vnet::cli::process_alive(pid)); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     fmt::print("vnet stopped\n");
     return 0;
@@ -242,6 +255,7 @@ int run(int argc, char** argv) {
     if (mtu) req["mtu"] = mtu;
     if (mac_limit) req["mac_limit"] = mac_limit;
     if (!mac_aging.empty()) req["mac_aging"] = mac_aging;
+    if (transient) req["transient"] = true;
     auto put = [&req](const char* key, const std::string& v) {
       if (!v.empty()) req[key] = v;
     };

@@ -4,11 +4,13 @@
 
 #include <unistd.h>
 
+#include "control/state.hpp"
 #include "core/error.hpp"
 #include "core/isolation.hpp"
 #include "core/log.hpp"
 #include "nat/gateway.hpp"
 #include "nat/portfwd.hpp"
+#include "nat/tcp.hpp"
 #include "ports/factory.hpp"
 #include "privsep/helper.hpp"
 
@@ -66,6 +68,12 @@ std::string Engine::pf_add(const std::string& net, const std::string& rule) { re
 void Engine::pf_del(const std::string& net, const std::string& name) { forwarder(net).remove(name); }
 
 nlohmann::json Engine::pf_list(const std::string& net) { return forwarder(net).list(); }
+
+void Engine::close_guest_flows() {
+  for (const auto& [name, net] : networks_)
+    for (const auto& [id, p] : net->ports())
+      if (auto* gw = dynamic_cast<nat::NatGateway*>(p.get())) gw->tcp().reset_all();
+}
 
 namespace {
 
@@ -217,6 +225,7 @@ json Engine::status(const std::string& only_net) const {
   out["host"] = {{"nofile_limit", host_.nofile_limit},
                  {"control_refused", host_.control_refused},
                  {"control_over_cap", host_.control_over_cap}};
+  if (persistence_) out["state"] = persistence_->status();
   return out;
 }
 

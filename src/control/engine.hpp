@@ -21,6 +21,7 @@ namespace vnet {
 namespace nat {
 class PortForwarder;
 }
+class Persistence;
 
 struct PortSettings {
   std::optional<bool> link_up;
@@ -49,6 +50,9 @@ class Engine {
   HostStatus& host() { return host_; }
   // Who may connect to unix sockets made for guests (`vnet up --group`).
   void set_socket_access(const SocketAccess& access) { socket_access_ = access; }
+  // Saves definitions as requests change them (control/state.hpp); null: nothing is saved.
+  void set_persistence(Persistence* persistence) { persistence_ = persistence; }
+  Persistence* persistence() const { return persistence_; }
 
   // For mode nat, `nat` configures the gateway attached as the network's port 1.
   Network& add_network(const std::string& name, const NetworkOptions& options, const nat::NatConfig& nat = {});
@@ -67,6 +71,9 @@ class Engine {
   void pf_del(const std::string& net, const std::string& name);
   nlohmann::json pf_list(const std::string& net);
 
+  // Shutdown: resets the guests' TCP connections through every NAT network.
+  void close_guest_flows();
+
   // Snapshot for `vnet status --json` (and the human view built from it).
   nlohmann::json status(const std::string& only_net = "") const;
 
@@ -76,6 +83,7 @@ class Engine {
   EventLoop& loop_;
   HostStatus host_;
   SocketAccess socket_access_;
+  Persistence* persistence_ = nullptr;
   std::map<std::string, std::unique_ptr<Network>> networks_;
 };
 

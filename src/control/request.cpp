@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "control/state.hpp"
 #include "core/error.hpp"
 
 namespace vnet {
@@ -64,7 +65,8 @@ const std::vector<CommandKeys>& command_keys() {
       {"net_list", {}},
       {"net_add",
        {"name", "mode", "mtu", "mac_limit", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp",
-        "host_loopback", "restrict", "dns_upstream", "dhcp_reserve", "tftp", "bootfile", "domain", "resolv_conf"}},
+        "host_loopback", "restrict", "dns_upstream", "dhcp_reserve", "tftp", "bootfile", "domain", "resolv_conf",
+        "transient"}},
       {"net_del", {"name"}},
       {"port_add", {"net", "spec"}, true},
       {"port_del", {"net", "port"}},
@@ -106,6 +108,8 @@ json dispatch(Engine& engine, const json& req) {
     return ok({{"networks", nets}});
   }
   if (cmd == "net_add") {
+    if (auto it = req.find("transient"); it != req.end() && !it->is_boolean())
+      throw UserError("field 'transient' must be true or false");
     NetworkOptions options = network_options_from(req);
     engine.add_network(string_field(req, "name"), options,
                        options.mode == NetworkMode::Nat ? nat_config_from(req) : nat::NatConfig{});
@@ -288,7 +292,9 @@ PortSettings port_settings_from(const json& req) {
 json handle_request(Engine& engine, const json& request) {
   try {
     if (!request.is_object()) throw UserError("a request must be a JSON object");
-    return dispatch(engine, request);
+    json reply = dispatch(engine, request);
+    if (Persistence* saved = engine.persistence()) saved->record(request, reply);
+    return reply;
   } catch (const UserError& e) {
     return {{"ok", false}, {"error", e.what()}};
   } catch (const json::exception& e) {

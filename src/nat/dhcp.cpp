@@ -47,6 +47,7 @@
 #include "nat/dhcp.hpp"
 
 #include <algorithm>
+#include <ctime>
 #include <string>
 #include <unordered_map>
 
@@ -552,6 +553,82 @@ nlohmann::json DhcpServer::status() const {
                    {"static", false}});
   }
   return out;
+}
+
+namespace {
+
+// Wall-clock seconds now: lease expiries are saved as wall-clock times, as
+// the monotonic clock restarts with the machine.
+std::int64_t unix_now_s() { return static_cast<std::int64_t>(::time(nullptr)); }
+
+std::optional<std::string> unhex(const std::string& text) {
+  if (text.size() % 2) return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); i += 2) {
+    auto digit = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    const int hi = digit(text[i]), lo = digit(text[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    out.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json DhcpServer::export_leases() const {
+  const Nanos now = monotonic_now();
+  const std::int64_t unix_now = unix_now_s();
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& [key, l] : state_->leases) {
+    if (l.state != LeaseState::Bound || l.expires <= now) continue;
+    out.push_back({{"key", hex(key)},
+                   {"mac", l.mac.to_string()},
+                   {"ip", l.ip.to_string()},
+                   {"hostname", l.hostname},
+                   {"expires_unix_s", unix_now + (l.expires - now) / kSeconds}});
+  }
+  return out;
+}
+
+std::size_t DhcpServer::import_leases(const nlohmann::json& saved) {
+  if (!saved.is_array()) return 0;
+  const Nanos now = monotonic_now();
+  const std::int64_t unix_now = unix_now_s();
+  std::size_t restored = 0;
+  for (const auto& entry : saved) {
+    if (!entry.is_object() || state_->leases.size() >= state_->cfg().max_leases) continue;
+    const auto text = [&entry](const char* k) {
+      auto it = entry.find(k);
+      return it != entry.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    auto key = unhex(text("key"));
+    auto mac = MacAddr::parse(text("mac"));
+    auto ip = Ipv4Addr::parse(text("ip"));
+    auto expires = entry.find("expires_unix_s");
+    if (!key || key->empty() || key->size() > 256 || ((*key)[0] != 'c' && (*key)[0] != 'm') || !mac || !ip ||
+        expires == entry.end() || !expires->is_number_integer())
+      continue;
+    const std::int64_t left = expires->get<std::int64_t>() - unix_now;
+    if (left <= 0 || left > 365LL * 86400) continue;
+    state_->port = 0;
+    if (state_->leases.contains(*key) || state_->owner.contains(*ip) || !state_->usable_by(*ip, *mac, now)) continue;
+    Lease l;
+    l.mac = *mac;
+    if ((*key)[0] == 'c') l.client_id = key->substr(1);
+    l.ip = *ip;
+    const std::string hostname = text("hostname");
+    l.hostname = sanitize_hostname(Bytes(reinterpret_cast<const std::uint8_t*>(hostname.data()), hostname.size()));
+    l.expires = now + left * kSeconds;
+    l.state = LeaseState::Bound;
+    state_->owner[*ip] = *key;
+    state_->leases[*key] = std::move(l);
+    restored++;
+  }
+  return restored;
 }
 
 }  // namespace vnet::nat

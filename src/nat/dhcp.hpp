@@ -30,6 +30,15 @@ class DhcpServer {
   std::optional<wire::Ipv4Addr> lease_of(const wire::MacAddr& mac) const;
   nlohmann::json status() const;
 
+  // Bound, unexpired leases as saved across a restart (control/state.hpp):
+  // [{"key": hex client key, "mac", "ip", "hostname", "expires_unix_s"}].
+  nlohmann::json export_leases() const;
+  // Takes back leases saved by export_leases, so guests renewing after a
+  // restart keep their addresses and new guests are not handed them. The
+  // input is a file: entries that are malformed, expired, outside the pool or
+  // taken are skipped; returns how many were restored.
+  std::size_t import_leases(const nlohmann::json& saved);
+
  private:
   struct State;
   std::unique_ptr<State> state_;

@@ -65,6 +65,7 @@ class NatGateway : public Port, public GuestIo {
   TcpTranslator& tcp() { return *tcp_; }
   UdpTranslator& udp() { return *udp_; }
   PortForwarder& portfwd() { return *portfwd_; }
+  DhcpServer& dhcp() { return *dhcp_; }
   const NeighTable& neighbours() const { return neigh_; }
   nlohmann::json status() const;
 

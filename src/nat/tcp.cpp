@@ -1056,4 +1056,11 @@ nlohmann::json TcpTranslator::status() const {
   return out;
 }
 
+void TcpTranslator::reset_all() {
+  std::vector<State::Flow*> all;
+  all.reserve(state_->flows.size());
+  for (auto& [key, flow] : state_->flows) all.push_back(flow.get());
+  for (State::Flow* f : all) state_->close_with_rst(*f);
+}
+
 }  // namespace vnet::nat

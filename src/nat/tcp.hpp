@@ -30,6 +30,10 @@ class TcpTranslator {
   // (a loopback client appears as the gateway address).
   void open_inbound(UniqueFd conn, const SockAddr& client, const wire::IpAddr& guest, std::uint16_t guest_port);
   nlohmann::json status() const;
+  // Engine shutdown: resets every guest connection (RST to the guest, the
+  // host socket closed), so guests learn at once that their connections are
+  // gone instead of retransmitting into a stopped engine.
+  void reset_all();
 
  private:
   struct State;
