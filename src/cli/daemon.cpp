@@ -264,6 +264,12 @@ int run_up(const UpOptions& options) {
   const StateStore store(options.state_dir);
   StateStore::Loaded saved = store.load();
   for (const auto& p : saved.problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
+  // An engine that drops root (--user) keeps saving into its state dir.
+  if (::geteuid() == 0 && !options.sandbox.user.empty() && options.sandbox.user != "root") {
+    const auto user = isolation::lookup_user(options.sandbox.user == "auto" ? isolation::default_user()
+                                                                            : options.sandbox.user);
+    if (user.uid != 0) store.give_to(user.uid, user.gid);
+  }
   std::string level = !options.log_level.empty() ? options.log_level : config.log_level;
   if (!level.empty()) {
     auto lv = log::parse_level(level);

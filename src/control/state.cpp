@@ -189,6 +189,14 @@ void StateStore::save(const std::string& text, const std::string& previous_text)
   if (dir) ::fsync(dir.get());
 }
 
+void StateStore::give_to(uid_t uid, gid_t gid) const {
+  UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir || ::fchown(dir.get(), uid, gid) != 0) throw UserError(errno_text("cannot hand state dir " + dir_ + " to the engine's user"));
+  for (const char* name : {"state.json", "state.json.prev", "state.json.tmp", "state.json.prev.tmp"})
+    if (::fchownat(dir.get(), name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT)
+      throw UserError(errno_text("cannot hand " + dir_ + "/" + name + " to the engine's user"));
+}
+
 Persistence::Persistence(Engine& engine, StateStore store) : engine_(engine), store_(std::move(store)) {}
 
 std::vector<std::string> Persistence::restore(const json& saved) {

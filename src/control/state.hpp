@@ -18,6 +18,8 @@
 // line, kept as state.json.corrupt, and state.json.prev is used instead.
 #pragma once
 
+#include <sys/types.h>
+
 #include <set>
 #include <string>
 #include <vector>
@@ -45,6 +47,9 @@ class StateStore {
   };
   // Creates the directory (0700) if needed; never throws for bad content.
   Loaded load() const;
+  // As root, before the engine drops to an unprivileged user: the directory
+  // and its files become that user's, so the engine can keep saving.
+  void give_to(uid_t uid, gid_t gid) const;
   // The atomic replace described above, previous_text becoming
   // state.json.prev; throws UserError on I/O failure.
   void save(const std::string& text, const std::string& previous_text) const;

@@ -171,7 +171,8 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
         wait_for(lambda: not e.alive(), what="engine gone")
         wait_for(lambda: not os.path.exists(f"/proc/{helper}") or proc_status(helper)["State"].startswith("Z"),
                  what="helper gone")
-        self.assertEqual(sorted(os.listdir(e.run_dir)), ["vnet.log"])
+        # The log and the saved definitions (RUN_DIR/state with a run dir of one's own) stay.
+        self.assertEqual(sorted(os.listdir(e.run_dir)), ["state", "vnet.log"])
         # And the same run dir starts again.
         res = run([VNET, "--run-dir", e.run_dir, "up", "--user", USER], timeout=30)
         with open(os.path.join(e.run_dir, "vnet.pid")) as f:
