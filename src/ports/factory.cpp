@@ -12,6 +12,7 @@
 #include "ports/pcap.hpp"
 #include "ports/stream.hpp"
 #include "ports/tap.hpp"
+#include "ports/vde.hpp"
 
 namespace vnet {
 namespace {
@@ -92,6 +93,14 @@ std::unique_ptr<Port> make_dgram(EventLoop& loop, Network& net, const PortSpec& 
   return std::make_unique<DgramPort>(loop, net, id, config);
 }
 
+std::unique_ptr<Port> make_vde(EventLoop& loop, Network& net, const PortSpec& spec, PortId id,
+                               const SocketAccess& access) {
+  if (spec.has("dir") == spec.has("connect"))
+    throw UserError("vde: give exactly one of dir=DIR (vnet is the switch) or connect=DIR (vnet plugs into a vde_switch)");
+  if (spec.has("dir")) return std::make_unique<VdeSwitchPort>(loop, net, id, require(spec, "dir"), access);
+  return std::make_unique<VdePlugPort>(loop, net, id, require(spec, "connect"));
+}
+
 std::uint16_t parse_vlan(const std::string& text) {
   unsigned v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -139,6 +148,7 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
     else if (spec.kind == "dgram") port = make_dgram(loop, net, spec, id);
     else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
     else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
+    else if (spec.kind == "vde") port = make_vde(loop, net, spec, id, access);
     else throw UserError("unknown port kind '" + spec.kind + "'");
     if (const std::string path = bound_unix_path(spec); !path.empty()) apply_socket_access(path, access);
   } catch (...) {

@@ -25,6 +25,7 @@ const std::vector<KindKeys>& known_kinds() {
         "remote.port"}},
       {"tap", {"ifname", "netns"}},
       {"pcap", {"file"}},
+      {"vde", {"dir", "connect"}},
   };
   return kinds;
 }
