@@ -60,6 +60,8 @@ class Impairment {
   void process(wire::Bytes frame);
   const ImpairmentParams& params() const { return params_; }
   std::size_t queued_frames() const { return queue_.frames(); }
+  // Bytes the delay/rate queue can still take (records included).
+  std::size_t queue_room() const { return queue_.capacity() - queue_.bytes_used(); }
 
  private:
   bool chance(double p) { return p > 0 && uniform_(rng_) < p; }

@@ -163,6 +163,18 @@ void Network::flood(Port& from, std::uint16_t vlan, wire::Bytes frame, const Off
     if (p != &from && vlan_allows(*p, vlan)) p->deliver(frame, offload);
 }
 
+Network::ScratchLease::ScratchLease(Network& net) : net_(net) {
+  if (net_.scratch_depth_ >= kMaxScratchDepth) {
+    ++net_.scratch_depth_;  // balanced by the destructor; bytes_ stays empty
+    return;
+  }
+  auto& slot = net_.offload_scratch_[static_cast<std::size_t>(net_.scratch_depth_++)];
+  if (!slot) slot.reset(new std::uint8_t[kOffloadScratch]);
+  bytes_ = {slot.get(), kOffloadScratch};
+}
+
+Network::ScratchLease::~ScratchLease() { --net_.scratch_depth_; }
+
 void Network::learn(Port& from, const wire::MacAddr& src, Nanos now) {
   auto it = macs_.find(src);
   if (it != macs_.end()) {

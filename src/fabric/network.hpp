@@ -18,13 +18,14 @@
 // ingress() again from inside ingress(). It is safe: the outer call only
 // keeps the flat port lists (which change only on add/remove, never while
 // forwarding) and its own frame buffer; the inner frame comes from another
-// buffer, carries no offload (so it never uses the offload scratch the outer
-// call may be cutting segments into), and never goes back out of the port
+// buffer (an offloaded one is cut in a scratch buffer of its own, see
+// ScratchLease), and never goes back out of the port
 // it came from. Nesting deeper than kMaxIngressDepth is refused and counted
 // (drop_loop), so a port that answered every frame with a frame could not
 // recurse without bound.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <string>
@@ -82,8 +83,24 @@ class Network {
   // The port a MAC was last learned on (switch mode), if still fresh.
   PortId port_of(const wire::MacAddr& mac) const;
   static constexpr int kMaxIngressDepth = 4;
-  // Room to cut one offloaded segment into frames (see offload.hpp).
-  wire::MutBytes offload_scratch() { return {offload_scratch_.get(), kOffloadScratch}; }
+  // Room to cut one offloaded segment into frames (see offload.hpp), held
+  // for the duration of one cut. Cuts nest (a port that answers a frame
+  // while it is being cut may send an offloaded frame that is cut in turn,
+  // e.g. the NAT gateway's TCP super-segments), so each level holds its own
+  // buffer; the lease is empty (bytes() has size 0) past kMaxScratchDepth.
+  class ScratchLease {
+   public:
+    explicit ScratchLease(Network& net);
+    ~ScratchLease();
+    ScratchLease(const ScratchLease&) = delete;
+    ScratchLease& operator=(const ScratchLease&) = delete;
+    wire::MutBytes bytes() const { return bytes_; }
+
+   private:
+    Network& net_;
+    wire::MutBytes bytes_;
+  };
+  static constexpr int kMaxScratchDepth = 2 * kMaxIngressDepth;
 
   const std::unordered_map<wire::MacAddr, MacEntry>& mac_table() const { return macs_; }
   std::size_t max_frame() const { return options_.mtu + 18; }
@@ -114,7 +131,9 @@ class Network {
   PortId ingress_port_ = 0;
   int ingress_depth_ = 0;
   static constexpr std::size_t kOffloadScratch = 65536 + 64;
-  std::unique_ptr<std::uint8_t[]> offload_scratch_{new std::uint8_t[kOffloadScratch]};
+  // Allocated on first use per nesting level: most networks never cut.
+  std::array<std::unique_ptr<std::uint8_t[]>, kMaxScratchDepth> offload_scratch_;
+  int scratch_depth_ = 0;
 };
 
 }  // namespace vnet

@@ -22,7 +22,8 @@ void Port::deliver(wire::Bytes frame, const Offload* offload) {
 }
 
 void Port::resolve(wire::Bytes frame, const Offload& offload, void (Port::*next)(wire::Bytes, const Offload*)) {
-  if (!resolve_offload(frame, offload, net_.offload_scratch(), [this, next](wire::Bytes f) { (this->*next)(f, nullptr); }))
+  Network::ScratchLease scratch(net_);
+  if (!resolve_offload(frame, offload, scratch.bytes(), [this, next](wire::Bytes f) { (this->*next)(f, nullptr); }))
     counters_.drop_malformed++;
 }
 
@@ -54,6 +55,11 @@ void Port::to_network(wire::Bytes frame, const Offload* offload) {
     return;
   }
   net_.ingress(*this, frame, offload);
+}
+
+std::size_t Port::egress_room() const {
+  const std::size_t own = output_room();
+  return egress_ ? std::min(own, egress_->queue_room()) : own;
 }
 
 void Port::close_later() { net_.remove_port_later(id_); }

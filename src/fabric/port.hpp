@@ -55,6 +55,11 @@ class Port {
   virtual bool accepts_offload() const { return false; }
   // Frames waiting to go out to the peer (for status).
   virtual std::size_t queued_frames() const { return 0; }
+  // Bytes of frames the port can still queue toward its peer: the smaller
+  // of its egress impairment's room and its own output queue's. The NAT
+  // sizes TCP data in flight to a guest from it, since a frame that finds
+  // the queue full is lost and costs the flow a retransmission timeout.
+  std::size_t egress_room() const;
 
   bool link_up() const { return link_up_; }
   void set_link(bool up) { link_up_ = up; }
@@ -71,6 +76,8 @@ class Port {
   void from_peer(wire::Bytes frame, const Offload* offload = nullptr);
   // Sends (or queues) one frame to the peer; counts tx or an overflow drop.
   virtual void send_to_peer(wire::Bytes frame) = 0;
+  // Room left in the port's own output queue (unbounded if it has none).
+  virtual std::size_t output_room() const { return SIZE_MAX; }
   // Same for an offloaded frame; only called when accepts_offload().
   virtual void send_offloaded(wire::Bytes frame, const Offload&) { send_to_peer(frame); }
   // Asks the network to remove this port once the current events are handled.

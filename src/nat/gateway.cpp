@@ -18,6 +18,8 @@
 #include "wire/arp.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/icmp.hpp"
+#include "wire/checksum.hpp"
+#include "wire/tcp.hpp"
 #include "wire/udp.hpp"
 
 namespace vnet::nat {
@@ -27,6 +29,9 @@ using namespace vnet::wire;
 namespace {
 
 constexpr std::size_t kEthIpHeaders = EthernetFrame::kHeaderLen + Ipv4Packet::kMinHeaderLen;
+// The largest IPv4 datagram, as one TCP super-segment.
+constexpr std::size_t kOffloadFrame = EthernetFrame::kHeaderLen + 65535;
+constexpr std::size_t kTcpChecksumOffset = 16;
 constexpr std::uint16_t kDhcpServerPort = 67;
 
 bool is_dhcp_request(const Ipv4Packet& ip, Ipv4Addr gateway) {
@@ -60,7 +65,7 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
       tcp_(std::make_unique<TcpTranslator>(*this)),
       tftp_(std::make_unique<TftpServer>(*this)),
       portfwd_(std::make_unique<PortForwarder>(*this, *tcp_, *udp_)) {
-  frame_.reset(new std::uint8_t[frame_capacity_]);
+  frame_.reset(new std::uint8_t[std::max(frame_capacity_, kOffloadFrame)]);
   for (const auto& [mac, addr] : config_.reservations) dhcp_->reserve(mac, addr);
   neigh_sweep_.arm_in(neigh_sweep_interval(neigh_.aging()));
 }
@@ -82,19 +87,24 @@ MutBytes NatGateway::l4_buffer() {
 
 const MacAddr* NatGateway::guest_mac(IpAddr guest) const { return neigh_.mac_of(guest); }
 
-bool NatGateway::send_l4_in_place(IpAddr src_ip, IpAddr dst_ip, IpProtocol proto, std::size_t len) {
-  if (!src_ip.is_v4() || !dst_ip.is_v4()) return false;  // IPv4 only, for now
-  const Ipv4Addr src = src_ip.v4(), dst = dst_ip.v4();
-  MacAddr dst_mac;
+bool NatGateway::ipv4_dst_mac(Ipv4Addr dst, MacAddr& dst_mac) {
   if (dst.is_broadcast() || dst == config_.net.broadcast()) {
     dst_mac = MacAddr::broadcast();
-  } else if (const MacAddr* m = guest_mac(dst)) {
+  } else if (const MacAddr* m = guest_mac(IpAddr(dst))) {
     dst_mac = *m;
   } else {
     nat_counters_.drop_unknown_guest++;
     send_arp_request(dst);
     return false;
   }
+  return true;
+}
+
+bool NatGateway::send_l4_in_place(IpAddr src_ip, IpAddr dst_ip, IpProtocol proto, std::size_t len) {
+  if (!src_ip.is_v4() || !dst_ip.is_v4()) return false;  // IPv4 only, for now
+  const Ipv4Addr src = src_ip.v4(), dst = dst_ip.v4();
+  MacAddr dst_mac;
+  if (!ipv4_dst_mac(dst, dst_mac)) return false;
   Ipv4Repr ip;
   ip.src = src;
   ip.dst = dst;
@@ -115,16 +125,94 @@ bool NatGateway::send_udp(IpAddr src, std::uint16_t sport, IpAddr dst, std::uint
   return send_l4_in_place(src, dst, IpProtocol::Udp, UdpPacket::kHeaderLen + payload.size());
 }
 
-void NatGateway::emit_frame(const MacAddr& dst, std::size_t l3_len) {
+void NatGateway::emit_frame(const MacAddr& dst, std::size_t l3_len, const Offload* offload) {
   EthernetRepr eth{dst, mac_, EtherType::Ipv4, std::nullopt};
   eth.emit({frame_.get(), EthernetFrame::kHeaderLen});
   std::size_t len = EthernetFrame::kHeaderLen + l3_len;
-  // Old stacks (PXE ROMs, DOS) drop frames under the Ethernet minimum of 60 bytes.
-  if (len < 60) {
+  // Old stacks (PXE ROMs, DOS) drop frames under the Ethernet minimum of 60
+  // bytes. (An offloaded segment is never that short: it carries data.)
+  if (len < 60 && !offload) {
     std::memset(frame_.get() + len, 0, 60 - len);
     len = 60;
   }
-  from_peer({frame_.get(), len});
+  from_peer({frame_.get(), len}, offload);
+}
+
+std::size_t NatGateway::tcp_offload_room(const IpAddr& guest) const {
+  if (!guest.is_v4()) return 0;  // super-segments are built for IPv4 only
+  return kOffloadFrame - kEthIpHeaders - TcpPacket::kMinHeaderLen;
+}
+
+std::size_t NatGateway::guest_queue_room(const IpAddr& guest) const {
+  const MacAddr* mac = guest_mac(guest);
+  const PortId id = mac ? net_.port_of(*mac) : 0;
+  const Port* port = id ? net_.find_port(id) : nullptr;
+  return port ? port->egress_room() : SIZE_MAX;
+}
+
+MutBytes NatGateway::l4_offload_buffer() {
+  return {frame_.get() + kEthIpHeaders, std::max(frame_capacity_, kOffloadFrame) - kEthIpHeaders};
+}
+
+// The segment goes out with its checksum left partial (the pseudo-header
+// sum in the field, as the kernel's CHECKSUM_PARTIAL), and, when it carries
+// more than one MSS, as a TSO segment: a TAP that takes offloads passes it
+// whole to the guest's kernel; for every other port (or a capture) the
+// switch cuts it and completes the checksums (Port::deliver).
+bool NatGateway::send_tcp_offloaded(const IpAddr& src_ip, const IpAddr& dst_ip, std::size_t len,
+                                    std::uint16_t mss) {
+  if (!src_ip.is_v4() || !dst_ip.is_v4() || mss == 0) return false;
+  const MutBytes l4 = l4_offload_buffer();
+  if (len < TcpPacket::kMinHeaderLen || len > l4.size() || len + Ipv4Packet::kMinHeaderLen > 65535) return false;
+  const Ipv4Addr src = src_ip.v4(), dst = dst_ip.v4();
+  MacAddr dst_mac;
+  if (!ipv4_dst_mac(dst, dst_mac)) return false;
+  const std::size_t tcp_header = static_cast<std::size_t>(l4[12] >> 4) * 4;
+  if (tcp_header < TcpPacket::kMinHeaderLen || tcp_header > len) return false;
+  const std::uint32_t pseudo =
+      pseudo_header_v4(src, dst, static_cast<std::uint8_t>(IpProtocol::Tcp), static_cast<std::uint16_t>(len));
+  store_be16(l4, kTcpChecksumOffset, checksum_fold(pseudo));
+  Ipv4Repr ip;
+  ip.src = src;
+  ip.dst = dst;
+  ip.protocol = IpProtocol::Tcp;
+  ip.payload_len = static_cast<std::uint16_t>(len);
+  ip.emit({frame_.get() + EthernetFrame::kHeaderLen, Ipv4Packet::kMinHeaderLen});
+  Offload off;
+  off.flags = Offload::kNeedsCsum;
+  off.csum_start = static_cast<std::uint16_t>(kEthIpHeaders);
+  off.csum_offset = static_cast<std::uint16_t>(kTcpChecksumOffset);
+  off.hdr_len = static_cast<std::uint16_t>(kEthIpHeaders + tcp_header);
+  if (len - tcp_header > mss) {
+    off.gso_type = Offload::kGsoTcpV4;
+    off.gso_size = mss;
+  }
+  emit_frame(dst_mac, Ipv4Packet::kMinHeaderLen + len, &off);
+  return true;
+}
+
+void NatGateway::send_offloaded(Bytes frame, const Offload& offload) {
+  // Whole: IPv4 TCP whose checksum (if left open) is the TCP checksum. The
+  // segment size a TSO header asks for does not matter here: the payload
+  // goes into a host socket, whose kernel cuts it as its own path needs.
+  const std::uint8_t gso = offload.gso_type & ~Offload::kGsoEcn;
+  auto eth = EthernetFrame::parse(frame);
+  if (eth && eth->ethertype() == EtherType::Ipv4 && (gso == Offload::kGsoNone || gso == Offload::kGsoTcpV4)) {
+    auto ip = Ipv4Packet::parse(eth->payload());
+    const std::size_t l4_start = eth->header_len() + (ip ? ip->header_len() : 0);
+    if (ip && ip->protocol() == IpProtocol::Tcp &&
+        (!offload.needs_csum() ||
+         (offload.csum_start == l4_start && offload.csum_offset == kTcpChecksumOffset))) {
+      const bool saved = checksum_offloaded_;
+      checksum_offloaded_ = offload.needs_csum() || gso != Offload::kGsoNone;
+      send_to_peer(frame);
+      checksum_offloaded_ = saved;
+      return;
+    }
+  }
+  Network::ScratchLease scratch(net_);
+  if (!resolve_offload(frame, offload, scratch.bytes(), [this](Bytes f) { send_to_peer(f); }))
+    nat_counters_.drop_malformed++;
 }
 
 void NatGateway::send_to_peer(Bytes frame) {

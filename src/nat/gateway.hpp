@@ -60,6 +60,15 @@ class NatGateway : public Port, public GuestIo {
                 wire::Bytes payload) override;
   const wire::MacAddr* guest_mac(wire::IpAddr guest) const override;
   FlowTable& flows() override { return flows_; }
+  std::size_t tcp_offload_room(const wire::IpAddr& guest) const override;
+  wire::MutBytes l4_offload_buffer() override;
+  bool send_tcp_offloaded(const wire::IpAddr& src, const wire::IpAddr& dst, std::size_t len,
+                          std::uint16_t mss) override;
+  bool l4_checksum_offloaded() const override { return checksum_offloaded_; }
+  std::size_t guest_queue_room(const wire::IpAddr& guest) const override;
+
+  // Guests' TSO segments stay whole into the host sockets (offload.hpp).
+  bool accepts_offload() const override { return true; }
 
   wire::MacAddr mac() const { return mac_; }
   TcpTranslator& tcp() { return *tcp_; }
@@ -72,6 +81,9 @@ class NatGateway : public Port, public GuestIo {
  protected:
   // Frames from the network to the gateway.
   void send_to_peer(wire::Bytes frame) override;
+  // An IPv4 TCP segment with checksum offload or TSO is handled whole;
+  // anything else offloaded is cut into plain frames first.
+  void send_offloaded(wire::Bytes frame, const Offload& offload) override;
 
  private:
   void on_arp(PortId port, const wire::MacAddr& src_mac, wire::Bytes payload);
@@ -82,7 +94,8 @@ class NatGateway : public Port, public GuestIo {
   void count_refusal(FwdRefusal why);
   void sweep_neighbours();
   void send_arp_request(wire::Ipv4Addr target);
-  void emit_frame(const wire::MacAddr& dst, std::size_t l3_len);
+  void emit_frame(const wire::MacAddr& dst, std::size_t l3_len, const Offload* offload = nullptr);
+  bool ipv4_dst_mac(wire::Ipv4Addr dst, wire::MacAddr& mac);
   bool is_own_address(wire::Ipv4Addr a) const { return a == config_.gateway || a == config_.dns; }
 
   NatConfig config_;
@@ -91,8 +104,11 @@ class NatGateway : public Port, public GuestIo {
   NeighTable neigh_;
   Timer neigh_sweep_;
   // One outgoing frame: Ethernet + IPv4 headers, then the l4 segment.
+  // frame_capacity_ is what the MTU allows; the buffer is larger, room for
+  // a TCP super-segment (l4_offload_buffer()).
   std::unique_ptr<std::uint8_t[]> frame_;
   std::size_t frame_capacity_;
+  bool checksum_offloaded_ = false;  // see l4_checksum_offloaded()
   FlowTable flows_{*this};  // before the translators, which use it
 
   std::unique_ptr<DhcpServer> dhcp_;

@@ -76,6 +76,35 @@ class GuestIo {
   virtual const wire::MacAddr* guest_mac(wire::IpAddr guest) const = 0;
   // The network's flow accounting, shared by the translators.
   virtual FlowTable& flows() = 0;
+
+  // Offloads toward a guest (TCP data). A segment may carry up to
+  // tcp_offload_room(guest) bytes of payload, built in l4_offload_buffer()
+  // with its checksum field holding only the pseudo-header sum;
+  // send_tcp_offloaded() sends it as one frame that the guest's kernel (a
+  // TAP that takes offloads: one write for ~44 segments) or else the switch
+  // cuts into `mss`-sized frames, completing the checksums. A room of 0:
+  // not offered for this guest, send ordinary segments from l4_buffer().
+  virtual std::size_t tcp_offload_room(const wire::IpAddr& guest) const {
+    (void)guest;
+    return 0;
+  }
+  virtual wire::MutBytes l4_offload_buffer() { return l4_buffer(); }
+  virtual bool send_tcp_offloaded(const wire::IpAddr& src, const wire::IpAddr& dst, std::size_t len,
+                                  std::uint16_t mss) {
+    (void)src, (void)dst, (void)len, (void)mss;
+    return false;
+  }
+  // True while the guest's segment being handled came with its transport
+  // checksum left unfilled (checksum offload or a TSO segment from a TAP):
+  // there is nothing to verify, the guest's own kernel built it in memory.
+  virtual bool l4_checksum_offloaded() const { return false; }
+  // Bytes the guest's port can still queue toward it (SIZE_MAX: unknown, or
+  // unbounded). TCP sizes data in flight to the guest from it: the port
+  // drops what does not fit, which would cost the flow a timeout.
+  virtual std::size_t guest_queue_room(const wire::IpAddr& guest) const {
+    (void)guest;
+    return SIZE_MAX;
+  }
 };
 
 }  // namespace vnet::nat

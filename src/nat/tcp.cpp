@@ -21,8 +21,11 @@
 // Host -> guest: data stays in the socket's receive queue until the guest
 // ACKs it. We MSG_PEEK at offset "sent but unacked" (SO_PEEK_OFF where the
 // kernel supports it on TCP, else see the fallback below) straight into the
-// outgoing frame (l4_buffer()), in
-// segments of the guest's MSS, within the guest's (scaled) window. A guest
+// outgoing frame, within the guest's (scaled) window and the room left in
+// the guest's port queue (a frame that finds it full would be lost). Where
+// the gateway offers offloads a segment is a super-segment of up to 64 KiB
+// with its checksum left open, which the guest's kernel (TAP) or the switch
+// cuts into MSS-sized frames; else it is one MSS. A guest
 // ACK discards exactly that many bytes (recv MSG_TRUNC). The socket is
 // watched edge-triggered, so unacked data left in the queue does not keep it
 // readable; whenever the window opens we push again ourselves.
@@ -99,12 +102,18 @@ constexpr std::uint8_t kOurWindowScale = 7;
 constexpr std::uint16_t kDefaultGuestMss = 536;
 constexpr std::size_t kDataOffset = TcpPacket::kMinHeaderLen;  // data segments carry no options
 // Fallback (no SO_PEEK_OFF): the most we peek per push, which bounds the
-// data in flight per flow.
+// data in flight per flow there.
 constexpr std::size_t kScratchSize = 1 << 20;
-// Frames to a guest go through its port's queue (2 MiB for fd ports) with no
-// backpressure to us: data in flight per flow stays well under that, or a
-// burst the size of the guest's window would overflow it and cost an RTO.
-constexpr std::size_t kMaxInFlight = 768 << 10;
+constexpr std::size_t kFallbackMaxInFlight = 768 << 10;
+// Data in flight toward a guest is bounded by its window and by the room
+// left in its port's queue (a frame that does not fit is lost and costs an
+// RTO): what a segment costs there (each MSS frame carries headers and a
+// queue record), and room kept free for ACKs and other flows' frames.
+constexpr std::size_t kFrameQueueOverhead = 96;
+constexpr std::size_t kQueueReserve = 64 << 10;
+// A flow with nothing in flight that found the queue full tries again this
+// soon (no ACK of its own will come to wake it).
+constexpr Nanos kQueueFullRetry = kMillis;
 
 bool seq_lt(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
 bool seq_le(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) <= 0; }
@@ -189,6 +198,7 @@ struct TcpTranslator::State {
   void push_to_guest(Flow& f);
   void push_to_guest_fallback(Flow& f);
   bool sent_new_data(Flow& f, bool sent);
+  std::size_t queue_cost(const Flow& f, std::size_t len) const;
   bool discard(Flow& f, std::size_t n);
   void rewind(Flow& f);
   void retransmit_first(Flow& f);
@@ -196,7 +206,10 @@ struct TcpTranslator::State {
 
   // Output
   std::uint16_t compute_window(Flow& f);
-  bool emit(Flow& f, std::uint8_t flags, std::uint32_t seq, std::size_t payload_len, bool syn_options = false);
+  bool emit(Flow& f, std::uint8_t flags, std::uint32_t seq, std::size_t payload_len, bool syn_options = false,
+            bool offloaded = false);
+  struct SegmentRoom;
+  SegmentRoom segment_room(const Flow& f);
   void send_fin(Flow& f);
   void schedule_ack(Flow& f);
   void flush_acks();
@@ -288,7 +301,7 @@ std::uint16_t TcpTranslator::State::compute_window(Flow& f) {
 }
 
 bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, std::size_t payload_len,
-                                bool syn_options) {
+                                bool syn_options, bool offloaded) {
   TcpRepr r;
   r.src_port = f.key.remote_port;
   r.dst_port = f.key.guest_port;
@@ -302,9 +315,11 @@ bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, 
   } else {
     r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(f.adv_wnd >> f.rcv_wscale, 0xffff));
   }
-  r.payload_len = static_cast<std::uint16_t>(payload_len);
-  MutBytes l4 = io.l4_buffer();
-  if (r.buffer_len() > l4.size()) return false;
+  // An offloaded segment's checksum is left to the guest (or the switch):
+  // the header is written alone, the gateway puts the pseudo-header sum in.
+  r.payload_len = offloaded ? 0 : static_cast<std::uint16_t>(payload_len);
+  MutBytes l4 = offloaded ? io.l4_offload_buffer() : io.l4_buffer();
+  if (r.header_len() + payload_len > l4.size()) return false;
   const std::size_t hdr = r.emit(l4, f.key.remote, f.key.guest);
   if (hdr == 0) return false;
   if (flags & TcpFlag::Ack) {
@@ -312,6 +327,7 @@ bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, 
     f.last_wnd_sent = r.window;
     f.must_ack = false;
   }
+  if (offloaded) return io.send_tcp_offloaded(f.key.remote, f.key.guest, hdr + payload_len, f.mss);
   return io.send_l4_in_place(f.key.remote, f.key.guest, IpProtocol::Tcp, hdr + payload_len);
 }
 
@@ -472,7 +488,7 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
     io.counters().drop_malformed++;
     return;
   }
-  if (!tcp->verify_checksum(IpAddr(ip.src()), IpAddr(ip.dst()))) {
+  if (!io.l4_checksum_offloaded() && !tcp->verify_checksum(IpAddr(ip.src()), IpAddr(ip.dst()))) {
     io.counters().drop_bad_checksum++;
     return;
   }
@@ -771,27 +787,53 @@ void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
   }
 }
 
+// Where the next data segment toward the guest is built and how much it
+// may carry: one MSS, or, where the gateway offers offloads, a
+// super-segment of whole MSS pieces that the guest's kernel (or the
+// switch) cuts: one peek and one frame instead of ~44.
+struct TcpTranslator::State::SegmentRoom {
+  MutBytes l4;
+  std::size_t max_payload;
+  bool offloaded;
+};
+
+TcpTranslator::State::SegmentRoom TcpTranslator::State::segment_room(const Flow& f) {
+  if (const std::size_t room = io.tcp_offload_room(f.key.guest); room > f.mss) {
+    const MutBytes l4 = io.l4_offload_buffer();
+    std::size_t max = std::min(room, l4.size() - kDataOffset);
+    max -= max % f.mss;
+    if (max > f.mss) return {l4, max, true};
+  }
+  const MutBytes l4 = io.l4_buffer();
+  return {l4, std::min<std::size_t>(f.mss, l4.size() - kDataOffset), false};
+}
+
 void TcpTranslator::State::push_to_guest(Flow& f) {
   if (f.dead || f.state != TcpState::Established || !f.sock || f.fin_sent) return;
   if (!f.peek_off) {
     push_to_guest_fallback(f);
     return;
   }
-  MutBytes l4 = io.l4_buffer();
-  const std::size_t mss = std::min<std::size_t>(f.mss, l4.size() - kDataOffset);
+  const SegmentRoom seg = segment_room(f);
+  const std::size_t mss = seg.max_payload;
+  std::size_t room = io.guest_queue_room(f.key.guest);
   bool sent = false;
   for (;;) {
     const std::size_t in_flight = f.data_in_flight();
-    if (in_flight >= kMaxInFlight) break;
     if (in_flight >= f.snd_wnd) {
       if (f.snd_wnd == 0 && f.outstanding() == 0 && !f.timer.armed()) arm_rto(f);  // zero-window probe
       break;
     }
-    const std::size_t len = std::min({mss, f.snd_wnd - in_flight, kMaxInFlight - in_flight});
-    l4 = io.l4_buffer();
-    const ssize_t n = ::recv(f.sock.get(), l4.data() + kDataOffset, len, MSG_PEEK | MSG_DONTWAIT);
+    const std::size_t len = std::min(mss, f.snd_wnd - in_flight);
+    const std::size_t cost = queue_cost(f, len);
+    if (room < cost + kQueueReserve) {
+      if (f.outstanding() == 0 && !f.timer.armed()) f.timer.arm_in(kQueueFullRetry);
+      break;
+    }
+    room -= cost;
+    const ssize_t n = ::recv(f.sock.get(), seg.l4.data() + kDataOffset, len, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
-      emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, static_cast<std::size_t>(n));
+      emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, static_cast<std::size_t>(n), false, seg.offloaded);
       f.snd_nxt += static_cast<std::uint32_t>(n);
       if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
       sent = true;
@@ -821,7 +863,7 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
 // costs at most five bytes peeked: linear in the transfer.
 void TcpTranslator::State::push_to_guest_fallback(Flow& f) {
   const std::size_t in_flight = f.data_in_flight();
-  const std::size_t limit = std::min<std::size_t>(f.snd_wnd, kMaxInFlight);
+  const std::size_t limit = std::min<std::size_t>(f.snd_wnd, kFallbackMaxInFlight);
   if (in_flight >= limit) {
     if (f.snd_wnd == 0 && f.outstanding() == 0 && !f.timer.armed()) arm_rto(f);  // zero-window probe
     return;
@@ -830,7 +872,14 @@ void TcpTranslator::State::push_to_guest_fallback(Flow& f) {
   int queued = 0;
   if (::ioctl(f.sock.get(), SIOCINQ, &queued) != 0) queued = 0;
   const std::size_t avail = static_cast<std::size_t>(queued) > in_flight ? queued - in_flight : 0;
-  const std::size_t take = std::min(limit - in_flight, avail);
+  std::size_t take = std::min(limit - in_flight, avail);
+  // No more than the guest's port queue takes (see push_to_guest).
+  const std::size_t room = io.guest_queue_room(f.key.guest);
+  const std::size_t fits = room > kQueueReserve ? (room - kQueueReserve) / 2 : 0;
+  if (take > fits) {
+    take = fits;
+    if (take == 0 && f.outstanding() == 0 && !f.timer.armed()) f.timer.arm_in(kQueueFullRetry);
+  }
   // Too little to be worth re-reading what is in flight: the next ACKs
   // shrink that, or more data comes. Once the host has closed, the round
   // that takes all that is left (and then the FIN) runs whatever its size:
@@ -848,14 +897,12 @@ void TcpTranslator::State::push_to_guest_fallback(Flow& f) {
     return;
   }
   io.counters().tcp_fallback_peeked += static_cast<std::uint64_t>(got);
-  MutBytes l4 = io.l4_buffer();
-  const std::size_t mss = std::min<std::size_t>(f.mss, l4.size() - kDataOffset);
+  const SegmentRoom seg = segment_room(f);
   bool sent = false;
   for (std::size_t at = in_flight; at < static_cast<std::size_t>(got);) {
-    const std::size_t len = std::min(mss, static_cast<std::size_t>(got) - at);
-    l4 = io.l4_buffer();
-    std::memcpy(l4.data() + kDataOffset, scratch.get() + at, len);
-    emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, len);
+    const std::size_t len = std::min(seg.max_payload, static_cast<std::size_t>(got) - at);
+    std::memcpy(seg.l4.data() + kDataOffset, scratch.get() + at, len);
+    emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, len, false, seg.offloaded);
     f.snd_nxt += static_cast<std::uint32_t>(len);
     if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
     io.counters().tcp_fallback_sent += len;
@@ -870,6 +917,10 @@ void TcpTranslator::State::push_to_guest_fallback(Flow& f) {
     sent = true;
   }
   sent_new_data(f, sent);
+}
+
+std::size_t TcpTranslator::State::queue_cost(const Flow& f, std::size_t len) const {
+  return len + (len / f.mss + 1) * kFrameQueueOverhead;
 }
 
 bool TcpTranslator::State::sent_new_data(Flow& f, bool sent) {
@@ -980,7 +1031,9 @@ void TcpTranslator::State::on_timer(Flow& f) {
         emit(f, TcpFlag::Ack, f.snd_una - 1, 0);
         f.rto = std::min(f.rto * 2, kMaxRto);
         arm_rto(f);
+        return;
       }
+      push_to_guest(f);  // the guest's port queue was full (kQueueFullRetry)
       return;
     case TcpState::TimeWait:
       destroy(f);

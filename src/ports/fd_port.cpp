@@ -36,7 +36,15 @@ void FdPort::detach() {
 }
 
 void FdPort::queue_out(wire::Bytes prefix, wire::Bytes frame) {
-  if (!attached() || !out_.push(prefix, frame)) {
+  bool queued = attached() && out_.push(prefix, frame);
+  if (!queued && attached()) {
+    // Full within one loop round: a burst larger than the queue (an egress
+    // delay releasing a round's worth of frames at once). Write what the
+    // peer takes now rather than drop what the queue was sized to carry.
+    flush();
+    queued = attached() && out_.push(prefix, frame);
+  }
+  if (!queued) {
     counters_.drop_overflow++;
     return;
   }

@@ -16,6 +16,7 @@ class FdPort : public Port {
   FdPort(EventLoop& loop, Network& net, PortId id, std::size_t queue_bytes = kDefaultQueueBytes);
   ~FdPort() override;
   std::size_t queued_frames() const override { return out_.frames(); }
+  std::size_t output_room() const override { return out_.capacity() - out_.bytes_used(); }
 
  protected:
   // Takes ownership of fd and watches it for input.
