@@ -37,10 +37,15 @@ import tempfile
 import time
 import uuid
 
-HOST_ADDR, INET_ADDR = "198.51.100.1", "198.51.100.10"
+# The namespace and peer helpers are the integration tests' (tests/integration).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+from natlib import HOST_ADDR, INET_ADDR, listening  # noqa: E402
+from vnetlib import wait_for  # noqa: E402
+
 RR_PORT, CONN_PORT = 7007, 7008
 MTU = 65520
-NATS = ("vnet", "pasta", "slirp4netns")
+NATS = ("vnet", "pasta", "slirp4netns", "veth")
+TESTS = ("tcp_out", "tcp_in", "udp_out", "rr", "conn")
 PY = sys.executable or "python3"
 
 # Internet side: a 1-byte (any size) TCP echo on RR_PORT, and on CONN_PORT a
@@ -89,14 +94,21 @@ s = socket.create_connection((addr, port), timeout=10)
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 for _ in range(20):  # warm-up
     s.sendall(b"x"); s.recv(1)
-t = time.perf_counter()
+trips = []
+clock = time.perf_counter
+t = clock()
 for _ in range(n):
+    t0 = clock()
     s.sendall(b"x")
     if not s.recv(1):
         sys.exit("connection closed")
-dt = time.perf_counter() - t
+    trips.append(clock() - t0)
+dt = clock() - t
 s.close()
-print(json.dumps({"tps": n / dt, "mean_us": dt / n * 1e6}))
+trips.sort()
+# One-way latency: half the round trip.
+print(json.dumps({"tps": n / dt, "mean_us": dt / n * 1e6, "median_us": trips[n // 2] / 2 * 1e6,
+                  "p99_us": trips[min(n - 1, n * 99 // 100)] / 2 * 1e6}))
 """
 
 # Guest side: connect, read the server's byte, close, for `seconds`.
@@ -129,6 +141,8 @@ ROWS = (
     ("udp_out_gbps", "UDP guest->out 1400B", "Gbit/s"),
     ("rr_tps", "TCP 1-byte req/resp", "trans/s"),
     ("rr_us", "TCP req/resp latency", "us (lower better)"),
+    ("rr_median_us", "TCP one-way median", "us (lower better)"),
+    ("rr_p99_us", "TCP one-way p99", "us (lower better)"),
     ("conn_rate", "TCP connect+close", "conn/s"),
     ("rss_mib", "NAT process RSS", "MiB (lower better)"),
 )
@@ -176,12 +190,7 @@ def rss_kib(pid):
 
 
 def wait_until(pred, timeout=10, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"timed out waiting for {what}")
+    wait_for(pred, timeout=timeout, interval=0.1, what=what)
 
 
 class Bench:
@@ -226,14 +235,7 @@ class Bench:
                                    str(RR_PORT), str(CONN_PORT)])
         wait_until(lambda: self.listening(servers.pid, CONN_PORT), what="test servers listening")
 
-    @staticmethod
-    def listening(pid, port):
-        try:
-            with open(f"/proc/{pid}/net/tcp") as f:
-                lines = f.read().splitlines()[1:]
-        except OSError:
-            return False
-        return any(int(l.split()[1].split(":")[1], 16) == port and l.split()[3] == "0A" for l in lines)
+    listening = staticmethod(listening)
 
     def start_base(self, args):
         """A process that lives for the whole benchmark (the servers)."""
@@ -293,10 +295,10 @@ class Bench:
             except ProcessLookupError:
                 pass
         self.nat_undo.append(down)
-        sh(vnet + ["net", "add", "b", "--mode", "nat", "--mtu", str(MTU), "--dns-upstream", INET_ADDR])
+        sh(vnet + ["net", "add", "b", "--mode", "nat", "--mtu", str(self.opts.mtu), "--dns-upstream", INET_ADDR])
         sh(vnet + ["port", "add", "b", f"tap,ifname=eth0,netns={self.ns_guest}"])
         g = ["ip", "-n", self.ns_guest]
-        sh(g + ["link", "set", "eth0", "mtu", str(MTU)])
+        sh(g + ["link", "set", "eth0", "mtu", str(self.opts.mtu)])
         sh(g + ["addr", "add", "10.0.2.15/24", "dev", "eth0"])
         sh(g + ["link", "set", "eth0", "up"])
         sh(g + ["route", "add", "default", "via", "10.0.2.2"])
@@ -309,7 +311,7 @@ class Bench:
         # ip netns exec execs sleep, so sleeper.pid is the sleep in the guest namespace.
         wait_until(lambda: comm(sleeper.pid) == "sleep", what="sleep in the guest namespace")
         log = open(os.path.join(self.tmp, "slirp4netns.log"), "w")
-        p = self.start(["ip", "netns", "exec", self.ns_host, "slirp4netns", "--configure", f"--mtu={MTU}",
+        p = self.start(["ip", "netns", "exec", self.ns_host, "slirp4netns", "--configure", f"--mtu={self.opts.mtu}",
                         "--disable-host-loopback", str(sleeper.pid), "tap0"], stdout=log, stderr=log)
         log.close()
 
@@ -329,7 +331,7 @@ class Bench:
         logfile = os.path.join(self.tmp, "pasta.log")
         log = open(logfile, "w")
         p = self.start(["ip", "netns", "exec", self.ns_host, "setpriv", "--reuid=nobody", "--regid=nogroup",
-                        "--clear-groups", "pasta", "--config-net", "-f", "-q", "-m", str(MTU), "--no-map-gw",
+                        "--clear-groups", "pasta", "--config-net", "-f", "-q", "-m", str(self.opts.mtu), "--no-map-gw",
                         "-4", "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--", "sleep", "100000"],
                        stdout=log, stderr=log, cwd="/")
         log.close()
@@ -351,6 +353,27 @@ class Bench:
         # Root may enter the network namespace alone; commands then run as root in it.
         self.guest = ["nsenter", "-t", str(sleep_pid[0]), "-n"]
         return p.pid  # setpriv and ip netns exec exec, so this is pasta itself
+
+    def setup_veth(self):
+        """The limit: the guest routed by the host namespace's kernel over a veth pair."""
+        self.add_ns(self.ns_guest, self.nat_undo)
+        h = ["ip", "-n", self.ns_host]
+        sh(h + ["link", "add", "gw0", "mtu", str(self.opts.mtu), "type", "veth", "peer", "name", "eth0",
+                "netns", self.ns_guest])
+        self.nat_undo.append(lambda: sh(h + ["link", "del", "gw0"], check=False))
+        sh(h + ["addr", "add", "10.0.2.2/24", "dev", "gw0"])
+        sh(h + ["link", "set", "gw0", "up"])
+        sh(["ip", "netns", "exec", self.ns_host, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        # Routed, not translated: the internet namespace knows the way back.
+        sh(["ip", "-n", self.ns_inet, "route", "add", "10.0.2.0/24", "via", HOST_ADDR])
+        self.nat_undo.append(lambda: sh(["ip", "-n", self.ns_inet, "route", "del", "10.0.2.0/24"], check=False))
+        g = ["ip", "-n", self.ns_guest]
+        sh(g + ["link", "set", "eth0", "mtu", str(self.opts.mtu)])
+        sh(g + ["addr", "add", "10.0.2.15/24", "dev", "eth0"])
+        sh(g + ["link", "set", "eth0", "up"])
+        sh(g + ["route", "add", "default", "via", "10.0.2.2"])
+        self.guest = ["ip", "netns", "exec", self.ns_guest]
+        return None
 
     # --- measurement ----------------------------------------------------
     def iperf(self, extra):
@@ -397,6 +420,8 @@ class Bench:
 
         iperf_tests = {"tcp_out": [], "tcp_in": ["-R"], "udp_out": ["-u", "-b", "0", "-l", "1400"]}
         for test, extra in iperf_tests.items():
+            if test not in self.opts.tests:
+                continue
             runs, err = [], None
             for _ in range(self.opts.runs):
                 r, e = self.iperf(extra)
@@ -410,16 +435,18 @@ class Bench:
                 collect(test, [r["gbps"] for r in runs], err)
 
         runs, err = [], None
-        for _ in range(self.opts.runs):
+        for _ in range(self.opts.runs if "rr" in self.opts.tests else 0):
             r, e = self.guest_py(RR_CLIENT_PY, INET_ADDR, RR_PORT, self.opts.rr_count, timeout=120)
             if r:
                 runs.append(r)
             err = err or e
         collect("rr_tps", [r["tps"] for r in runs], err)
         collect("rr_us", [r["mean_us"] for r in runs], err)
+        collect("rr_median_us", [r["median_us"] for r in runs], err)
+        collect("rr_p99_us", [r["p99_us"] for r in runs], err)
 
         runs, err = [], None
-        for _ in range(self.opts.runs):
+        for _ in range(self.opts.runs if "conn" in self.opts.tests else 0):
             r, e = self.guest_py(CONN_CLIENT_PY, INET_ADDR, CONN_PORT, self.opts.seconds,
                                  timeout=self.opts.seconds + 60)
             if r:
@@ -442,7 +469,8 @@ class Bench:
 
     def run(self):
         results = {}
-        setups = {"vnet": self.setup_vnet, "pasta": self.setup_pasta, "slirp4netns": self.setup_slirp4netns}
+        setups = {"vnet": self.setup_vnet, "pasta": self.setup_pasta, "slirp4netns": self.setup_slirp4netns,
+                  "veth": self.setup_veth}
         try:
             self.make_lab()
             for name in NATS:
@@ -454,7 +482,7 @@ class Bench:
                     # Same client-side tuning whatever the guest namespace.
                     self.tune(self.guest)
                     results[name] = self.measure(name, pid)
-                except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+                except (RuntimeError, AssertionError, OSError, subprocess.SubprocessError) as e:
                     msg = str(e)
                     if isinstance(e, subprocess.CalledProcessError):
                         msg += ": " + (e.stderr or "").strip()
@@ -476,12 +504,12 @@ class Bench:
 
 
 def report(results, opts):
-    print(f"user-mode NAT, guest as client toward {INET_ADDR} in an 'internet' namespace, MTU {MTU}; "
-          f"iperf3 {opts.seconds}s, req/resp {opts.rr_count} round trips, connect loop {opts.seconds}s; "
+    print(f"user-mode NAT, guest as client toward {INET_ADDR} in an 'internet' namespace; "
+          f"MTU {opts.mtu}; iperf3 {opts.seconds}s, req/resp {opts.rr_count} round trips, connect loop {opts.seconds}s; "
           f"median of {opts.runs}")
     w = 12
     print(f"{'measurement':<21} {'unit':<18} " + " ".join(f"{n:>{w}}" for n in NATS)
-          + f" {'vnet/pasta':>11} {'vnet/slirp':>11}")
+          + f" {'vnet/pasta':>11} {'vnet/slirp':>11} {'vnet/veth':>11}")
 
     def val(name, key):
         return results.get(name, {}).get(key)
@@ -497,7 +525,7 @@ def report(results, opts):
         def ratio(other):
             a, b = val("vnet", key), val(other, key)
             return f"{a / b:.2f}x" if a is not None and b else "n/a"
-        print(f"{label:<21} {unit:<18} " + " ".join(cells) + f" {ratio('pasta'):>11} {ratio('slirp4netns'):>11}")
+        print(f"{label:<21} {unit:<18} " + " ".join(cells) + f" {ratio('pasta'):>11} {ratio('slirp4netns'):>11} {ratio('veth'):>11}")
     for n in NATS:
         r = results.get(n)
         if r is None:
@@ -514,10 +542,13 @@ def main():
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--rr-count", type=int, default=2000, help="round trips of the request/response test")
-    ap.add_argument("--only", default=",".join(NATS), help="comma-separated subset of " + ",".join(NATS))
+    ap.add_argument("--only", default="vnet,pasta,slirp4netns", help="comma-separated subset of " + ",".join(NATS))
+    ap.add_argument("--mtu", type=int, default=MTU, help="the guest link's MTU (default %(default)s)")
+    ap.add_argument("--tests", default=",".join(TESTS), help="comma-separated subset of " + ",".join(TESTS))
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
     opts = ap.parse_args()
     opts.only = [n.strip() for n in opts.only.split(",") if n.strip()]
+    opts.tests = [n.strip() for n in opts.tests.split(",") if n.strip()]
     if os.geteuid() != 0:
         sys.exit("nat_bench: needs root (namespaces and TAP devices)")
     for tool in ("iperf3", "slirp4netns", "pasta", "setpriv", "nsenter"):
