@@ -14,8 +14,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <algorithm>
 #include <functional>
 
+#include "cli/attach.hpp"
 #include "cli/client.hpp"
 #include "control/config.hpp"
 #include "control/request.hpp"
@@ -180,7 +182,7 @@ constexpr Nanos kStateSaveInterval = 5 * kSeconds;
 // runs until `vnet down` or a signal, and saves the state on the way out.
 void run_engine(const std::string& run_dir, const Config& config, const privsep::SandboxOptions& sandbox_options,
                 const SocketAccess& access, const StateStore& store, const nlohmann::json& saved,
-                const std::function<void(const std::vector<std::string>&)>& ready) {
+                const std::function<void(Engine&, const std::vector<std::string>&)>& ready) {
   ServiceNotifier notifier;
   EventLoop loop;
   Engine engine(loop);
@@ -207,7 +209,7 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
     loop.stop();
   });
   log::info("vnet ready (run dir {}, pid {})", run_dir, ::getpid());
-  ready(problems);
+  ready(engine, problems);
   // The control socket listens (ControlServer) and the loop that answers it
   // starts below: the first thing it does is tell the service manager.
   Timer notify_ready(loop, [&] {
@@ -227,23 +229,25 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
   log::info("vnet stopped (state saved in {})", store.dir());
 }
 
-void print_banner(const std::string& run_dir) {
-  std::printf("vnet is up (run dir %s)\n", run_dir.c_str());
-  ControlClient client(run_dir);
-  auto status = client.call({{"cmd", "status"}});
+// What `vnet up` says once the engine is ready: each network, and for each
+// one guests can connect to, the options for a first guest (with a MAC of its
+// own, as `vnet attach` gives). `call` sends one control request.
+void print_banner(const std::function<nlohmann::json(const nlohmann::json&)>& call) {
+  auto status = call({{"cmd", "status"}});
   for (const auto& net : status["networks"]) {
     std::string mode = net["mode"];
     if (const auto& nat = net["nat"]; nat.is_object())
       mode += " " + nat.value("net", "") + ", gateway " + nat.value("gateway", "") + ", dns " + nat.value("dns", "");
-    std::printf("network %s (%s)\n", net["name"].get<std::string>().c_str(), mode.c_str());
-    for (const auto& port : net["ports"]) {
-      if (port["kind"] != "stream-listen") continue;
-      std::string peer = port["peer"];
-      if (peer.rfind("unix:", 0) != 0) continue;
-      std::printf("  attach a QEMU guest with:\n    qemu-system-x86_64 ... -netdev stream,id=n0,server=off,"
-                  "addr.type=unix,addr.path=%s -device virtio-net-pci,netdev=n0\n",
-                  peer.substr(5).c_str());
-    }
+    const std::string name = net["name"];
+    std::printf("network %s (%s)\n", name.c_str(), mode.c_str());
+    const bool listens = std::any_of(net["ports"].begin(), net["ports"].end(),
+                                     [](const nlohmann::json& p) { return p["kind"] == "stream-listen"; });
+    if (!listens) continue;
+    auto reply = call({{"cmd", "attach"}, {"net", name}});
+    if (!reply.value("ok", false)) continue;
+    std::printf("  attach a QEMU guest with (`vnet attach %s` prints one more, each with its own MAC):\n"
+                "    qemu-system-x86_64 ... %s",
+                name.c_str(), attach_text(reply, AttachFormat::Qemu).c_str());
   }
   std::printf("see `vnet status`; stop with `vnet down`\n");
   std::fflush(stdout);
@@ -278,10 +282,11 @@ int run_up(const UpOptions& options) {
   }
 
   if (options.foreground) {
-    run_engine(options.run_dir, config, options.sandbox, access, store, saved.state, [&](const auto& problems) {
+    run_engine(options.run_dir, config, options.sandbox, access, store, saved.state,
+               [&](Engine& engine, const auto& problems) {
       for (const auto& p : problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
       std::printf("vnet is up in the foreground (run dir %s); Ctrl-C stops it\n", options.run_dir.c_str());
-      std::fflush(stdout);
+      print_banner([&engine](const nlohmann::json& req) { return handle_request(engine, req); });
     });
     return 0;
   }
@@ -302,7 +307,7 @@ int run_up(const UpOptions& options) {
     log_fd.reset();
     int status = 0;
     try {
-      run_engine(options.run_dir, config, options.sandbox, access, store, saved.state, [&](const auto& problems) {
+      run_engine(options.run_dir, config, options.sandbox, access, store, saved.state, [&](Engine&, const auto& problems) {
         std::string ok = "OK";
         for (const auto& p : problems) ok += "\n" + p;
         [[maybe_unused]] auto n = ::write(write_end.get(), ok.data(), ok.size());
@@ -331,7 +336,15 @@ int run_up(const UpOptions& options) {
     std::fprintf(stderr, "vnet: state: %s\n", answer.substr(pos + 1, end == std::string::npos ? end : end - pos - 1).c_str());
     pos = end;
   }
-  print_banner(options.run_dir);
+  std::printf("vnet is up (run dir %s)\n", options.run_dir.c_str());
+  ControlClient client(options.run_dir);
+  print_banner([&client](const nlohmann::json& req) -> nlohmann::json {
+    try {
+      return client.call(req);
+    } catch (const UserError& e) {
+      return {{"ok", false}, {"error", e.what()}};
+    }
+  });
   return 0;
 }
 

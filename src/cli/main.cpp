@@ -8,6 +8,7 @@
 #include <csignal>
 #include <thread>
 
+#include "cli/attach.hpp"
 #include "cli/client.hpp"
 #include "cli/daemon.hpp"
 #include "cli/status_view.hpp"
@@ -94,6 +95,63 @@ int run_capture(const std::string& run_dir, const std::string& net, const std::s
   }
 }
 
+// Levenshtein distance, for "did you mean" on a mistyped command.
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diag = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
+// CLI11 answers a mistyped subcommand with "A subcommand is required" (or an
+// "arguments not expected" list): name the word and the nearest command
+// instead. Walks the words that select subcommands (`vnet net ad x`), skipping
+// options and their values.
+void check_command_words(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* level = &app;
+  for (int i = 1; i < argc; ++i) {
+    const std::string word = argv[i];
+    if (word == "--") return;
+    if (!word.empty() && word[0] == '-') {
+      // An option of this level that takes a value consumes the next word.
+      if (word.find('=') == std::string::npos) {
+        const CLI::Option* opt = nullptr;
+        try {
+          opt = level->get_option_no_throw(word);
+        } catch (...) {
+        }
+        if (opt && opt->get_type_size() != 0) ++i;
+      }
+      continue;
+    }
+    const auto subs = level->get_subcommands([](const CLI::App*) { return true; });
+    if (subs.empty()) return;  // positionals from here on
+    const CLI::App* next = nullptr;
+    std::string best;
+    std::size_t best_distance = 3;  // at most two edits away counts as a typo
+    for (const CLI::App* sub : subs) {
+      if (sub->check_name(word)) next = sub;
+      const std::size_t d = edit_distance(word, sub->get_name());
+      if (d < best_distance) best_distance = d, best = sub->get_name();
+    }
+    if (!next) {
+      std::string names;
+      for (const CLI::App* sub : subs) names += (names.empty() ? "" : ", ") + sub->get_name();
+      throw UserError("unknown command '" + word + "'" + (best.empty() ? "" : " (did you mean '" + best + "'?)") +
+                      "; commands: " + names);
+    }
+    level = next;
+  }
+}
+
 int run(int argc, char** argv) {
   CLI::App app{"vnet: virtual networks for VMs and containers, in user space.\n"
                "Start with `vnet up`, attach QEMU guests with -netdev stream/dgram/socket, see `vnet status`."};
@@ -132,6 +190,15 @@ int run(int argc, char** argv) {
       ->check(CLI::Range(1, 1023));
 
   auto* down = app.add_subcommand("down", "Stop the engine");
+
+  std::string attach_net;
+  bool attach_libvirt = false, attach_qemu = false;
+  auto* attach = app.add_subcommand(
+      "attach", "Print what one more guest needs to join NET: QEMU options (default) or a libvirt <interface>, "
+                "each time with a MAC of its own");
+  attach->add_option("net", attach_net, "Network (default: default)");
+  auto* attach_qemu_flag = attach->add_flag("--qemu", attach_qemu, "QEMU -netdev/-device options (the default)");
+  attach->add_flag("--libvirt", attach_libvirt, "A libvirt domain XML <interface> element")->excludes(attach_qemu_flag);
 
   std::string status_net;
   auto* status = app.add_subcommand("status", "Networks, ports, learned MACs and counters");
@@ -219,6 +286,7 @@ int run(int argc, char** argv) {
   pf_list->add_option("net", pf_net, "Network")->required();
   pf_list->add_flag("--json", json_out, "Machine-readable output");
 
+  check_command_words(app, argc, argv);
   CLI11_PARSE(app, argc, argv);
   const std::string run_dir = vnet::cli::resolve_run_dir(run_dir_flag);
 
@@ -241,6 +309,12 @@ int run(int argc, char** argv) {
     for (int i = 0; i < 100 && (vnet::cli::engine_running(run_dir) || vnet::cli::process_alive(pid)); ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     fmt::print("vnet stopped\n");
+    return 0;
+  }
+  if (*attach) {
+    auto reply = client.call({{"cmd", "attach"}, {"net", attach_net.empty() ? "default" : attach_net}});
+    fmt::print("{}", vnet::cli::attach_text(reply, attach_libvirt ? vnet::cli::AttachFormat::Libvirt
+                                                                  : vnet::cli::AttachFormat::Qemu));
     return 0;
   }
   if (*status) {

@@ -17,7 +17,7 @@ std::string notable_counters(const nlohmann::json& c) {
   static constexpr std::pair<const char*, const char*> kNames[] = {
       {"drop_overflow", "overflow"}, {"drop_oversize", "oversize"}, {"drop_runt", "runt"},
       {"drop_malformed", "malformed"}, {"drop_down", "down"},       {"drop_vlan", "vlan"},
-      {"mac_limit", "mac-limit"},    {"imp_lost", "lost"},         {"imp_duplicated", "dup"},
+      {"mac_limit", "mac-limit"},    {"mac_duplicate", "dup-mac"}, {"imp_lost", "lost"},         {"imp_duplicated", "dup"},
       {"imp_reordered", "reordered"}, {"imp_delayed", "delayed"},  {"imp_shaped", "shaped"},
       {"imp_queue_drop", "shaper-drop"}};
   std::string out;
@@ -66,6 +66,11 @@ std::string render_status(const nlohmann::json& status) {
       out += fmt::format("    flows: {} tcp, {} udp\n", nat.value("tcp", nlohmann::json::array()).size(),
                          nat.value("udp", nlohmann::json::array()).size());
     }
+    for (const auto& d : net.value("duplicate_macs", nlohmann::json::array()))
+      out += fmt::format("  WARNING: MAC {} used by ports {} and {} ({} moves): give each guest its own MAC "
+                         "(`vnet attach {}`)\n",
+                         d.value("mac", ""), d["ports"][0].get<int>(), d["ports"][1].get<int>(),
+                         d.value("times", std::uint64_t{0}), net["name"].get<std::string>());
     if (!net["macs"].empty()) {
       out += "  learned MACs:\n";
       for (const auto& m : net["macs"])

@@ -137,6 +137,52 @@ void Engine::set_port(const std::string& net_name, PortId id, const PortSettings
 
 namespace {
 
+// 52:56:NN:CC:CC:CC: 0x52 has the locally administered bit set and the group
+// bit clear; 52:56 differs from QEMU's 52:54:00 default; NN is from the
+// network name so that guests of two networks bridged later still differ.
+wire::MacAddr attach_mac(const std::string& net, std::uint32_t counter) {
+  std::uint8_t name_hash = 0x5a;
+  for (unsigned char c : net) name_hash = static_cast<std::uint8_t>(name_hash * 31 + c);
+  return {{0x52, 0x56, name_hash, static_cast<std::uint8_t>(counter >> 16), static_cast<std::uint8_t>(counter >> 8),
+           static_cast<std::uint8_t>(counter)}};
+}
+
+json listener_json(const Port& p) {
+  const std::string peer = p.peer();
+  if (peer.rfind("unix:", 0) == 0) return {{"type", "unix"}, {"path", peer.substr(5)}, {"port", p.id()}};
+  const auto colon = peer.rfind(':');
+  std::string host = peer.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  return {{"type", "inet"}, {"host", host}, {"port_number", peer.substr(colon + 1)}, {"port", p.id()}};
+}
+
+}  // namespace
+
+json Engine::attach(const std::string& net_name) {
+  Network& net = network(net_name);
+  json listener, listeners = json::array();
+  for (const auto& [id, p] : net.ports()) {
+    if (p->kind() != "stream-listen") continue;
+    json candidate = listener_json(*p);
+    listeners.push_back(candidate);
+    // A unix socket first: it needs no port number and only its owner can use it.
+    if (listener.is_null() || (candidate["type"] == "unix" && listener["type"] != "unix")) listener = candidate;
+  }
+  if (listener.is_null())
+    throw UserError("network '" + net_name + "' has no listener for guests: add one with `vnet port add " + net_name +
+                    " stream,server=on,addr.type=unix,addr.path=PATH`");
+  std::uint32_t& counter = attach_counters_[net_name];
+  for (std::uint32_t tries = 0; tries < 0x1000000; ++tries) {
+    const wire::MacAddr mac = attach_mac(net_name, ++counter & 0xffffff);
+    if (net.mac_table().count(mac)) continue;  // someone already uses it (set by hand)
+    log::info("{}: attach: MAC {} handed out", net_name, mac.to_string());
+    return {{"net", net_name}, {"mac", mac.to_string()}, {"listener", listener}, {"listeners", listeners}};
+  }
+  throw UserError("network '" + net_name + "': no free MAC left to hand out");
+}
+
+namespace {
+
 json counters_json(const PortCounters& c) {
   return {{"rx_frames", c.rx_frames},
           {"rx_bytes", c.rx_bytes},
@@ -150,6 +196,7 @@ json counters_json(const PortCounters& c) {
           {"drop_vlan", c.drop_vlan},
           {"drop_loop", c.drop_loop},
           {"mac_limit", c.mac_limit},
+          {"mac_duplicate", c.mac_duplicate},
           {"imp_lost", c.imp_lost},
           {"imp_duplicated", c.imp_duplicated},
           {"imp_reordered", c.imp_reordered},
@@ -186,6 +233,9 @@ json network_json(const Network& net) {
     macs.push_back({{"mac", mac.to_string()}, {"port", entry.port},
                     {"age_s", static_cast<double>(now - entry.last_seen) / kSeconds}});
   }
+  json duplicates = json::array();
+  for (const auto& d : net.duplicate_macs())
+    duplicates.push_back({{"mac", d.mac.to_string()}, {"ports", {d.first_port, d.second_port}}, {"times", d.times}});
   const auto& o = net.options();
   return {{"name", net.name()},
           {"mode", to_string(o.mode)},
@@ -195,6 +245,8 @@ json network_json(const Network& net) {
           {"ports", ports},
           {"macs", macs},
           {"macs_truncated", net.mac_table().size() - macs.size()},
+          {"duplicate_macs", duplicates},
+          {"duplicate_mac_events", net.duplicate_mac_events()},
           {"nat", nat_status}};
 }
 

@@ -74,6 +74,12 @@ class Engine {
   // Shutdown: resets the guests' TCP connections through every NAT network.
   void close_guest_flows();
 
+  // What one more guest needs to join `net`: a MAC of its own (locally
+  // administered, never handed out before by this engine for this network,
+  // not in use on it) and the listener it connects to. Throws if the network
+  // has no listener a guest can connect to.
+  nlohmann::json attach(const std::string& net);
+
   // Snapshot for `vnet status --json` (and the human view built from it).
   nlohmann::json status(const std::string& only_net = "") const;
 
@@ -85,6 +91,9 @@ class Engine {
   SocketAccess socket_access_;
   Persistence* persistence_ = nullptr;
   std::map<std::string, std::unique_ptr<Network>> networks_;
+  // MACs handed out by attach(), per network name (kept across net del/add so
+  // a re-created network does not hand out a MAC a running guest still has).
+  std::map<std::string, std::uint32_t> attach_counters_;
 };
 
 // Validates a network name: what users type and what file names may hold.

@@ -76,6 +76,7 @@ const std::vector<CommandKeys>& command_keys() {
       {"pf_list", {"net"}},
       {"shutdown", {}},
       {"capture", {"net"}},
+      {"attach", {"net"}},
   };
   return table;
 }
@@ -147,6 +148,7 @@ json dispatch(Engine& engine, const json& req) {
     return ok();
   }
   if (cmd == "pf_list") return ok({{"forwards", engine.pf_list(string_field(req, "net"))}});
+  if (cmd == "attach") return ok(engine.attach(string_field(req, "net")));
   if (cmd == "shutdown") return ok();
   if (cmd == "capture") {
     engine.network(string_field(req, "net"));

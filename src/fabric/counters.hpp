@@ -19,6 +19,7 @@ struct PortCounters {
   std::uint64_t drop_vlan = 0;       // 802.1Q tag not allowed on this port
   std::uint64_t drop_loop = 0;       // ports answering each other deeper than Network::kMaxIngressDepth
   std::uint64_t mac_limit = 0;       // source MAC not learned: port at its table limit
+  std::uint64_t mac_duplicate = 0;   // source MAC last seen on another live port (two guests, one MAC)
   // Link impairments applied (both directions added up).
   std::uint64_t imp_lost = 0, imp_duplicated = 0, imp_reordered = 0, imp_delayed = 0, imp_shaped = 0;
   std::uint64_t imp_queue_drop = 0;  // impairment queue full (rate limit backlog)

@@ -179,7 +179,9 @@ void Network::learn(Port& from, const wire::MacAddr& src, Nanos now) {
   auto it = macs_.find(src);
   if (it != macs_.end()) {
     if (it->second.port != from.id()) {
-      // The MAC moved (a VM migrated or was re-plugged): follow it.
+      // The MAC moved (a VM migrated or was re-plugged): follow it. If the
+      // old port is still here, two peers use one MAC: say so.
+      if (find_port(it->second.port)) note_duplicate(src, it->second.port, from);
       auto old = macs_learned_.find(it->second.port);
       if (old != macs_learned_.end() && old->second > 0) old->second--;
       std::uint32_t& count = macs_learned_[from.id()];
@@ -203,9 +205,28 @@ void Network::learn(Port& from, const wire::MacAddr& src, Nanos now) {
   macs_.emplace(src, MacEntry{from.id(), now});
 }
 
+void Network::note_duplicate(const wire::MacAddr& mac, PortId first, Port& second) {
+  duplicate_mac_events_++;
+  second.counters().mac_duplicate++;
+  for (auto& d : duplicate_macs_) {
+    if (d.mac == mac) {
+      d.times++;
+      d.first_port = first;
+      d.second_port = second.id();
+      return;
+    }
+  }
+  if (duplicate_macs_.size() >= kMaxDuplicateMacs) return;
+  duplicate_macs_.push_back({mac, first, second.id(), 1});
+  log::warn("{}: MAC {} is used by port {} and port {}: give each guest its own MAC (`vnet attach {}` prints one)",
+            name_, mac.to_string(), first, second.id(), name_);
+}
+
 void Network::forget_port(PortId id) {
   std::erase_if(macs_, [id](const auto& kv) { return kv.second.port == id; });
   macs_learned_.erase(id);
+  // A duplicate ends when one of its two ports goes.
+  std::erase_if(duplicate_macs_, [id](const DuplicateMac& d) { return d.first_port == id || d.second_port == id; });
 }
 
 Nanos Network::aging_interval() const {

@@ -53,6 +53,16 @@ struct MacEntry {
   Nanos last_seen;
 };
 
+// One MAC seen on two ports that both still exist: two guests started with
+// the same -device ...,mac= (or none: QEMU's default 52:54:00:12:34:56).
+// The second port takes the MAC over, so the first guest's replies go astray.
+struct DuplicateMac {
+  wire::MacAddr mac;
+  PortId first_port;   // where it was learned before
+  PortId second_port;  // where it turned up while the first port was still there
+  std::uint64_t times = 0;
+};
+
 class Network {
  public:
   Network(EventLoop& loop, std::string name, NetworkOptions options);
@@ -103,12 +113,18 @@ class Network {
   static constexpr int kMaxScratchDepth = 2 * kMaxIngressDepth;
 
   const std::unordered_map<wire::MacAddr, MacEntry>& mac_table() const { return macs_; }
+  // MACs used by two live ports (at most kMaxDuplicateMacs listed; each
+  // logged once). The count of every such event is duplicate_mac_events().
+  const std::vector<DuplicateMac>& duplicate_macs() const { return duplicate_macs_; }
+  std::uint64_t duplicate_mac_events() const { return duplicate_mac_events_; }
+  static constexpr std::size_t kMaxDuplicateMacs = 64;
   std::size_t max_frame() const { return options_.mtu + 18; }
   // A TSO segment may carry up to an IP datagram's worth whatever the MTU.
   static constexpr std::size_t kMaxOffloadFrame = 65535 + 18;
 
  private:
   void learn(Port& from, const wire::MacAddr& src, Nanos now);
+  void note_duplicate(const wire::MacAddr& mac, PortId first, Port& second);
   void forget_port(PortId id);
   void age_macs();
   Nanos aging_interval() const;
@@ -127,6 +143,8 @@ class Network {
   std::vector<Port*> mirror_ports_;
   std::unordered_map<wire::MacAddr, MacEntry> macs_;
   std::unordered_map<PortId, std::uint32_t> macs_learned_;
+  std::vector<DuplicateMac> duplicate_macs_;
+  std::uint64_t duplicate_mac_events_ = 0;
   Timer aging_timer_;
   PortId ingress_port_ = 0;
   int ingress_depth_ = 0;

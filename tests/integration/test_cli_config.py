@@ -177,7 +177,7 @@ mode = "hub"
 
     def test_help(self):
         for args in ([], ["up"], ["down"], ["status"], ["net"], ["net", "add"], ["net", "del"], ["net", "list"],
-                     ["port"], ["port", "add"], ["port", "del"], ["port", "set"], ["capture"]):
+                     ["port"], ["port", "add"], ["port", "del"], ["port", "set"], ["capture"], ["attach"]):
             with self.subTest(args=args):
                 res = run([VNET] + args + ["--help"], check=False, timeout=10)
                 self.assertEqual(res.returncode, 0, res.stderr)
@@ -187,6 +187,18 @@ mode = "hub"
             self.assertIn(flag, res.stdout)
         res = run([VNET, "frobnicate"], check=False, timeout=10)
         self.assertNotEqual(res.returncode, 0)
+
+    def test_typo_names_the_word_and_the_nearest_command(self):
+        # Before: "A subcommand is required", which names neither.
+        for args, word, nearest in ((["statsu"], "statsu", "status"), (["--run-dir", "/nonexistent", "dwon"], "dwon", "down"),
+                                    (["net", "ad", "x"], "ad", "add"), (["pf", "lst", "x"], "lst", "list")):
+            with self.subTest(args=args):
+                res = run([VNET] + args, check=False, timeout=10)
+                self.assertEqual(res.returncode, 1, res.stderr)
+                self.assertIn(f"unknown command '{word}' (did you mean '{nearest}'?)", res.stderr)
+        res = run([VNET, "zzzzzzzz"], check=False, timeout=10)
+        self.assertIn("unknown command 'zzzzzzzz'", res.stderr)
+        self.assertNotIn("did you mean", res.stderr, "no suggestion for a word far from every command")
 
 
 if __name__ == "__main__":

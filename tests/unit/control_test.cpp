@@ -1,6 +1,8 @@
 // Hostile and malformed control input: port specs, JSON requests, config files.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -96,6 +98,27 @@ TEST_F(RequestTest, NetworksAndPortsLifecycle) {
   EXPECT_TRUE(call(R"({"cmd":"port_del","net":"lab","port":1})")["ok"]);
   EXPECT_TRUE(call(R"({"cmd":"net_del","name":"lab"})")["ok"]);
   EXPECT_TRUE(engine.networks().empty());
+}
+
+TEST_F(RequestTest, AttachHandsOutADifferentLocalMacEachTime) {
+  call(R"({"cmd":"net_add","name":"lab"})");
+  EXPECT_NE(error_of(R"({"cmd":"attach","net":"lab"})").find("no listener"), std::string::npos);
+  const std::string path = ::testing::TempDir() + "/attach_test.sock";
+  ::unlink(path.c_str());
+  ASSERT_TRUE(call(R"({"cmd":"port_add","net":"lab","spec":"stream,server=on,addr.type=unix,addr.path=)" + path +
+                   R"("})")["ok"]);
+  std::set<std::string> macs;
+  for (int i = 0; i < 50; ++i) {
+    auto r = call(R"({"cmd":"attach","net":"lab"})");
+    ASSERT_TRUE(r["ok"]) << r.dump();
+    EXPECT_EQ(r["listener"]["path"], path);
+    auto mac = wire::MacAddr::parse(r["mac"].get<std::string>());
+    ASSERT_TRUE(mac);
+    EXPECT_EQ(mac->octets[0] & 0x03, 0x02) << "locally administered, unicast";
+    macs.insert(r["mac"].get<std::string>());
+  }
+  EXPECT_EQ(macs.size(), 50u);
+  ::unlink(path.c_str());
 }
 
 TEST_F(RequestTest, BadImpairmentOnAddLeavesNoPort) {

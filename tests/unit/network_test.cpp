@@ -117,6 +117,29 @@ TEST_F(NetworkTest, MacMovesFollowTheSender) {
   EXPECT_EQ(ports[0]->sent.size(), 1u);
 }
 
+TEST_F(NetworkTest, OneMacOnTwoLivePortsIsReportedUntilOneGoes) {
+  make({}, 3);
+  ports[0]->inject(frame(9, 1));
+  EXPECT_TRUE(net->duplicate_macs().empty());
+  ports[1]->inject(frame(9, 1));
+  ports[0]->inject(frame(9, 1));
+  ASSERT_EQ(net->duplicate_macs().size(), 1u) << "one entry per MAC, however often it flaps";
+  EXPECT_EQ(net->duplicate_macs()[0].times, 2u);
+  EXPECT_EQ(net->duplicate_mac_events(), 2u);
+  EXPECT_EQ(ports[1]->counters().mac_duplicate, 1u);
+  EXPECT_EQ(ports[0]->counters().mac_duplicate, 1u);
+  net->remove_port(ports[1]->id());
+  EXPECT_TRUE(net->duplicate_macs().empty());
+  // A MAC whose old port is gone (a guest re-plugged) is no duplicate.
+  ports[2]->inject(frame(9, 2));
+  auto replacement = std::make_unique<RecordingPort>(loop, *net, net->next_port_id());
+  auto* fresh = replacement.get();
+  net->add_port(std::move(replacement));
+  net->remove_port(ports[2]->id());
+  fresh->inject(frame(9, 2));
+  EXPECT_EQ(net->duplicate_mac_events(), 2u);
+}
+
 TEST_F(NetworkTest, PerPortMacLimit) {
   NetworkOptions o;
   o.macs_per_port = 2;
