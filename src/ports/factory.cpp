@@ -101,6 +101,20 @@ std::unique_ptr<Port> make_vde(EventLoop& loop, Network& net, const PortSpec& sp
   return std::make_unique<VdePlugPort>(loop, net, id, require(spec, "connect"));
 }
 
+// VirtualBox's "UDP Tunnel" attachment by name: the network's frames go to
+// remote=H:P as one UDP datagram each and come back to local=H:P, the same
+// wire format as -netdev dgram (and QEMU's -netdev socket,udp=). Both ends
+// are required: unlike a multicast bus a tunnel has exactly one peer.
+std::unique_ptr<Port> make_udp_tunnel(EventLoop& loop, Network& net, const PortSpec& spec, PortId id) {
+  DgramConfig config;
+  config.local = SockAddr::inet_hostport(require(spec, "local"), true);
+  config.remote = SockAddr::inet_hostport(require(spec, "remote"), false);
+  if (is_multicast(config.remote))
+    throw UserError("udp-tunnel: remote=" + spec.get("remote") +
+                    " is a multicast group; for a bus use dgram,remote.type=inet,remote.host=GROUP,...");
+  return std::make_unique<DgramPort>(loop, net, id, config);
+}
+
 std::uint16_t parse_vlan(const std::string& text) {
   unsigned v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -146,6 +160,7 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
     if (spec.kind == "stream") port = make_stream(loop, net, spec, id);
     else if (spec.kind == "socket") port = make_socket(loop, net, spec, id);
     else if (spec.kind == "dgram") port = make_dgram(loop, net, spec, id);
+    else if (spec.kind == "udp-tunnel") port = make_udp_tunnel(loop, net, spec, id);
     else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
     else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
     else if (spec.kind == "vde") port = make_vde(loop, net, spec, id, access);

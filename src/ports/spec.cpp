@@ -24,6 +24,7 @@ const std::vector<KindKeys>& known_kinds() {
        {"local.type", "local.path", "local.host", "local.port", "remote.type", "remote.path", "remote.host",
         "remote.port"}},
       {"tap", {"ifname", "netns"}},
+      {"udp-tunnel", {"local", "remote"}},
       {"pcap", {"file"}},
       {"vde", {"dir", "connect"}},
   };

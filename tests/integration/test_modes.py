@@ -1,10 +1,12 @@
 """Networking modes by name and attaching many guests.
 
+- udp-tunnel (VirtualBox's UDP Tunnel) joins networks of two engines.
 - `vnet attach` hands out a fresh MAC each time; two ports using one MAC are
   reported (log line, counter, status text and JSON).
 """
 
 import os
+import random
 import re
 import socket
 import struct
@@ -80,6 +82,24 @@ class AttachTest(VnetTestCase):
         # One of the two guests leaves: no longer a duplicate.
         b.close()
         wait_for(lambda: e.network("default")["duplicate_macs"] == [], what="duplicate cleared")
+
+
+class UdpTunnelTest(VnetTestCase):
+    def test_two_engines_joined_by_a_udp_tunnel(self):
+        # Two "hosts" (engines), each with a switch network and a guest; one
+        # tunnel over loopback joins the two networks into one segment.
+        a, b = self.engine(), self.engine()
+        pa, pb = random.sample(range(20000, 30000), 2)
+        for e in (a, b):
+            e.vnet("net", "add", "lan")
+        ta = a.add_port("lan", f"udp-tunnel,local=127.0.0.1:{pa},remote=127.0.0.1:{pb}")
+        b.add_port("lan", f"udp-tunnel,local=127.0.0.1:{pb},remote=127.0.0.1:{pa}")
+        ga, _ = a.add_tap_guest(self.cleanup, "lan", "192.168.77.1/24")
+        gb, _ = b.add_tap_guest(self.cleanup, "lan", "192.168.77.2/24")
+        res = ga.ping("192.168.77.2", count=3, interval=0.2)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn("udp-tunnel", a.port("lan", ta)["spec"])
+        self.assertGreater(a.counters("lan", ta)["rx_frames"], 0)
 
 
 if __name__ == "__main__":

@@ -121,6 +121,23 @@ TEST_F(RequestTest, AttachHandsOutADifferentLocalMacEachTime) {
   ::unlink(path.c_str());
 }
 
+TEST_F(RequestTest, UdpTunnelNeedsBothEndsAndNoGroup) {
+  call(R"({"cmd":"net_add","name":"lab"})");
+  EXPECT_NE(error_of(R"({"cmd":"port_add","net":"lab","spec":"udp-tunnel,remote=127.0.0.1:9"})").find("missing option local="),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"cmd":"port_add","net":"lab","spec":"udp-tunnel,local=127.0.0.1:0"})").find("missing option remote="),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"cmd":"port_add","net":"lab","spec":"udp-tunnel,local=127.0.0.1:0,remote=230.0.0.1:5"})")
+                .find("multicast"),
+            std::string::npos);
+  EXPECT_NE(error_of(R"({"cmd":"port_add","net":"lab","spec":"udp-tunnel,local=127.0.0.1:0,remote=127.0.0.1:9,mcast=x"})")
+                .find("unknown option 'mcast'"),
+            std::string::npos);
+  EXPECT_TRUE(engine.network("lab").ports().empty());
+  auto added = call(R"({"cmd":"port_add","net":"lab","spec":"udp-tunnel,local=127.0.0.1:0,remote=127.0.0.1:9"})");
+  ASSERT_TRUE(added["ok"]) << added.dump();
+}
+
 TEST_F(RequestTest, BadImpairmentOnAddLeavesNoPort) {
   call(R"({"cmd":"net_add","name":"lab"})");
   EXPECT_NE(error_of(R"({"cmd":"port_add","net":"lab","spec":"pcap,file=/dev/null","delay":"soon"})").find("--delay"),
