@@ -221,6 +221,7 @@ int run(int argc, char** argv) {
                     "Do not save this network (nor its ports and forwards): it is gone after `vnet down; vnet up`");
   struct NatFlags {
     std::string subnet, gateway, dns, dhcp_start, dhcp, host_loopback, restrict, tftp, bootfile, domain;
+    std::string ipv6, net6, gateway6, dns6;
     std::vector<std::string> dns_upstream, dhcp_reserve;
   } natf;
   net_add->add_option("--net", natf.subnet, "nat: the guests' network (default 10.0.2.0/24)");
@@ -230,7 +231,13 @@ int run(int argc, char** argv) {
   net_add->add_option("--dhcp", natf.dhcp, "nat: DHCP server on|off (default on)")->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--dns-upstream", natf.dns_upstream,
                       "nat: resolvers ADDR[:PORT] to forward to (default: follow /etc/resolv.conf)");
-  net_add->add_option("--host-loopback", natf.host_loopback, "nat: gateway address reaches the host's 127.0.0.1 (on|off)")
+  net_add->add_option("--ipv6", natf.ipv6, "nat: IPv6 for guests (router advertisements, NAT to host IPv6) on|off (default on)")
+      ->check(CLI::IsMember({"on", "off"}));
+  net_add->add_option("--net6", natf.net6, "nat: the guests' IPv6 prefix (default fec0::/64)");
+  net_add->add_option("--gateway6", natf.gateway6, "nat: IPv6 gateway address, also the host's ::1 (default ::2 of --net6)");
+  net_add->add_option("--dns6", natf.dns6, "nat: IPv6 address of the DNS forwarder (default ::3 of --net6)");
+  net_add->add_option("--host-loopback", natf.host_loopback,
+                      "nat: gateway addresses reach the host's 127.0.0.1 and ::1 (on|off)")
       ->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--restrict", natf.restrict, "nat: guests reach only the network's services and port forwards")
       ->check(CLI::IsMember({"on", "off"}));
@@ -345,6 +352,10 @@ int run(int argc, char** argv) {
     put("tftp", natf.tftp);
     put("bootfile", natf.bootfile);
     put("domain", natf.domain);
+    put("ipv6", natf.ipv6);
+    put("net6", natf.net6);
+    put("gateway6", natf.gateway6);
+    put("dns6", natf.dns6);
     if (!natf.dns_upstream.empty()) req["dns_upstream"] = natf.dns_upstream;
     if (!natf.dhcp_reserve.empty()) req["dhcp_reserve"] = natf.dhcp_reserve;
     client.call(req);

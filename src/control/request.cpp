@@ -66,7 +66,7 @@ const std::vector<CommandKeys>& command_keys() {
       {"net_add",
        {"name", "mode", "mtu", "mac_limit", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp",
         "host_loopback", "restrict", "dns_upstream", "dhcp_reserve", "tftp", "bootfile", "domain", "resolv_conf",
-        "transient"}},
+        "transient", "ipv6", "net6", "gateway6", "dns6"}},
       {"net_del", {"name"}},
       {"port_add", {"net", "spec"}, true},
       {"port_del", {"net", "port"}},
@@ -192,12 +192,47 @@ wire::Ipv4Addr ipv4_field(const json& req, const char* key, wire::Ipv4Addr fallb
   return *a;
 }
 
+wire::Ipv6Addr ipv6_field(const json& req, const char* key, wire::Ipv6Addr fallback) {
+  auto text = optional_string(req, key);
+  if (!text) return fallback;
+  auto a = wire::Ipv6Addr::parse(*text);
+  if (!a) throw UserError(std::string("--") + key + " " + *text + ": expected an IPv6 address such as fec0::2");
+  return *a;
+}
+
 bool on_off_field(const json& req, const char* key, bool fallback) {
   auto text = optional_string(req, key);
   if (!text) return fallback;
   if (*text == "on") return true;
   if (*text == "off") return false;
   throw UserError(std::string("--") + key + " " + *text + ": expected on or off");
+}
+
+// --ipv6, --net6, --gateway6, --dns6: QEMU's layout inside any prefix
+// (::2 gateway, ::3 DNS), as for IPv4.
+void ipv6_settings_from(const json& req, nat::NatConfig& c) {
+  c.ipv6 = on_off_field(req, "ipv6", c.ipv6);
+  if (auto text = optional_string(req, "net6")) {
+    auto cidr = wire::Ipv6Cidr::parse(*text);
+    if (!cidr || cidr->prefix_len < 8 || cidr->prefix_len > 64 || cidr->addr.is_multicast() ||
+        cidr->addr.is_link_local() || cidr->addr.is_loopback() || cidr->addr.is_v4_mapped() ||
+        cidr->network().is_unspecified())
+      throw UserError("--net6 " + *text +
+                      ": expected an IPv6 prefix such as fec0::/64 (length 8 to 64; not link-local or multicast)");
+    c.net6 = wire::Ipv6Cidr{cidr->network(), cidr->prefix_len};
+    c.gateway6 = c.net6.addr;
+    c.gateway6.octets[15] = 2;
+    c.dns6 = c.net6.addr;
+    c.dns6.octets[15] = 3;
+  }
+  c.gateway6 = ipv6_field(req, "gateway6", c.gateway6);
+  c.dns6 = ipv6_field(req, "dns6", c.dns6);
+  for (auto [key, addr] : {std::pair{"gateway6", c.gateway6}, {"dns6", c.dns6}}) {
+    if (!c.net6.contains(addr) || addr == c.net6.network())
+      throw UserError(std::string("--") + key + " " + addr.to_string() + " is not a host address of " +
+                      c.net6.to_string());
+  }
+  if (c.gateway6 == c.dns6) throw UserError("--gateway6 and --dns6 must differ");
 }
 
 }  // namespace
@@ -225,6 +260,7 @@ nat::NatConfig nat_config_from(const json& req) {
   }
   if (c.gateway == c.dns) throw UserError("--gateway and --dns must differ");
   c.dhcp = on_off_field(req, "dhcp", c.dhcp);
+  ipv6_settings_from(req, c);
   c.host_loopback = on_off_field(req, "host_loopback", c.host_loopback);
   c.restrict = on_off_field(req, "restrict", c.restrict);
   if (auto it = req.find("dns_upstream"); it != req.end()) {

@@ -22,7 +22,14 @@ struct NatConfig {
   // Host resolvers as "ADDR" or "ADDR:PORT"; empty: follow /etc/resolv.conf.
   std::vector<std::string> dns_upstream;
   std::string resolv_conf = "/etc/resolv.conf";
-  bool host_loopback = true;   // the gateway address reaches the host's 127.0.0.1
+  // IPv6, with QEMU's defaults: guests configure addresses in net6 (SLAAC
+  // from the gateway's router advertisements, or DHCPv6); gateway6 is the
+  // router and, like the IPv4 gateway, the host's ::1; dns6 the forwarder.
+  bool ipv6 = true;
+  wire::Ipv6Cidr net6{{{0xfe, 0xc0}}, 64};
+  wire::Ipv6Addr gateway6{{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2}};
+  wire::Ipv6Addr dns6{{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3}};
+  bool host_loopback = true;   // the gateway addresses reach the host's 127.0.0.1 and ::1
   bool restrict = false;       // guests reach only the network's own services and port forwards
   std::string tftp_dir;        // empty: no TFTP
   std::string bootfile;

@@ -11,6 +11,26 @@ constexpr Ipv4Addr kHostLoopback{{127, 0, 0, 1}};
 
 FwdDecision refuse(FwdRefusal why) { return {FwdKind::Refused, why, {}}; }
 
+bool stream_or_datagram(IpProtocol proto) { return proto == IpProtocol::Udp || proto == IpProtocol::Tcp; }
+
+// The IPv6 half of forward(): the same rules with the network's IPv6
+// addresses; the gateway stands for the host's ::1.
+FwdDecision forward6(const NatConfig& config, IpProtocol proto, const Ipv6Addr& dst, std::uint16_t dport) {
+  if (!config.ipv6) return refuse(FwdRefusal::Restricted);
+  if (dst == config.dns6) {
+    if (stream_or_datagram(proto) && dport == kDnsPort) return {FwdKind::DnsForwarder, FwdRefusal::None, dst};
+    return refuse(FwdRefusal::Restricted);
+  }
+  if (config.restrict) return refuse(FwdRefusal::Restricted);
+  if (dst == config.gateway6) {
+    if (!stream_or_datagram(proto)) return refuse(FwdRefusal::Restricted);
+    if (!config.host_loopback) return refuse(FwdRefusal::HostLoopback);
+    return {FwdKind::HostLoopback, FwdRefusal::None, IpAddr(Ipv6Addr::loopback())};
+  }
+  if (config.net6.contains(dst)) return refuse(FwdRefusal::Restricted);
+  return {FwdKind::Outside, FwdRefusal::None, IpAddr(dst)};
+}
+
 }  // namespace
 
 bool is_martian(Ipv4Addr a) {
@@ -19,25 +39,27 @@ bool is_martian(Ipv4Addr a) {
 }
 
 bool is_martian(const Ipv6Addr& a) {
-  const bool v4_mapped = a.is_v4_mapped();
-  return a.is_unspecified() || a.is_loopback() || a.is_link_local() || a.is_multicast() || v4_mapped;
+  // ::/96 holds ::, ::1 and the deprecated IPv4-compatible addresses; the
+  // IPv4-mapped ::ffff:0:0/96 would reach IPv4 through an IPv6 socket.
+  bool first_96_zero = true;
+  for (std::size_t i = 0; i < 12; ++i) first_96_zero = first_96_zero && a.octets[i] == 0;
+  return first_96_zero || a.is_link_local() || a.is_multicast() || a.is_v4_mapped();
 }
 
 bool is_martian(IpAddr a) { return a.is_v4() ? is_martian(a.v4()) : is_martian(a.v6()); }
 
 FwdDecision forward(const NatConfig& config, IpProtocol proto, IpAddr dst, std::uint16_t dport) {
   if (is_martian(dst)) return refuse(FwdRefusal::Martian);
-  if (!dst.is_v4()) return refuse(FwdRefusal::Restricted);  // no IPv6 outside yet
+  if (!dst.is_v4()) return forward6(config, proto, dst.v6(), dport);
   const Ipv4Addr v4 = dst.v4();
-  const bool stream_or_datagram = proto == IpProtocol::Udp || proto == IpProtocol::Tcp;
   if (v4 == config.dns) {
-    if (stream_or_datagram && dport == kDnsPort) return {FwdKind::DnsForwarder, FwdRefusal::None, dst};
+    if (stream_or_datagram(proto) && dport == kDnsPort) return {FwdKind::DnsForwarder, FwdRefusal::None, dst};
     return refuse(FwdRefusal::Restricted);
   }
   if (config.restrict) return refuse(FwdRefusal::Restricted);
   if (v4 == config.gateway) {
     // Only TCP and UDP reach the host (pings to the gateway are answered by it).
-    if (!stream_or_datagram) return refuse(FwdRefusal::Restricted);
+    if (!stream_or_datagram(proto)) return refuse(FwdRefusal::Restricted);
     if (!config.host_loopback) return refuse(FwdRefusal::HostLoopback);
     return {FwdKind::HostLoopback, FwdRefusal::None, IpAddr(kHostLoopback)};
   }
@@ -46,8 +68,8 @@ FwdDecision forward(const NatConfig& config, IpProtocol proto, IpAddr dst, std::
 }
 
 SockAddr host_target(const FwdDecision& d, std::uint16_t dport) {
-  if (d.refused() || !d.target.is_v4()) return SockAddr{};
-  return SockAddr::from_ipv4(d.target.v4(), dport);
+  if (d.refused()) return SockAddr{};
+  return SockAddr::from_ip(d.target, dport);
 }
 
 }  // namespace vnet::nat

@@ -5,7 +5,8 @@
 // replies of port-forwarded connections pass whatever the policy says about
 // their address). The answer is one of:
 //   HostLoopback  the gateway address stands for the host's own loopback
-//                 (QEMU's 10.0.2.2): only that one address, and only while
+//                 (QEMU's 10.0.2.2 for 127.0.0.1, fec0::2 for ::1): only
+//                 that one address per family, and only while
 //                 --host-loopback is on and --restrict off;
 //   DnsForwarder  the network's DNS address, port 53 (UDP and TCP);
 //   Outside       any other routable address, translated to a host socket
@@ -15,11 +16,13 @@
 //                   the settings: 0/8 (0.0.0.0 means "this host" to a
 //                   socket), 127/8 (host loopback by another name), 169.254/16,
 //                   224/4 (multicast) and 240/4 (reserved, broadcast); for
-//                   IPv6 ::, ::1, fe80::/10, ff00::/8 and v4-mapped ::ffff:0:0/96;
+//                   IPv6 ::/96 (::, ::1, IPv4-compatible), fe80::/10,
+//                   ff00::/8 and v4-mapped ::ffff:0:0/96;
 //     HostLoopback  the gateway address with --host-loopback off;
 //     Restricted    --restrict on, the DNS address on other ports, and other
 //                   addresses of the network itself (guests talk to each
-//                   other over the switch, not through the NAT).
+//                   other over the switch, not through the NAT), and any
+//                   IPv6 address with --ipv6 off.
 // The network's own services (DHCP, DNS, TFTP, pings to the gateway) are
 // answered by the gateway before this policy is asked.
 #pragma once

@@ -32,13 +32,33 @@ constexpr std::size_t kEthIpHeaders = EthernetFrame::kHeaderLen + Ipv4Packet::kM
 // The largest IPv4 datagram, as one TCP super-segment.
 constexpr std::size_t kOffloadFrame = EthernetFrame::kHeaderLen + 65535;
 constexpr std::size_t kTcpChecksumOffset = 16;
+// The l4 segment always starts after room for the larger IP header, so a
+// segment built in place can get either family's header in front of it.
+constexpr std::size_t kL4Offset = EthernetFrame::kHeaderLen + Ipv6Packet::kHeaderLen;
+constexpr std::size_t kIpv4Slack = Ipv6Packet::kHeaderLen - Ipv4Packet::kMinHeaderLen;
 constexpr std::uint16_t kDhcpServerPort = 67;
+constexpr std::uint16_t kDhcp6ServerPort = 547;
 
 bool is_dhcp_request(const Ipv4Packet& ip, Ipv4Addr gateway) {
   const Bytes l4 = ip.payload();
   return ip.protocol() == IpProtocol::Udp && l4.size() >= 4 && load_be16(l4, 2) == kDhcpServerPort &&
          (ip.dst().is_broadcast() || ip.dst() == gateway);
 }
+
+// ICMPv6 messages of neighbour discovery (RFC 4861): router and neighbour
+// solicitation/advertisement, redirect.
+bool is_ndp(std::uint8_t icmp_type) { return icmp_type >= 133 && icmp_type <= 137; }
+
+// Multicast listener discovery (MLD v1 query/report/done, MLDv2 report):
+// hosts send them on every link; a NAT gateway has no use for them.
+bool is_mld(std::uint8_t icmp_type) { return (icmp_type >= 130 && icmp_type <= 132) || icmp_type == 143; }
+
+// RFC 2464 7: IPv6 multicast maps to 33:33 and the address's last 32 bits.
+MacAddr ipv6_multicast_mac(const Ipv6Addr& a) {
+  return MacAddr{{0x33, 0x33, a.octets[12], a.octets[13], a.octets[14], a.octets[15]}};
+}
+
+bool is_ipv6_multicast_mac(const MacAddr& m) { return m.octets[0] == 0x33 && m.octets[1] == 0x33; }
 
 // How often bindings silent past the aging time are swept.
 Nanos neigh_sweep_interval(Nanos aging) { return std::clamp<Nanos>(aging / 4, kSeconds, 60 * kSeconds); }
@@ -56,8 +76,9 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
       neigh_(config_, nat_counters_, net.options().mac_aging),
       neigh_sweep_(loop, [this] { sweep_neighbours(); }),
       // The MTU bounds the IP datagram: the l4 buffer is what is left after
-      // the IPv4 header, so nothing built in it can exceed the MTU.
-      frame_capacity_(EthernetFrame::kHeaderLen + std::max<std::size_t>(config_.mtu, 576)),
+      // an IPv4 header, so nothing built in it can exceed the MTU as IPv4
+      // (IPv6 sends check their 20 bytes more).
+      frame_capacity_(kIpv4Slack + EthernetFrame::kHeaderLen + std::max<std::size_t>(config_.mtu, 576)),
       dhcp_(std::make_unique<DhcpServer>(*this, &neigh_)),
       dns_(std::make_unique<DnsForwarder>(*this)),
       icmp_(std::make_unique<IcmpTranslator>(*this)),
@@ -65,7 +86,7 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
       tcp_(std::make_unique<TcpTranslator>(*this)),
       tftp_(std::make_unique<TftpServer>(*this)),
       portfwd_(std::make_unique<PortForwarder>(*this, *tcp_, *udp_)) {
-  frame_.reset(new std::uint8_t[std::max(frame_capacity_, kOffloadFrame)]);
+  frame_.reset(new std::uint8_t[std::max(frame_capacity_, kIpv4Slack + kOffloadFrame)]);
   for (const auto& [mac, addr] : config_.reservations) dhcp_->reserve(mac, addr);
   neigh_sweep_.arm_in(neigh_sweep_interval(neigh_.aging()));
 }
@@ -78,12 +99,16 @@ void NatGateway::sweep_neighbours() {
 NatGateway::~NatGateway() = default;
 
 std::string NatGateway::peer() const {
-  return config_.net.to_string() + " gw " + config_.gateway.to_string() + " dns " + config_.dns.to_string();
+  std::string text =
+      config_.net.to_string() + " gw " + config_.gateway.to_string() + " dns " + config_.dns.to_string();
+  if (config_.ipv6) {
+    text += ", " + config_.net6.to_string() + " gw " + config_.gateway6.to_string() + " dns " +
+            config_.dns6.to_string();
+  }
+  return text;
 }
 
-MutBytes NatGateway::l4_buffer() {
-  return {frame_.get() + kEthIpHeaders, frame_capacity_ - kEthIpHeaders};
-}
+MutBytes NatGateway::l4_buffer() { return {frame_.get() + kL4Offset, frame_capacity_ - kL4Offset}; }
 
 const MacAddr* NatGateway::guest_mac(IpAddr guest) const { return neigh_.mac_of(guest); }
 
@@ -101,7 +126,8 @@ bool NatGateway::ipv4_dst_mac(Ipv4Addr dst, MacAddr& dst_mac) {
 }
 
 bool NatGateway::send_l4_in_place(IpAddr src_ip, IpAddr dst_ip, IpProtocol proto, std::size_t len) {
-  if (!src_ip.is_v4() || !dst_ip.is_v4()) return false;  // IPv4 only, for now
+  if (src_ip.is_v4() != dst_ip.is_v4()) return false;
+  if (dst_ip.is_v6()) return send_ipv6(src_ip.v6(), dst_ip.v6(), proto, len);
   const Ipv4Addr src = src_ip.v4(), dst = dst_ip.v4();
   MacAddr dst_mac;
   if (!ipv4_dst_mac(dst, dst_mac)) return false;
@@ -110,8 +136,37 @@ bool NatGateway::send_l4_in_place(IpAddr src_ip, IpAddr dst_ip, IpProtocol proto
   ip.dst = dst;
   ip.protocol = proto;
   ip.payload_len = static_cast<std::uint16_t>(len);
-  ip.emit({frame_.get() + EthernetFrame::kHeaderLen, Ipv4Packet::kMinHeaderLen});
-  emit_frame(dst_mac, Ipv4Packet::kMinHeaderLen + len);
+  std::uint8_t* l3 = frame_.get() + kL4Offset - Ipv4Packet::kMinHeaderLen;
+  ip.emit({l3, Ipv4Packet::kMinHeaderLen});
+  emit_frame(dst_mac, EtherType::Ipv4, l3, Ipv4Packet::kMinHeaderLen + len);
+  return true;
+}
+
+bool NatGateway::send_ipv6(const Ipv6Addr& src, const Ipv6Addr& dst, IpProtocol proto, std::size_t len) {
+  if (!config_.ipv6) return false;
+  if (Ipv6Packet::kHeaderLen + len > std::max<std::size_t>(config_.mtu, 1280)) {
+    nat_counters_.drop_too_big++;
+    return false;
+  }
+  MacAddr dst_mac;
+  if (dst.is_multicast()) {
+    dst_mac = ipv6_multicast_mac(dst);
+  } else if (const MacAddr* m = guest_mac(IpAddr(dst))) {
+    dst_mac = *m;
+  } else {
+    nat_counters_.drop_unknown_guest++;
+    solicit_neighbour(dst);
+    return false;
+  }
+  Ipv6Repr ip;
+  ip.src = src;
+  ip.dst = dst;
+  ip.next_header = proto;
+  ip.hop_limit = 64;
+  ip.payload_len = static_cast<std::uint16_t>(len);
+  std::uint8_t* l3 = frame_.get() + kL4Offset - Ipv6Packet::kHeaderLen;
+  ip.emit({l3, Ipv6Packet::kHeaderLen});
+  emit_frame(dst_mac, EtherType::Ipv6, l3, Ipv6Packet::kHeaderLen + len);
   return true;
 }
 
@@ -125,17 +180,20 @@ bool NatGateway::send_udp(IpAddr src, std::uint16_t sport, IpAddr dst, std::uint
   return send_l4_in_place(src, dst, IpProtocol::Udp, UdpPacket::kHeaderLen + payload.size());
 }
 
-void NatGateway::emit_frame(const MacAddr& dst, std::size_t l3_len, const Offload* offload) {
-  EthernetRepr eth{dst, mac_, EtherType::Ipv4, std::nullopt};
-  eth.emit({frame_.get(), EthernetFrame::kHeaderLen});
+void NatGateway::emit_frame(const MacAddr& dst, EtherType type, std::uint8_t* l3, std::size_t l3_len,
+                            const Offload* offload) {
+  std::uint8_t* start = l3 - EthernetFrame::kHeaderLen;
+  EthernetRepr eth{dst, mac_, type, std::nullopt};
+  eth.emit({start, EthernetFrame::kHeaderLen});
   std::size_t len = EthernetFrame::kHeaderLen + l3_len;
   // Old stacks (PXE ROMs, DOS) drop frames under the Ethernet minimum of 60
-  // bytes. (An offloaded segment is never that short: it carries data.)
+  // bytes. (An offloaded segment is never that short: it carries data.) The
+  // buffer always has room: it holds at least 576 bytes past l3.
   if (len < 60 && !offload) {
-    std::memset(frame_.get() + len, 0, 60 - len);
+    std::memset(start + len, 0, 60 - len);
     len = 60;
   }
-  from_peer({frame_.get(), len}, offload);
+  from_peer({start, len}, offload);
 }
 
 std::size_t NatGateway::tcp_offload_room(const IpAddr& guest) const {
@@ -151,7 +209,7 @@ std::size_t NatGateway::guest_queue_room(const IpAddr& guest) const {
 }
 
 MutBytes NatGateway::l4_offload_buffer() {
-  return {frame_.get() + kEthIpHeaders, std::max(frame_capacity_, kOffloadFrame) - kEthIpHeaders};
+  return {frame_.get() + kL4Offset, std::max(frame_capacity_, kIpv4Slack + kOffloadFrame) - kL4Offset};
 }
 
 // The segment goes out with its checksum left partial (the pseudo-header
@@ -177,7 +235,8 @@ bool NatGateway::send_tcp_offloaded(const IpAddr& src_ip, const IpAddr& dst_ip, 
   ip.dst = dst;
   ip.protocol = IpProtocol::Tcp;
   ip.payload_len = static_cast<std::uint16_t>(len);
-  ip.emit({frame_.get() + EthernetFrame::kHeaderLen, Ipv4Packet::kMinHeaderLen});
+  std::uint8_t* l3 = frame_.get() + kL4Offset - Ipv4Packet::kMinHeaderLen;
+  ip.emit({l3, Ipv4Packet::kMinHeaderLen});
   Offload off;
   off.flags = Offload::kNeedsCsum;
   off.csum_start = static_cast<std::uint16_t>(kEthIpHeaders);
@@ -187,7 +246,7 @@ bool NatGateway::send_tcp_offloaded(const IpAddr& src_ip, const IpAddr& dst_ip, 
     off.gso_type = Offload::kGsoTcpV4;
     off.gso_size = mss;
   }
-  emit_frame(dst_mac, Ipv4Packet::kMinHeaderLen + len, &off);
+  emit_frame(dst_mac, EtherType::Ipv4, l3, Ipv4Packet::kMinHeaderLen + len, &off);
   return true;
 }
 
@@ -224,7 +283,9 @@ void NatGateway::send_to_peer(Bytes frame) {
     return;
   }
   const MacAddr dst = eth->dst();
-  if (dst != mac_ && !dst.is_broadcast()) return;  // flooded unicast for someone else
+  // Unicast for someone else was flooded; IPv6 multicast (33:33:...) carries
+  // neighbour discovery and DHCPv6.
+  if (dst != mac_ && !dst.is_broadcast() && !(config_.ipv6 && is_ipv6_multicast_mac(dst))) return;
   // The port the frame entered on. Outside the switch's ingress (a frame
   // held back by an egress impairment of this port) the MAC table says.
   PortId port = net_.ingress_port();
@@ -232,7 +293,10 @@ void NatGateway::send_to_peer(Bytes frame) {
   switch (eth->ethertype()) {
     case EtherType::Arp: on_arp(port, eth->src(), eth->payload()); break;
     case EtherType::Ipv4: on_ipv4(port, eth->src(), eth->payload()); break;
-    default: break;  // IPv6 and others: not translated (yet)
+    case EtherType::Ipv6:
+      if (config_.ipv6) on_ipv6(port, eth->src(), eth->payload());
+      break;
+    default: break;  // others: not translated
   }
 }
 
@@ -303,16 +367,104 @@ void NatGateway::on_ipv4(PortId port, const MacAddr& src_mac, Bytes payload) {
   if (is_dhcp_request(*ip, config_.gateway)) {
     // DHCP checks its clients itself (chaddr against the source MAC, leases
     // per port); a client may not have an address yet (0.0.0.0).
-    on_udp(port, src_mac, *ip);
+    on_udp(port, src_mac, ip->src(), ip->dst(), ip->payload());
     return;
   }
   if (neigh_.check_source(port, src_mac, IpAddr(ip->src()), monotonic_now()) != NeighTable::Verdict::Ok) return;
   switch (ip->protocol()) {
-    case IpProtocol::Udp: on_udp(port, src_mac, *ip); return;
+    case IpProtocol::Udp: on_udp(port, src_mac, ip->src(), ip->dst(), ip->payload()); return;
     case IpProtocol::Icmp: on_icmp(*ip); return;
-    case IpProtocol::Tcp: on_tcp(*ip); return;
+    case IpProtocol::Tcp: on_tcp(ip->src(), ip->dst(), ip->payload()); return;
     default: nat_counters_.drop_unsupported++; return;
   }
+}
+
+void NatGateway::on_ipv6(PortId port, const MacAddr& src_mac, Bytes payload) {
+  auto ip = Ipv6Packet::parse(payload);
+  if (!ip) {
+    nat_counters_.drop_malformed++;
+    return;
+  }
+  auto l3 = walk_extension_headers(*ip);
+  if (!l3) {
+    if (l3.error() == ParseError::Truncated) nat_counters_.drop_malformed++;
+    else nat_counters_.drop_ipv6_extension++;
+    return;
+  }
+  if (l3->is_fragment()) {
+    nat_counters_.drop_fragment++;
+    return;
+  }
+  nat_counters_.ipv6_in++;
+  const Ipv6Addr src = ip->src(), dst = ip->dst();
+  const Bytes l4 = l3->l4;
+  // The control plane first: it speaks from link-local and unspecified
+  // sources, which no translator accepts.
+  if (l3->protocol == IpProtocol::Icmpv6 && !l4.empty()) {
+    if (is_ndp(l4[0])) return on_ndp(port, src_mac, *ip, l4);
+    if (is_mld(l4[0])) return;
+  }
+  if (l3->protocol == IpProtocol::Udp && l4.size() >= 4 && load_be16(l4, 2) == kDhcp6ServerPort &&
+      (dst.is_multicast() || is_own_address(dst)))
+    return on_dhcp6(port, src_mac, *ip, l4);
+  if (dst.is_multicast() || src.is_link_local()) return;  // link chatter (mDNS, LLMNR...), not for the NAT
+  // An IPv4-mapped address would pass as the IPv4 address it maps.
+  if (src.is_v4_mapped() || src.is_unspecified()) {
+    nat_counters_.drop_spoofed++;
+    return;
+  }
+  if (dst.is_v4_mapped()) {
+    nat_counters_.drop_martian++;
+    return;
+  }
+  if (neigh_.check_source(port, src_mac, IpAddr(src), monotonic_now()) != NeighTable::Verdict::Ok) return;
+  switch (l3->protocol) {
+    case IpProtocol::Udp: on_udp(port, src_mac, IpAddr(src), IpAddr(dst), l4); return;
+    case IpProtocol::Tcp: on_tcp(IpAddr(src), IpAddr(dst), l4); return;
+    case IpProtocol::Icmpv6: on_icmp6(*ip, l4); return;
+    default: nat_counters_.drop_unsupported++; return;
+  }
+}
+
+// ---- IPv6 control plane hook points ---------------------------------------
+// Neighbour discovery and DHCPv6 are served by their own handlers; until a
+// network has them, guests need static neighbour entries and addresses.
+
+void NatGateway::on_ndp(PortId, const MacAddr&, const Ipv6Packet&, Bytes) {}
+
+void NatGateway::on_dhcp6(PortId, const MacAddr&, const Ipv6Packet&, Bytes) {}
+
+void NatGateway::solicit_neighbour(const Ipv6Addr&) {}
+
+// ---------------------------------------------------------------------------
+
+void NatGateway::on_icmp6(const Ipv6Packet& ip, Bytes l4) {
+  auto icmp = Icmpv6Packet::parse(l4);
+  if (!icmp) {
+    nat_counters_.drop_malformed++;
+    return;
+  }
+  const Ipv6Addr dst = ip.dst();
+  if (is_own_address(dst) && icmp->type() == Icmpv6Type::EchoRequest) {
+    if (!icmp->verify_checksum(ip.src(), dst)) {
+      nat_counters_.drop_bad_checksum++;
+      return;
+    }
+    auto reply = Icmpv6Repr::echo_reply(icmp->echo_ident(), icmp->echo_seq(), icmp->payload());
+    std::size_t len = reply.emit(l4_buffer(), dst, ip.src());
+    if (len && send_ipv6(dst, ip.src(), IpProtocol::Icmpv6, len)) nat_counters_.icmp_gateway_replies++;
+    return;
+  }
+  if (icmp->type() != Icmpv6Type::EchoRequest) {
+    nat_counters_.drop_unsupported++;
+    return;
+  }
+  const FwdDecision d = forward(config_, IpProtocol::Icmpv6, IpAddr(dst), 0);
+  if (d.kind != FwdKind::Outside) {
+    count_refusal(d.refused() ? d.refusal : FwdRefusal::Restricted);
+    return;
+  }
+  nat_counters_.icmp_unavailable++;  // echo to the outside: not yet translated
 }
 
 void NatGateway::on_icmp(const Ipv4Packet& ip) {
@@ -340,17 +492,16 @@ void NatGateway::on_icmp(const Ipv4Packet& ip) {
   icmp_->on_packet(ip, d.target.v4());
 }
 
-void NatGateway::on_tcp(const Ipv4Packet& ip) {
-  const Bytes l4 = ip.payload();
+void NatGateway::on_tcp(const IpAddr& src, const IpAddr& dst, Bytes l4) {
   if (l4.size() < 14) {
     nat_counters_.drop_malformed++;
     return;
   }
   const std::uint16_t dport = load_be16(l4, 2);
-  const FwdDecision d = forward(config_, IpProtocol::Tcp, IpAddr(ip.dst()), dport);
+  const FwdDecision d = forward(config_, IpProtocol::Tcp, dst, dport);
   switch (d.kind) {
     case FwdKind::DnsForwarder:
-      if (auto upstream = dns_->tcp_upstream()) tcp_->on_segment(ip, *upstream);
+      if (auto upstream = dns_->tcp_upstream()) tcp_->on_segment(src, dst, l4, *upstream);
       return;
     case FwdKind::Refused: {
       // Segments of existing flows (port forwards) still pass: the
@@ -358,27 +509,27 @@ void NatGateway::on_tcp(const Ipv4Packet& ip) {
       // connection attempt (SYN without ACK) counts as refused.
       constexpr std::uint8_t kSyn = 0x02, kAck = 0x10;
       if ((l4[13] & (kSyn | kAck)) == kSyn) count_refusal(d.refusal);
-      tcp_->on_segment(ip, SockAddr{});
+      tcp_->on_segment(src, dst, l4, SockAddr{});
       return;
     }
     case FwdKind::HostLoopback:
-    case FwdKind::Outside: tcp_->on_segment(ip, host_target(d, dport)); return;
+    case FwdKind::Outside: tcp_->on_segment(src, dst, l4, host_target(d, dport)); return;
   }
 }
 
-void NatGateway::on_udp(PortId port, const MacAddr& src_mac, const Ipv4Packet& ip) {
-  auto udp = UdpPacket::parse(ip.payload());
+void NatGateway::on_udp(PortId port, const MacAddr& src_mac, const IpAddr& src, const IpAddr& dst, Bytes l4) {
+  auto udp = UdpPacket::parse(l4);
   if (!udp) {
     nat_counters_.drop_malformed++;
     return;
   }
-  if (!udp->verify_checksum(IpAddr(ip.src()), IpAddr(ip.dst()))) {
+  if (!udp->verify_checksum(src, dst)) {
     nat_counters_.drop_bad_checksum++;
     return;
   }
-  const Ipv4Addr src = ip.src(), dst = ip.dst();
   const std::uint16_t sport = udp->src_port(), dport = udp->dst_port();
-  if (dport == kDhcpServerPort && (dst.is_broadcast() || dst == config_.gateway)) {
+  const bool v4 = dst.is_v4();
+  if (v4 && dport == kDhcpServerPort && (dst.v4().is_broadcast() || dst.v4() == config_.gateway)) {
     if (config_.dhcp) dhcp_->on_message(src_mac, udp->payload(), port);
     return;
   }
@@ -388,14 +539,16 @@ void NatGateway::on_udp(PortId port, const MacAddr& src_mac, const Ipv4Packet& i
     udp_->on_datagram(src, sport, dst, dport, SockAddr{}, udp->payload());
     return;
   }
-  if (dst == config_.gateway && tftp_->on_datagram(src, sport, dport, udp->payload(), port)) return;
-  if (dst.is_broadcast() || dst == config_.net.broadcast()) return;  // LAN chatter (NetBIOS, SSDP...)
-  const FwdDecision d = forward(config_, IpProtocol::Udp, IpAddr(dst), dport);
+  if (v4 && dst.v4() == config_.gateway && tftp_->on_datagram(src.v4(), sport, dport, udp->payload(), port)) return;
+  if (v4 && (dst.v4().is_broadcast() || dst.v4() == config_.net.broadcast())) return;  // LAN chatter (NetBIOS, SSDP...)
+  const FwdDecision d = forward(config_, IpProtocol::Udp, dst, dport);
   switch (d.kind) {
-    case FwdKind::DnsForwarder: dns_->on_query(src, sport, udp->payload()); return;
+    case FwdKind::DnsForwarder:
+      if (v4) dns_->on_query(src.v4(), sport, udp->payload());
+      return;
     case FwdKind::Refused:
       // Multicast chatter is not worth a counter; every other refusal is.
-      if (!dst.is_multicast()) count_refusal(d.refusal);
+      if (!(v4 ? dst.v4().is_multicast() : dst.v6().is_multicast())) count_refusal(d.refusal);
       return;
     case FwdKind::HostLoopback:
     case FwdKind::Outside:
@@ -427,11 +580,17 @@ nlohmann::json NatGateway::status() const {
       {"drop_guest_flows", c.drop_guest_flows}, {"drop_net_flows", c.drop_net_flows},
       {"drop_guest_connects", c.drop_guest_connects}, {"drop_net_connects", c.drop_net_connects},
       {"drop_guest_dns", c.drop_guest_dns},
+      {"ipv6_in", c.ipv6_in},               {"drop_ipv6_extension", c.drop_ipv6_extension},
+      {"drop_too_big", c.drop_too_big},
       {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},
           {"dns", config_.dns.to_string()},
           {"dhcp", config_.dhcp},
+          {"ipv6", config_.ipv6},
+          {"net6", config_.net6.to_string()},
+          {"gateway6", config_.gateway6.to_string()},
+          {"dns6", config_.dns6.to_string()},
           {"restrict", config_.restrict},
           {"host_loopback", config_.host_loopback},
           {"mtu", config_.mtu},

@@ -17,8 +17,17 @@
 // enter the switch again from inside its ingress; network.hpp says why that
 // is safe and bounds the depth.
 //
-// What it does not do: IPv4 fragments are dropped (counted; guests learn the
-// MTU by DHCP option 26), and IPv6 is not translated yet.
+// IPv6 (NatConfig::ipv6) takes the same path: on_ipv6 walks the extension
+// headers (wire/ipv6: bounded; what it cannot honour is counted in
+// drop_ipv6_extension), hands neighbour discovery (ICMPv6 133-137) and
+// DHCPv6 (UDP 547) to their handlers before any source check (they speak
+// from link-local and unspecified addresses), then checks the source
+// against the neighbour table like IPv4 and gives TCP, UDP and ICMPv6 to
+// the same translators. Replies leave through send_l4_in_place, which
+// builds an IPv6 header for IPv6 addresses.
+//
+// What it does not do: fragments of either family are dropped (counted;
+// guests learn the MTU by DHCP option 26 and router advertisements).
 #pragma once
 
 #include <memory>
@@ -30,7 +39,9 @@
 #include "nat/fwd.hpp"
 #include "nat/guest_io.hpp"
 #include "nat/neigh.hpp"
+#include "wire/ethernet.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/ipv6.hpp"
 
 namespace vnet::nat {
 
@@ -88,22 +99,40 @@ class NatGateway : public Port, public GuestIo {
  private:
   void on_arp(PortId port, const wire::MacAddr& src_mac, wire::Bytes payload);
   void on_ipv4(PortId port, const wire::MacAddr& src_mac, wire::Bytes payload);
-  void on_udp(PortId port, const wire::MacAddr& src_mac, const wire::Ipv4Packet& ip);
+  void on_udp(PortId port, const wire::MacAddr& src_mac, const wire::IpAddr& src, const wire::IpAddr& dst,
+              wire::Bytes l4);
   void on_icmp(const wire::Ipv4Packet& ip);
-  void on_tcp(const wire::Ipv4Packet& ip);
+  void on_tcp(const wire::IpAddr& src, const wire::IpAddr& dst, wire::Bytes l4);
+  // IPv6 input (see the top of this file).
+  void on_ipv6(PortId port, const wire::MacAddr& src_mac, wire::Bytes payload);
+  void on_icmp6(const wire::Ipv6Packet& ip, wire::Bytes icmp);
+  // Hook points of the IPv6 control plane: neighbour discovery (ICMPv6
+  // router/neighbour solicitations and advertisements, redirects) and
+  // DHCPv6 server messages, with the whole ICMPv6 message or UDP datagram.
+  void on_ndp(PortId port, const wire::MacAddr& src_mac, const wire::Ipv6Packet& ip, wire::Bytes icmp);
+  void on_dhcp6(PortId port, const wire::MacAddr& src_mac, const wire::Ipv6Packet& ip, wire::Bytes udp);
+  // A packet for an IPv6 guest whose MAC is unknown: ask the network who
+  // has it (the IPv6 counterpart of send_arp_request).
+  void solicit_neighbour(const wire::Ipv6Addr& target);
+  bool send_ipv6(const wire::Ipv6Addr& src, const wire::Ipv6Addr& dst, wire::IpProtocol proto, std::size_t len);
   void count_refusal(FwdRefusal why);
   void sweep_neighbours();
   void send_arp_request(wire::Ipv4Addr target);
-  void emit_frame(const wire::MacAddr& dst, std::size_t l3_len, const Offload* offload = nullptr);
+  // Sends the frame whose IP header starts at l3 (right before the l4
+  // buffer) and is l3_len bytes long with its payload.
+  void emit_frame(const wire::MacAddr& dst, wire::EtherType type, std::uint8_t* l3, std::size_t l3_len,
+                  const Offload* offload = nullptr);
   bool ipv4_dst_mac(wire::Ipv4Addr dst, wire::MacAddr& mac);
   bool is_own_address(wire::Ipv4Addr a) const { return a == config_.gateway || a == config_.dns; }
+  bool is_own_address(const wire::Ipv6Addr& a) const { return a == config_.gateway6 || a == config_.dns6; }
 
   NatConfig config_;
   wire::MacAddr mac_;
   NatCounters nat_counters_;
   NeighTable neigh_;
   Timer neigh_sweep_;
-  // One outgoing frame: Ethernet + IPv4 headers, then the l4 segment.
+  // One outgoing frame: room for Ethernet + IPv6 headers, then the l4
+  // segment at a fixed offset (an IPv4 frame starts 20 bytes in).
   // frame_capacity_ is what the MTU allows; the buffer is larger, room for
   // a TCP super-segment (l4_offload_buffer()).
   std::unique_ptr<std::uint8_t[]> frame_;

@@ -30,7 +30,7 @@ struct NatCounters {
   // Dropped input, by cause.
   std::uint64_t drop_malformed = 0;      // failed to parse
   std::uint64_t drop_bad_checksum = 0;
-  std::uint64_t drop_fragment = 0;       // IPv4 fragments are not reassembled
+  std::uint64_t drop_fragment = 0;       // IP fragments (either family) are not reassembled
   std::uint64_t drop_unknown_guest = 0;  // no ARP entry to answer to
   std::uint64_t drop_restricted = 0;     // --restrict on
   std::uint64_t drop_host_loopback = 0;  // --host-loopback off
@@ -51,6 +51,10 @@ struct NatCounters {
   std::uint64_t dhcp_chaddr_mismatch = 0;  // DHCP chaddr is not the frame's source MAC
   std::uint64_t dhcp_port_limit = 0;     // DHCP refused: the port holds max_leases_per_port
   std::uint64_t tftp_guest_limit = 0;    // TFTP refused: the guest runs its maximum of transfers
+  // IPv6 data path.
+  std::uint64_t ipv6_in = 0;             // IPv6 packets from guests, parsed
+  std::uint64_t drop_ipv6_extension = 0; // extension headers over limits, malformed or to be discarded
+  std::uint64_t drop_too_big = 0;        // a reply larger than the MTU after its IPv6 header
 };
 
 class GuestIo {

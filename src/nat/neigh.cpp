@@ -21,7 +21,11 @@ NeighTable::NeighTable(const NatConfig& config, NatCounters& counters, Nanos agi
 // (network, broadcast, gateway, DNS). IPv6 is not served yet: no IPv6
 // address is a guest's until NDP fills this table.
 bool NeighTable::in_network(IpAddr a) const {
-  if (!a.is_v4()) return false;
+  if (a.is_v6()) {
+    const Ipv6Addr& v6 = a.v6();
+    return config_.ipv6 && config_.net6.contains(v6) && v6 != config_.net6.network() && v6 != config_.gateway6 &&
+           v6 != config_.dns6;
+  }
   const Ipv4Addr v4 = a.v4();
   return config_.net.contains(v4) && v4 != config_.net.network() && v4 != config_.net.broadcast() &&
          v4 != config_.gateway && v4 != config_.dns;

@@ -173,7 +173,7 @@ struct TcpTranslator::State {
   bool no_peek_off;  // VNET_TCP_NO_PEEK_OFF: never use SO_PEEK_OFF
 
   // Entry points
-  void on_segment(const Ipv4Packet& ip, const SockAddr& target);
+  void on_segment(const IpAddr& src, const IpAddr& dst, Bytes l4, const SockAddr& target);
   void open_inbound(UniqueFd conn, const SockAddr& client, const IpAddr& guest, std::uint16_t guest_port);
 
   // Flow life
@@ -215,7 +215,11 @@ struct TcpTranslator::State {
   void flush_acks();
   void send_rst(const IpAddr& src, std::uint16_t sport, const IpAddr& dst, std::uint16_t dport, std::uint32_t seq,
                 std::uint32_t ack, bool with_ack);
-  void reply_rst(const Ipv4Packet& ip, const TcpPacket& tcp);
+  void reply_rst(const IpAddr& src, const IpAddr& dst, const TcpPacket& tcp);
+  // The largest segment the guest may get: the MTU less the IP and TCP headers.
+  std::uint16_t max_mss(const IpAddr& guest) const {
+    return static_cast<std::uint16_t>(io.config().mtu - (guest.is_v4() ? 40 : 60));
+  }
   void set_events(Flow& f, std::uint32_t events);
 };
 
@@ -309,7 +313,7 @@ bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, 
   r.ack = (flags & TcpFlag::Ack) ? f.rcv_nxt : 0;
   r.flags = flags;
   if (syn_options) {
-    r.options.mss = static_cast<std::uint16_t>(io.config().mtu - 40);
+    r.options.mss = max_mss(f.key.guest);
     if (f.rcv_wscale) r.options.window_scale = f.rcv_wscale;
     r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(f.adv_wnd, 0xffff));
   } else {
@@ -344,11 +348,11 @@ void TcpTranslator::State::send_rst(const IpAddr& src, std::uint16_t sport, cons
 }
 
 // RFC 9293 3.10.7.1: the reset for a segment that belongs to no connection.
-void TcpTranslator::State::reply_rst(const Ipv4Packet& ip, const TcpPacket& tcp) {
+void TcpTranslator::State::reply_rst(const IpAddr& src, const IpAddr& dst, const TcpPacket& tcp) {
   if (tcp.ack()) {
-    send_rst(ip.dst(), tcp.dst_port(), ip.src(), tcp.src_port(), tcp.ack_number(), 0, false);
+    send_rst(dst, tcp.dst_port(), src, tcp.src_port(), tcp.ack_number(), 0, false);
   } else {
-    send_rst(ip.dst(), tcp.dst_port(), ip.src(), tcp.src_port(), 0,
+    send_rst(dst, tcp.dst_port(), src, tcp.src_port(), 0,
              tcp.seq_number() + static_cast<std::uint32_t>(tcp.segment_len()), true);
   }
 }
@@ -481,18 +485,18 @@ void TcpTranslator::State::arm_rto(Flow& f) { f.timer.arm_in(f.rto); }
 
 // ---------------------------------------------------------------- guest input
 
-void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& target) {
+void TcpTranslator::State::on_segment(const IpAddr& src, const IpAddr& dst, Bytes l4, const SockAddr& target) {
   Entry e(*this);
-  auto tcp = TcpPacket::parse(ip.payload());
+  auto tcp = TcpPacket::parse(l4);
   if (!tcp) {
     io.counters().drop_malformed++;
     return;
   }
-  if (!io.l4_checksum_offloaded() && !tcp->verify_checksum(IpAddr(ip.src()), IpAddr(ip.dst()))) {
+  if (!io.l4_checksum_offloaded() && !tcp->verify_checksum(src, dst)) {
     io.counters().drop_bad_checksum++;
     return;
   }
-  const FlowKey key{ip.src(), tcp->src_port(), ip.dst(), tcp->dst_port()};
+  const FlowKey key{src, tcp->src_port(), dst, tcp->dst_port()};
   if (auto it = flows.find(key); it != flows.end()) {
     Flow& f = *it->second;
     // A new SYN on a port pair still in TIME_WAIT (the guest reuses ports
@@ -506,7 +510,7 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
   }
   if (tcp->rst()) return;  // never answer a reset with a reset
   if (!tcp->syn() || tcp->ack()) {
-    reply_rst(ip, *tcp);
+    reply_rst(src, dst, *tcp);
     return;
   }
   // A new connection. A SYN with data (TCP Fast Open without a cookie we
@@ -518,27 +522,28 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
   }
   if (target.family() == AF_UNSPEC) {
     // The gateway counted host-loopback refusals itself.
-    if (!(ip.dst() == io.config().gateway && !io.config().host_loopback)) io.counters().drop_restricted++;
+    const bool to_gateway = dst == IpAddr(io.config().gateway) || dst == IpAddr(io.config().gateway6);
+    if (!(to_gateway && !io.config().host_loopback)) io.counters().drop_restricted++;
     io.counters().tcp_refused++;
-    reply_rst(ip, *tcp);
+    reply_rst(src, dst, *tcp);
     return;
   }
   const GuestId guest = table.guest_of(key.guest);
   if (!table.admit(guest, FlowKind::Tcp) || !table.admit_connect(guest)) {
-    reply_rst(ip, *tcp);
+    reply_rst(src, dst, *tcp);
     return;
   }
   UniqueFd sock(::socket(target.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!sock) {
     socket_log.warn("nat tcp: socket: {}", std::strerror(errno));
     io.counters().tcp_refused++;
-    reply_rst(ip, *tcp);
+    reply_rst(src, dst, *tcp);
     return;
   }
   set_nodelay(sock.get());
   if (::connect(sock.get(), target.get(), target.length) != 0 && errno != EINPROGRESS) {
     io.counters().tcp_refused++;
-    reply_rst(ip, *tcp);
+    reply_rst(src, dst, *tcp);
     return;
   }
   Flow* f = create(key, guest, std::move(sock), TcpState::Connecting);
@@ -549,7 +554,7 @@ void TcpTranslator::State::on_segment(const Ipv4Packet& ip, const SockAddr& targ
     f->snd_wscale = *opts->window_scale;
     f->rcv_wscale = kOurWindowScale;
   }
-  f->mss = static_cast<std::uint16_t>(std::clamp<std::uint32_t>(f->mss, 64, io.config().mtu - 40));
+  f->mss = std::clamp<std::uint16_t>(f->mss, 64, max_mss(key.guest));
   f->events = EPOLLOUT;
   io.loop().add(f->sock.get(), EPOLLOUT, [f](std::uint32_t ev) {
     Entry en(*f->owner);
@@ -605,7 +610,7 @@ void TcpTranslator::State::flow_segment(Flow& f, const TcpPacket& tcp) {
         return;
       }
       if (opts->mss) f.mss = std::max<std::uint16_t>(*opts->mss, 64);
-      f.mss = std::min<std::uint16_t>(f.mss, static_cast<std::uint16_t>(io.config().mtu - 40));
+      f.mss = std::min<std::uint16_t>(f.mss, max_mss(f.key.guest));
       if (opts->window_scale) {
         f.snd_wscale = *opts->window_scale;
       } else {
@@ -1068,7 +1073,7 @@ void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, c
   f->snd_una = f->iss;
   f->snd_nxt = f->snd_max = f->iss + 1;
   f->rcv_wscale = kOurWindowScale;
-  f->mss = static_cast<std::uint16_t>(io.config().mtu - 40);
+  f->mss = max_mss(guest);
   f->events = EPOLLIN | EPOLLRDHUP | EPOLLET;
   io.loop().add(f->sock.get(), f->events, [f](std::uint32_t ev) {
     Entry en(*f->owner);
@@ -1088,7 +1093,10 @@ TcpTranslator::~TcpTranslator() {
   state_->dead.clear();
 }
 
-void TcpTranslator::on_segment(const wire::Ipv4Packet& ip, const SockAddr& target) { state_->on_segment(ip, target); }
+void TcpTranslator::on_segment(const wire::IpAddr& src, const wire::IpAddr& dst, wire::Bytes l4,
+                               const SockAddr& target) {
+  state_->on_segment(src, dst, l4, target);
+}
 
 void TcpTranslator::open_inbound(UniqueFd conn, const SockAddr& client, const wire::IpAddr& guest,
                                  std::uint16_t guest_port) {

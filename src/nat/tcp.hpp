@@ -8,7 +8,8 @@
 #include "core/fd.hpp"
 #include "core/sockaddr.hpp"
 #include "nat/guest_io.hpp"
-#include "wire/ipv4.hpp"
+#include "wire/bytes.hpp"
+#include "wire/ipaddr.hpp"
 
 namespace vnet::nat {
 
@@ -19,12 +20,13 @@ class TcpTranslator {
   TcpTranslator(const TcpTranslator&) = delete;
   TcpTranslator& operator=(const TcpTranslator&) = delete;
 
-  // A TCP segment from a guest (ip has been checked: not a fragment, header
-  // checksum good); `target` is where a new connection goes. An empty target
+  // A TCP segment l4 from guest src to dst, either family (the gateway
+  // checked the IP header: not a fragment, header checksum good); `target`
+  // is where a new connection goes. An empty target
   // (family AF_UNSPEC) means policy forbids new connections to that address
   // (--restrict, --host-loopback off): a SYN is answered with RST and
   // counted, while segments of known flows (port forwards) still pass.
-  void on_segment(const wire::Ipv4Packet& ip, const SockAddr& target);
+  void on_segment(const wire::IpAddr& src, const wire::IpAddr& dst, wire::Bytes l4, const SockAddr& target);
   // A host connection accepted by a port forward, for guest:port. `client`
   // is the host-side peer; the guest sees it as the connection's source
   // (a loopback client appears as the gateway address).

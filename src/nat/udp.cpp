@@ -10,8 +10,9 @@
 // replies leave through that socket to the client.
 //
 // A connected socket reports ICMP port unreachable as ECONNREFUSED; the guest
-// gets the equivalent ICMP error, quoting a reconstructed header of its
-// datagram (we keep no copy of the original).
+// gets the equivalent ICMP (or ICMPv6) error, quoting a reconstructed header
+// of its datagram (we keep no copy of the original). A target the host has
+// no route to is reported as "no route" at once.
 //
 // Limits: the FlowTable (flow.cpp) admits each new flow against the guest's
 // and the network's caps, shared with TCP and ICMP (drop_flow_limit and
@@ -33,7 +34,9 @@
 
 #include "core/log.hpp"
 #include "wire/icmp.hpp"
+#include "wire/icmpv6.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/ipv6.hpp"
 #include "wire/udp.hpp"
 
 namespace vnet::nat {
@@ -99,8 +102,12 @@ struct UdpTranslator::State {
     if (!table.admit(guest, FlowKind::Udp)) return nullptr;
     UniqueFd s(::socket(target.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
     if (!s || ::connect(s.get(), target.get(), target.length) != 0) {
-      log::debug("udp: cannot open a socket to {}: {}", target.to_string(), std::strerror(errno));
+      const int err = errno;
+      log::debug("udp: cannot open a socket to {}: {}", target.to_string(), std::strerror(err));
       io.counters().drop_unsupported++;
+      // No route on the host (no IPv6 default route, typically): the guest
+      // learns at once, as from a router, instead of waiting for replies.
+      if (err == ENETUNREACH || err == EHOSTUNREACH) send_unreachable(key, kUnreachableNoRoute);
       return nullptr;
     }
     auto f = std::make_unique<Flow>();
@@ -127,12 +134,13 @@ struct UdpTranslator::State {
   void on_readable(Flow& f) {
     for (int i = 0; i < kMaxReadsPerEvent; ++i) {
       MutBytes l4 = io.l4_buffer();
-      const std::size_t room = l4.size() - UdpPacket::kHeaderLen;
+      // The buffer fits an IPv4 packet of the MTU; IPv6 headers are 20 bytes longer.
+      const std::size_t room = l4.size() - UdpPacket::kHeaderLen - (f.key.guest.is_v4() ? 0 : 20);
       // MSG_TRUNC returns the real length: larger datagrams than the guest's
       // MTU would need IP fragmentation, which the gateway does not do.
       const ssize_t n = ::recv(f.sock.get(), l4.data() + UdpPacket::kHeaderLen, room, MSG_TRUNC);
       if (n < 0) {
-        if (errno == ECONNREFUSED) send_port_unreachable(f);
+        if (errno == ECONNREFUSED) send_unreachable(f.key, kUnreachablePort);
         return;  // EAGAIN, or an error already reported
       }
       if (static_cast<std::size_t>(n) > room) {
@@ -143,24 +151,42 @@ struct UdpTranslator::State {
     }
   }
 
-  // ICMP port unreachable from the remote, quoting a rebuilt IPv4+UDP header
-  // of the guest's datagram (RFC 792 needs only those 28 bytes).
-  void send_port_unreachable(Flow& f) {
-    if (!f.key.guest.is_v4() || !f.key.remote.is_v4()) return;  // ICMPv6 comes with IPv6 guests
-    std::uint8_t quote[Ipv4Packet::kMinHeaderLen + UdpPacket::kHeaderLen] = {};
-    Ipv4Repr ip;
-    ip.src = f.key.guest.v4();
-    ip.dst = f.key.remote.v4();
-    ip.protocol = IpProtocol::Udp;
-    ip.payload_len = UdpPacket::kHeaderLen;
-    ip.emit(quote);
-    MutBytes udp(quote + Ipv4Packet::kMinHeaderLen, UdpPacket::kHeaderLen);
-    store_be16(udp, 0, f.key.guest_port);
-    store_be16(udp, 2, f.key.remote_port);
+  enum Unreachable { kUnreachablePort, kUnreachableNoRoute };
+
+  // ICMP destination unreachable from the remote, quoting a rebuilt IP+UDP
+  // header of the guest's datagram (RFC 792 and 4443 need no more).
+  void send_unreachable(const FlowKey& key, Unreachable why) {
+    std::uint8_t quote[Ipv6Packet::kHeaderLen + UdpPacket::kHeaderLen] = {};
+    std::size_t ip_len;
+    if (key.guest.is_v4()) {
+      Ipv4Repr ip;
+      ip.src = key.guest.v4();
+      ip.dst = key.remote.v4();
+      ip.protocol = IpProtocol::Udp;
+      ip.payload_len = UdpPacket::kHeaderLen;
+      ip_len = ip.emit(quote);
+    } else {
+      Ipv6Repr ip;
+      ip.src = key.guest.v6();
+      ip.dst = key.remote.v6();
+      ip.next_header = IpProtocol::Udp;
+      ip.payload_len = UdpPacket::kHeaderLen;
+      ip_len = ip.emit(quote);
+    }
+    MutBytes udp(quote + ip_len, UdpPacket::kHeaderLen);
+    store_be16(udp, 0, key.guest_port);
+    store_be16(udp, 2, key.remote_port);
     store_be16(udp, 4, UdpPacket::kHeaderLen);
-    auto icmp = Icmpv4Repr::dest_unreachable(Icmpv4Unreachable::Port, quote);
-    const std::size_t len = icmp.emit(io.l4_buffer());
-    if (len) io.send_l4_in_place(f.key.remote, f.key.guest, IpProtocol::Icmp, len);
+    const Bytes original(quote, ip_len + UdpPacket::kHeaderLen);
+    std::size_t len;
+    if (key.guest.is_v4()) {
+      const std::uint8_t code = why == kUnreachablePort ? Icmpv4Unreachable::Port : Icmpv4Unreachable::Net;
+      len = Icmpv4Repr::dest_unreachable(code, original).emit(io.l4_buffer());
+    } else {
+      const std::uint8_t code = why == kUnreachablePort ? Icmpv6UnreachableCode::Port : Icmpv6UnreachableCode::NoRoute;
+      len = Icmpv6Repr::dest_unreachable(code, original).emit(io.l4_buffer(), key.remote.v6(), key.guest.v6());
+    }
+    if (len) io.send_l4_in_place(key.remote, key.guest, key.guest.is_v4() ? IpProtocol::Icmp : IpProtocol::Icmpv6, len);
   }
 
   void send_out(Flow& f, Bytes payload) {
@@ -175,7 +201,7 @@ struct UdpTranslator::State {
       f.out++;
       io.counters().udp_out++;
     } else if (errno == ECONNREFUSED && !f.inbound()) {
-      send_port_unreachable(f);
+      send_unreachable(f.key, kUnreachablePort);
     }
     // EAGAIN/ENOBUFS: UDP may lose datagrams; the guest's protocol copes.
   }

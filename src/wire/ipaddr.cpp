@@ -1,5 +1,7 @@
 #include "wire/ipaddr.hpp"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 #include <fmt/format.h>
 
@@ -78,6 +80,35 @@ std::optional<Ipv4Cidr> Ipv4Cidr::parse(std::string_view text) {
   auto [ptr, ec] = std::from_chars(len_text.data(), end, len);
   if (len_text.empty() || ec != std::errc{} || ptr != end || len > 32) return std::nullopt;
   return Ipv4Cidr{*addr, static_cast<std::uint8_t>(len)};
+}
+
+Ipv6Addr Ipv6Cidr::network() const {
+  Ipv6Addr n = addr;
+  for (std::size_t i = 0; i < n.octets.size(); ++i) {
+    const int bits = std::clamp(static_cast<int>(prefix_len) - static_cast<int>(i) * 8, 0, 8);
+    n.octets[i] &= static_cast<std::uint8_t>(0xff00 >> bits);
+  }
+  return n;
+}
+
+bool Ipv6Cidr::contains(const Ipv6Addr& a) const {
+  const Ipv6Cidr other{a, prefix_len};
+  return other.network() == network();
+}
+
+std::string Ipv6Cidr::to_string() const { return fmt::format("{}/{}", addr.to_string(), prefix_len); }
+
+std::optional<Ipv6Cidr> Ipv6Cidr::parse(std::string_view text) {
+  const auto slash = text.find('/');
+  auto addr = Ipv6Addr::parse(text.substr(0, slash));
+  if (!addr) return std::nullopt;
+  if (slash == std::string_view::npos) return Ipv6Cidr{*addr, 128};
+  const auto len_text = text.substr(slash + 1);
+  unsigned len = 0;
+  const auto* end = len_text.data() + len_text.size();
+  auto [ptr, ec] = std::from_chars(len_text.data(), end, len);
+  if (len_text.empty() || ec != std::errc{} || ptr != end || len > 128) return std::nullopt;
+  return Ipv6Cidr{*addr, static_cast<std::uint8_t>(len)};
 }
 
 }  // namespace vnet::wire

@@ -136,6 +136,21 @@ struct Ipv4Cidr {
   friend constexpr bool operator==(const Ipv4Cidr&, const Ipv4Cidr&) = default;
 };
 
+// An IPv6 prefix, e.g. fec0::/64. Like Ipv4Cidr, host bits are kept.
+struct Ipv6Cidr {
+  Ipv6Addr addr{};
+  std::uint8_t prefix_len = 0;  // 0..128
+
+  bool contains(const Ipv6Addr& a) const;
+  Ipv6Addr network() const;  // host bits cleared
+
+  std::string to_string() const;
+  // "fec0::/64"; a bare address means /128.
+  static std::optional<Ipv6Cidr> parse(std::string_view text);
+
+  friend bool operator==(const Ipv6Cidr&, const Ipv6Cidr&) = default;
+};
+
 }  // namespace vnet::wire
 
 template <>

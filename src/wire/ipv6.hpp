@@ -1,5 +1,5 @@
-// IPv6 fixed header (RFC 8200). Extension headers are not walked: callers
-// see next_header() and decide.
+// IPv6 fixed header (RFC 8200) and a bounded walk over its extension
+// headers (walk_extension_headers below).
 #pragma once
 
 #include <cstddef>
@@ -75,5 +75,39 @@ struct Ipv6Repr {
 
   friend bool operator==(const Ipv6Repr&, const Ipv6Repr&) = default;
 };
+
+// What lies behind a packet's extension headers (RFC 8200 4).
+//
+// The walk accepts hop-by-hop options (first only), destination options,
+// routing headers with no segments left, and fragment headers; it stops at
+// the first other next-header value, which is the upper-layer protocol (TCP,
+// UDP, ICMPv6, or something the caller counts as unsupported). Bounds against
+// hostile input: at most kMaxExtensionHeaders headers and kMaxExtensionBytes
+// bytes of them, every length checked against the payload. Options inside
+// hop-by-hop and destination-options headers are walked too: padding and
+// options whose type says "skip if unrecognized" pass; any other option
+// (e.g. a jumbo payload) is Unsupported, as RFC 8200 4.2 tells a node that
+// does not know it to discard the packet.
+struct Ipv6Payload {
+  static constexpr std::size_t kMaxExtensionHeaders = 8;
+  static constexpr std::size_t kMaxExtensionBytes = 1024;
+
+  IpProtocol protocol = IpProtocol::Ipv6NoNxt;  // the upper-layer protocol
+  Bytes l4;                                     // its bytes, to the end of the packet
+  std::size_t extension_len = 0;                // bytes of extension headers before l4
+  // A fragment header was present. An atomic fragment (offset 0, no more
+  // fragments, RFC 6946) is a whole packet; is_fragment() says otherwise.
+  bool has_fragment_header = false;
+  std::uint16_t fragment_offset = 0;  // in 8-byte units
+  bool more_fragments = false;
+  std::uint32_t fragment_id = 0;
+
+  bool is_fragment() const { return has_fragment_header && (fragment_offset != 0 || more_fragments); }
+};
+
+// Errors: Truncated (a header runs past the payload), BadOption (malformed
+// option TLVs, hop-by-hop not first, too many or too long headers),
+// Unsupported (routing header with segments left, an option to discard).
+Parsed<Ipv6Payload> walk_extension_headers(const Ipv6Packet& p) noexcept;
 
 }  // namespace vnet::wire

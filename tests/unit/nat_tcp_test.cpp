@@ -133,7 +133,7 @@ class NatTcpTest : public ::testing::Test {
   void feed(const std::vector<std::uint8_t>& pkt, std::optional<SockAddr> target = std::nullopt) {
     auto ip = Ipv4Packet::parse(pkt);
     ASSERT_TRUE(ip.ok());
-    tcp.on_segment(*ip, target ? *target : loopback(server_port));
+    tcp.on_segment(IpAddr(ip->src()), IpAddr(ip->dst()), ip->payload(), target ? *target : loopback(server_port));
   }
   std::optional<Seg> next_seg(std::size_t& cursor) {
     if (cursor < io.segs.size()) return io.segs[cursor++];
