@@ -1,0 +1,198 @@
+"""IPv6 through a NAT network: guests with static addresses in fec0::/64
+(and a static neighbour entry for the gateway) reach an IPv6 server in the
+test's internet namespace through vnet's translators, the gateway answers
+ping6, and a connect to an address the host has no route to fails at once.
+"""
+
+import os
+import subprocess
+import unittest
+
+from natlib import GATEWAY_MAC, NatTestCase, PY, listening
+from vnetlib import random_file, sha256_of, wait_for
+
+HOST6 = "2001:db8:100::1"
+INET6 = "2001:db8:100::10"
+UNROUTED6 = "2001:db8:999::1"
+GATEWAY6 = "fec0::2"
+SINK_PORT, SOURCE_PORT, UDP_ECHO_PORT = 5001, 5002, 5007
+
+# In the internet namespace: a TCP sink (writes what it gets to argv[2]),
+# a TCP source (sends the file argv[3]) and a UDP echo, all on argv[1].
+SERVERS6_PY = r"""
+import socket, sys, threading
+addr, sink_path, source_path = sys.argv[1], sys.argv[2], sys.argv[3]
+
+def listener(port):
+    s = socket.socket(socket.AF_INET6)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((addr, port))
+    s.listen(8)
+    return s
+
+def sink():
+    s = listener(%d)
+    c, _ = s.accept()
+    with open(sink_path + ".part", "wb") as f:
+        while True:
+            d = c.recv(1 << 20)
+            if not d:
+                break
+            f.write(d)
+    import os
+    os.rename(sink_path + ".part", sink_path)
+    c.close()
+
+def source():
+    s = listener(%d)
+    c, _ = s.accept()
+    with open(source_path, "rb") as f:
+        c.sendfile(f)
+    c.close()
+
+threading.Thread(target=sink, daemon=True).start()
+threading.Thread(target=source, daemon=True).start()
+u = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+u.bind((addr, %d))
+while True:
+    d, peer = u.recvfrom(65536)
+    u.sendto(d, peer)
+""" % (SINK_PORT, SOURCE_PORT, UDP_ECHO_PORT)
+
+GUEST_SEND_PY = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+with open(sys.argv[3], "rb") as f:
+    s.sendfile(f)
+s.shutdown(socket.SHUT_WR)
+s.recv(1)
+"""
+
+GUEST_RECV_PY = r"""
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=60)
+with open(sys.argv[3], "wb") as f:
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        f.write(d)
+"""
+
+UDP_ECHO6_PY = r"""
+import os, socket, sys
+s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+s.settimeout(1.0)
+msg = os.urandom(512)
+for _ in range(3):
+    s.sendto(msg, (sys.argv[1], int(sys.argv[2])))
+    try:
+        d, peer = s.recvfrom(65536)
+    except socket.timeout:
+        continue
+    print("ok" if d == msg else "mismatch", peer[0])
+    break
+else:
+    print("timeout")
+"""
+
+CONNECT6_PY = r"""
+import socket, sys, time
+t = time.monotonic()
+s = socket.socket(socket.AF_INET6)
+s.settimeout(10)
+try:
+    s.connect((sys.argv[1], int(sys.argv[2])))
+    r = "connected"
+except ConnectionRefusedError:
+    r = "refused"
+except socket.timeout:
+    r = "timeout"
+except OSError as e:
+    r = "error:" + str(e.errno)
+print(r, round(time.monotonic() - t, 3))
+"""
+
+
+def enable_ipv6(ns, *ifnames):
+    for key in ("all", "default", "lo") + ifnames:
+        ns.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=0"])
+
+
+class Nat6Test(NatTestCase):
+    def setUp(self):
+        super().setUp()
+        self.build_lab()
+        enable_ipv6(self.hostns, "up0")
+        enable_ipv6(self.inet, "in0")
+        self.hostns.run(["ip", "-6", "addr", "add", f"{HOST6}/64", "dev", "up0", "nodad"])
+        self.inet.run(["ip", "-6", "addr", "add", f"{INET6}/64", "dev", "in0", "nodad"])
+        # No IPv6 default route on the host: UNROUTED6 has no route at all.
+        self.sink_path = os.path.join(self.tmp, "sink6")
+        self.source_path = random_file(self.tmp, 100 << 20)
+        self.servers6 = self.inet.popen(self.cleanup, [PY, "-c", SERVERS6_PY, INET6, self.sink_path,
+                                                       self.source_path],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening6(self.servers6.pid, SOURCE_PORT), what="IPv6 servers listening")
+        self.nat_net()
+
+    def guest6(self, addr):
+        g = self.guest(dhcp=False)
+        g.run(["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"])
+        enable_ipv6(g.ns, "eth0")
+        g.run(["ip", "-6", "addr", "add", f"{addr}/64", "dev", "eth0", "nodad"])
+        g.run(["ip", "-6", "neigh", "replace", GATEWAY6, "lladdr", GATEWAY_MAC, "dev", "eth0", "nud", "permanent"])
+        g.run(["ip", "-6", "route", "add", "default", "via", GATEWAY6, "dev", "eth0"])
+        return g
+
+    def test_tcp_udp_ping_and_unrouted(self):
+        g = self.guest6("fec0::15")
+        # ping6 to the gateway: answered by the gateway itself.
+        res = g.run(["busybox", "ping", "-6", "-c", "2", "-W", "2", GATEWAY6], check=False, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        # 100 MB up and down, sha256 equal.
+        g.py(GUEST_SEND_PY, INET6, SINK_PORT, self.source_path, timeout=120)
+        wait_for(lambda: os.path.exists(self.sink_path), timeout=30, what="the sink got the upload")
+        self.assertEqual(sha256_of(self.sink_path), sha256_of(self.source_path))
+        down = os.path.join(self.tmp, "down6")
+        g.py(GUEST_RECV_PY, INET6, SOURCE_PORT, down, timeout=120)
+        self.assertEqual(sha256_of(down), sha256_of(self.source_path))
+        # UDP echo over IPv6.
+        out = g.py(UDP_ECHO6_PY, INET6, UDP_ECHO_PORT, timeout=20).stdout.split()
+        self.assertEqual(out[:2], ["ok", INET6])
+        # The host has no route: the guest's connect is refused at once.
+        res = g.py(CONNECT6_PY, UNROUTED6, 80, timeout=20).stdout.split()
+        self.assertEqual(res[0], "refused")
+        self.assertLess(float(res[1]), 3.0)
+        counters = self.nat_counters()
+        self.assertGreater(counters["ipv6_in"], 0)
+        self.assertGreater(counters["icmp_gateway_replies"], 0)
+
+    def test_gateway_reaches_host_loopback(self):
+        g = self.guest6("fec0::16")
+        lst = self.hostns.popen(self.cleanup, [PY, "-c", (
+            "import socket\n"
+            "s=socket.socket(socket.AF_INET6); s.bind(('::1', 6000)); s.listen(1)\n"
+            "c,p=s.accept(); c.sendall(b'hello6'); c.close()\n")], stdout=subprocess.DEVNULL)
+        wait_for(lambda: listening6(lst.pid, 6000), what="host ::1 listener")
+        got = g.py("import socket,sys\ns=socket.create_connection(('fec0::2',6000),timeout=5)\n"
+                   "print(s.recv(100).decode())", timeout=20).stdout.strip()
+        self.assertEqual(got, "hello6")
+
+    def test_guest_to_guest(self):
+        a, b = self.guest6("fec0::21"), self.guest6("fec0::22")
+        res = a.run(["busybox", "ping", "-6", "-c", "2", "-W", "2", "fec0::22"], check=False, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+
+
+def listening6(pid, port):
+    try:
+        with open(f"/proc/{pid}/net/tcp6") as f:
+            lines = f.read().splitlines()[1:]
+    except FileNotFoundError:
+        return False
+    return any(int(l.split()[1].split(":")[1], 16) == port and l.split()[3] == "0A" for l in lines)
+
+
+if __name__ == "__main__":
+    unittest.main()
