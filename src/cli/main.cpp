@@ -260,7 +260,7 @@ int run(int argc, char** argv) {
              "  socket,mcast=230.0.0.1:1234,localaddr=127.0.0.1\n"
              "  dgram,local.type=unix,local.path=A,remote.type=unix,remote.path=B\n"
              "  udp-tunnel,local=H:P,remote=H:P (VirtualBox's UDP Tunnel: one datagram per frame)\n"
-             "  tap,ifname=tap0[,netns=NS]    pcap,file=out.pcap    (any: ,vlan=N)\n"
+             "  tap,ifname=tap0[,netns=NS]    pcap,file=out.pcap    (any: ,vlan=N access  ,trunk=10:20|all)\n"
              "  vde,dir=DIR (a VDE switch for -netdev vde,sock=DIR)    vde,connect=DIR (plug into a vde_switch)");
   port_add->add_option("net", port_net, "Network")->required();
   port_add->add_option("spec", port_spec, "Port spec")->required();

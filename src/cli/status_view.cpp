@@ -50,6 +50,7 @@ std::string render_status(const nlohmann::json& status) {
                          notable_counters(c));
       std::string detail = p["peer"].get<std::string>();
       if (p.contains("parent")) detail += fmt::format(" (via port {})", p["parent"].get<int>());
+      if (p.value("trunk", "") != "") detail += fmt::format(" trunk {}", p["trunk"].get<std::string>());
       if (p["vlan"].get<int>() != 0) detail += fmt::format(" vlan {}", p["vlan"].get<int>());
       for (const auto& [dir, text] : p["impairments"].items()) detail += fmt::format(" [{}: {}]", dir, text.get<std::string>());
       if (!detail.empty()) out += fmt::format("        {}\n", detail);

@@ -208,7 +208,7 @@ json counters_json(const PortCounters& c) {
 json port_json(const Port& p) {
   json j = {{"id", p.id()},         {"kind", p.kind()},   {"spec", p.spec()},
             {"peer", p.peer()},     {"state", p.state()}, {"link", p.link_up() ? "up" : "down"},
-            {"vlan", p.vlan()},     {"queued", p.queued_frames()},
+            {"vlan", p.vlan()},     {"trunk", p.vlan_config().trunk_text()},     {"queued", p.queued_frames()},
             {"counters", counters_json(p.counters())}};
   if (p.parent()) j["parent"] = p.parent();
   json imp = json::object();

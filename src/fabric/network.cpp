@@ -1,5 +1,7 @@
 #include "fabric/network.hpp"
 
+#include <cstring>
+
 #include "core/log.hpp"
 #include "wire/ethernet.hpp"
 
@@ -96,6 +98,83 @@ class ScopedValue {
 
 }  // namespace
 
+// One frame's two wire forms, untagged and tagged with its VLAN: the one it
+// arrived in is used as is; the other is built on first need.
+class Network::Forms {
+ public:
+  Forms(Network& net, wire::Bytes frame, const wire::EthernetFrame& eth, std::uint16_t vid, const Offload* offload)
+      : net_(net), frame_(frame), vid_(vid), offload_(offload), pcp_(eth.vlan_pcp()) {
+    if (!eth.has_vlan()) untagged_ = frame, untagged_offload_ = offload;
+    else if (eth.vlan_id() == vid) tagged_ = frame, tagged_offload_ = offload;
+    original_tag_len_ = eth.has_vlan() ? 4 : 0;
+  }
+
+  std::uint16_t vid() const { return vid_; }
+
+  void deliver(Port& to) {
+    const VlanConfig& c = to.vlan_config();
+    if (c.native == vid_) {
+      if (untagged_.empty()) build_untagged();
+      to.deliver(untagged_, untagged_offload_);
+    } else if (c.tagged[vid_]) {
+      if (tagged_.empty()) build_tagged();
+      to.deliver(tagged_, tagged_offload_);
+    }
+  }
+
+  static bool carries(const Port& to, std::uint16_t vid) {
+    return to.vlan_config().native == vid || to.vlan_config().tagged[vid];
+  }
+
+ private:
+  // The offload header of a form whose L3 start moved by `shift` bytes.
+  const Offload* shifted(Offload& slot, int shift) {
+    if (!offload_) return nullptr;
+    slot = *offload_;
+    if (slot.needs_csum()) slot.csum_start = static_cast<std::uint16_t>(slot.csum_start + shift);
+    if (slot.hdr_len) slot.hdr_len = static_cast<std::uint16_t>(slot.hdr_len + shift);
+    return &slot;
+  }
+
+  void build_untagged() {
+    std::uint8_t* out = net_.vlan_scratch(0);
+    const std::size_t body = frame_.size() - 12 - original_tag_len_;
+    std::memcpy(out, frame_.data(), 12);
+    std::memcpy(out + 12, frame_.data() + 12 + original_tag_len_, body);
+    untagged_ = {out, 12 + body};
+    untagged_offload_ = shifted(untagged_slot_, -static_cast<int>(original_tag_len_));
+  }
+
+  void build_tagged() {
+    std::uint8_t* out = net_.vlan_scratch(1);
+    const std::size_t body = frame_.size() - 12 - original_tag_len_;
+    std::memcpy(out, frame_.data(), 12);
+    wire::MutBytes header(out, 16);
+    wire::store_be16(header, 12, static_cast<std::uint16_t>(wire::EtherType::Vlan));
+    wire::store_be16(header, 14, static_cast<std::uint16_t>((pcp_ << 13) | vid_));
+    std::memcpy(out + 16, frame_.data() + 12 + original_tag_len_, body);
+    tagged_ = {out, 16 + body};
+    tagged_offload_ = shifted(tagged_slot_, 4 - static_cast<int>(original_tag_len_));
+  }
+
+  Network& net_;
+  wire::Bytes frame_;
+  std::uint16_t vid_;
+  const Offload* offload_;
+  std::uint8_t pcp_;
+  std::size_t original_tag_len_ = 0;
+  wire::Bytes untagged_, tagged_;
+  const Offload* untagged_offload_ = nullptr;
+  const Offload* tagged_offload_ = nullptr;
+  Offload untagged_slot_, tagged_slot_;
+};
+
+std::uint8_t* Network::vlan_scratch(int which) {
+  auto& buffer = vlan_scratch_[ingress_depth_ - 1][which];
+  if (!buffer) buffer.reset(new std::uint8_t[kVlanScratch]);  // once per network and depth
+  return buffer.get();
+}
+
 void Network::ingress(Port& from, wire::Bytes frame, const Offload* offload) {
   auto& c = from.counters();
   if (ingress_depth_ >= kMaxIngressDepth) {
@@ -124,22 +203,32 @@ void Network::ingress(Port& from, wire::Bytes frame, const Offload* offload) {
     c.drop_malformed++;
     return;
   }
-  std::uint16_t vlan = from.vlan();
-  if (eth->has_vlan()) {
-    if (from.vlan() != 0 && eth->vlan_id() != from.vlan()) {
+  // Classify: a tag (VID 0 is a priority tag: untagged) the port carries,
+  // or its native VLAN for untagged frames.
+  const VlanConfig& in = from.vlan_config();
+  std::uint16_t vid;
+  if (eth->has_vlan() && eth->vlan_id() != 0) {
+    vid = eth->vlan_id();
+    if (vid > VlanConfig::kMaxId || !(in.tagged[vid] || vid == in.native)) {
       c.drop_vlan++;
       return;
     }
-    vlan = eth->vlan_id();
+  } else {
+    vid = in.native;
+    if (vid == VlanConfig::kNoNative) {
+      c.drop_vlan++;
+      return;
+    }
   }
   c.rx_frames++;
   c.rx_bytes += frame.size();
 
   for (Port* m : mirror_ports_) m->deliver(frame, offload);
 
+  Forms forms(*this, frame, *eth, vid, offload);
   const Nanos now = monotonic_now();
   if (options_.mode == NetworkMode::Hub) {
-    flood(from, vlan, frame, offload);
+    flood(from, forms);
     return;
   }
   learn(from, src, now);
@@ -149,18 +238,18 @@ void Network::ingress(Port& from, wire::Bytes frame, const Offload* offload) {
     if (it != macs_.end() && now - it->second.last_seen < options_.mac_aging) {
       if (it->second.port == from.id()) return;  // already on the segment it came from
       Port* to = find_port(it->second.port);
-      if (to && vlan_allows(*to, vlan)) {
-        to->deliver(frame, offload);
+      if (to && Forms::carries(*to, vid)) {
+        forms.deliver(*to);
         return;
       }
     }
   }
-  flood(from, vlan, frame, offload);
+  flood(from, forms);
 }
 
-void Network::flood(Port& from, std::uint16_t vlan, wire::Bytes frame, const Offload* offload) {
+void Network::flood(Port& from, Forms& forms) {
   for (Port* p : frame_ports_)
-    if (p != &from && vlan_allows(*p, vlan)) p->deliver(frame, offload);
+    if (p != &from) forms.deliver(*p);
 }
 
 Network::ScratchLease::ScratchLease(Network& net) : net_(net) {

@@ -4,9 +4,17 @@
 // so one guest cannot fill the table), forwards known unicast to one port and
 // floods broadcast, multicast and unknown unicast to every other port, never
 // back out of the ingress port. Hub mode repeats every frame to every other
-// port. Capture ports see every frame the network carries. VLANs: a port with
-// vlan N only exchanges frames with ports of VLAN N or of VLAN 0 (trunks);
-// a frame tagged with another VLAN arriving on it is dropped and counted.
+// port. Capture ports see every frame the network carries, as it entered.
+//
+// 802.1Q (port.hpp's VlanConfig): an entering frame is classified into one
+// VLAN, by its tag if it has one the port carries tagged (or the port's own
+// VLAN), else by the port's native VLAN; a frame the port may not carry is
+// dropped and counted (drop_vlan). It leaves only through ports that carry
+// that VLAN: untagged where it is their native (access) VLAN, tagged where
+// they carry it tagged (trunks, plain ports). Pushing or popping a tag builds
+// the other form once per frame in a buffer kept per nesting depth (see
+// Re-entry), allocated the first time it is needed, never per frame. MAC
+// learning is shared across VLANs (one table, as in shared VLAN learning).
 //
 // Ingress port: while a frame is being forwarded, ingress_port() names the
 // port it entered on, so a port that needs to know who sent a frame (the NAT
@@ -129,8 +137,10 @@ class Network {
   void age_macs();
   Nanos aging_interval() const;
   void rebuild_port_lists();
-  void flood(Port& from, std::uint16_t vlan, wire::Bytes frame, const Offload* offload);
-  static bool vlan_allows(const Port& port, std::uint16_t vlan) { return port.vlan() == 0 || vlan == 0 || port.vlan() == vlan; }
+  class Forms;
+  void flood(Port& from, Forms& forms);
+  // The VLAN scratch buffer `which` (0: untagged, 1: tagged) of this depth.
+  std::uint8_t* vlan_scratch(int which);
 
   EventLoop& loop_;
   LifeToken life_;
@@ -152,6 +162,8 @@ class Network {
   // Allocated on first use per nesting level: most networks never cut.
   std::array<std::unique_ptr<std::uint8_t[]>, kMaxScratchDepth> offload_scratch_;
   int scratch_depth_ = 0;
+  static constexpr std::size_t kVlanScratch = kMaxOffloadFrame + 4;
+  std::unique_ptr<std::uint8_t[]> vlan_scratch_[kMaxIngressDepth][2];
 };
 
 }  // namespace vnet

@@ -4,6 +4,47 @@
 
 namespace vnet {
 
+VlanConfig VlanConfig::make_plain() {
+  VlanConfig c;
+  c.tagged.set();
+  c.tagged.reset(0);
+  c.tagged.reset(4095);
+  return c;
+}
+
+VlanConfig VlanConfig::access(std::uint16_t vid) {
+  VlanConfig c;
+  c.native = vid;
+  c.plain = false;
+  return c;
+}
+
+VlanConfig VlanConfig::trunk(const std::bitset<4096>& vlans, std::uint16_t native) {
+  VlanConfig c;
+  c.tagged = vlans;
+  c.tagged.reset(0);
+  c.tagged.reset(4095);
+  c.native = native;
+  c.plain = false;
+  return c;
+}
+
+std::string VlanConfig::trunk_text() const {
+  if (!is_trunk()) return "";
+  if (tagged.count() == kMaxId) return "all";
+  std::string out;
+  for (std::size_t v = 1; v <= kMaxId; ++v) {
+    if (!tagged[v]) continue;
+    std::size_t end = v;
+    while (end + 1 <= kMaxId && tagged[end + 1]) ++end;
+    if (!out.empty()) out += ',';
+    out += std::to_string(v);
+    if (end > v) out += '-' + std::to_string(end);
+    v = end;
+  }
+  return out;
+}
+
 Port::Port(EventLoop& loop, Network& net, PortId id) : loop_(loop), net_(net), id_(id) {}
 Port::~Port() = default;
 

@@ -6,6 +6,7 @@
 // link state, VLAN membership and the impairment stages of both directions.
 #pragma once
 
+#include <bitset>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,6 +21,28 @@ namespace vnet {
 
 class Network;
 using PortId = std::uint32_t;
+
+// A port's 802.1Q membership (how the network uses it: network.hpp).
+//  - plain (no vlan=, no trunk=): untagged frames are VLAN 0's (the untagged
+//    domain); frames of every other VLAN pass tagged, as on a trunk.
+//  - access (vlan=N): untagged on the wire, VLAN N only.
+//  - trunk (trunk=LIST or all): the listed VLANs, tagged; untagged frames
+//    are dropped unless vlan=N names a native VLAN for them.
+struct VlanConfig {
+  static constexpr std::uint16_t kNoNative = 0xffff;
+  static constexpr std::uint16_t kMaxId = 4094;
+
+  std::uint16_t native = 0;  // the VLAN of untagged frames; kNoNative: none
+  std::bitset<4096> tagged;  // VLANs carried with their tag
+  bool plain = true;
+
+  static VlanConfig make_plain();
+  static VlanConfig access(std::uint16_t vid);
+  static VlanConfig trunk(const std::bitset<4096>& vlans, std::uint16_t native = kNoNative);
+  // "" (plain), or the trunk's VLAN list as "10,20-29" / "all".
+  std::string trunk_text() const;
+  bool is_trunk() const { return !plain && tagged.any(); }
+};
 
 enum class Direction { In, Out, Both };
 
@@ -63,8 +86,12 @@ class Port {
 
   bool link_up() const { return link_up_; }
   void set_link(bool up) { link_up_ = up; }
-  std::uint16_t vlan() const { return vlan_; }
-  void set_vlan(std::uint16_t v) { vlan_ = v; }
+  // The access (or native) VLAN, 0 for none: what status shows as "vlan".
+  std::uint16_t vlan() const { return vlan_.native == VlanConfig::kNoNative ? 0 : vlan_.native; }
+  // 0: plain; N: an access port of VLAN N.
+  void set_vlan(std::uint16_t v) { vlan_ = v == 0 ? VlanConfig::make_plain() : VlanConfig::access(v); }
+  const VlanConfig& vlan_config() const { return vlan_; }
+  void set_vlan_config(const VlanConfig& config) { vlan_ = config; }
   void set_impairment(Direction dir, const ImpairmentParams& params);
   const ImpairmentParams* impairment(Direction dir) const;
 
@@ -97,7 +124,7 @@ class Port {
   PortId parent_ = 0;
   std::string spec_;
   bool link_up_ = true;
-  std::uint16_t vlan_ = 0;
+  VlanConfig vlan_ = VlanConfig::make_plain();
   std::unique_ptr<Impairment> ingress_;
   std::unique_ptr<Impairment> egress_;
 };

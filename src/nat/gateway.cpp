@@ -87,6 +87,8 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
       tftp_(std::make_unique<TftpServer>(*this)),
       portfwd_(std::make_unique<PortForwarder>(*this, *tcp_, *udp_)) {
   frame_.reset(new std::uint8_t[std::max(frame_capacity_, kIpv4Slack + kOffloadFrame)]);
+  // The gateway speaks untagged frames: it serves VLAN 0, the untagged domain.
+  set_vlan_config(VlanConfig::access(0));
   for (const auto& [mac, addr] : config_.reservations) dhcp_->reserve(mac, addr);
   neigh_sweep_.arm_in(neigh_sweep_interval(neigh_.aging()));
 }

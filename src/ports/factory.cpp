@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bitset>
 #include <charconv>
+#include <optional>
 
 #include "core/error.hpp"
 #include "ports/dgram.hpp"
@@ -123,6 +125,40 @@ std::uint16_t parse_vlan(const std::string& text) {
   return static_cast<std::uint16_t>(v);
 }
 
+// trunk=all, or VLAN ids and ranges joined by ':' (a comma would end the
+// option): "10:20", "100-199:300".
+std::bitset<4096> parse_trunk(const std::string& text) {
+  std::bitset<4096> vlans;
+  auto bad = [&](const std::string& why) {
+    return UserError("trunk=" + text + ": " + why + " (expected all, or VLAN ids 1-4094 and ranges joined by ':', e.g. 10:20:100-199)");
+  };
+  if (text == "all") {
+    vlans.set();
+    return vlans;
+  }
+  auto number = [&](std::string_view item) {
+    unsigned v = 0;
+    auto [p, ec] = std::from_chars(item.data(), item.data() + item.size(), v);
+    if (ec != std::errc{} || p != item.data() + item.size() || v < 1 || v > 4094)
+      throw bad("'" + std::string(item) + "' is not a VLAN id");
+    return v;
+  };
+  std::string_view rest = text;
+  if (rest.empty()) throw bad("empty list");
+  while (true) {
+    const auto colon = rest.find(':');
+    const std::string_view item = rest.substr(0, colon);
+    const auto dash = item.find('-');
+    const unsigned first = number(item.substr(0, dash));
+    const unsigned last = dash == std::string_view::npos ? first : number(item.substr(dash + 1));
+    if (last < first) throw bad("range " + std::string(item) + " runs backwards");
+    for (unsigned v = first; v <= last; ++v) vlans.set(v);
+    if (colon == std::string_view::npos) break;
+    rest = rest.substr(colon + 1);
+  }
+  return vlans;
+}
+
 // The socket file a port binds for its peers, if any.
 std::string bound_unix_path(const PortSpec& spec) {
   if (spec.kind == "stream" && spec.get("server") == "on" && spec.get("addr.type") == "unix")
@@ -152,6 +188,9 @@ void apply_socket_access(const std::string& path, const SocketAccess& access) {
 std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& spec, const SocketAccess& access) {
   // Cheap checks first, so a typo fails before any socket is opened.
   const std::uint16_t vlan = spec.has("vlan") ? parse_vlan(spec.get("vlan")) : 0;
+  std::optional<VlanConfig> trunk;
+  if (spec.has("trunk"))
+    trunk = VlanConfig::trunk(parse_trunk(spec.get("trunk")), spec.has("vlan") && vlan != 0 ? vlan : VlanConfig::kNoNative);
   if (spec.kind == "tap") require(spec, "ifname");
   if (spec.kind == "pcap") require(spec, "file");
   const PortId id = net.next_port_id();
@@ -171,7 +210,8 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
     net.release_port_id(id);  // a failed add leaves no gap in the numbering
     throw;
   }
-  port->set_vlan(vlan);
+  if (trunk) port->set_vlan_config(*trunk);
+  else port->set_vlan(vlan);
   port->set_spec(spec.to_string());
   return port;
 }

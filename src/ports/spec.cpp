@@ -13,8 +13,9 @@ struct KindKeys {
   std::vector<std::string_view> keys;
 };
 
-// Keys every kind accepts: "id" as QEMU has it (ignored), and VLAN membership.
-constexpr std::array<std::string_view, 2> kCommonKeys = {"id", "vlan"};
+// Keys every kind accepts: "id" as QEMU has it (ignored), and 802.1Q
+// membership: vlan=N (access port, or a trunk's native VLAN), trunk=LIST.
+constexpr std::array<std::string_view, 3> kCommonKeys = {"id", "vlan", "trunk"};
 
 const std::vector<KindKeys>& known_kinds() {
   static const std::vector<KindKeys> kinds = {
@@ -102,7 +103,7 @@ PortSpec parse_port_spec(std::string_view text) {
                  std::find(kCommonKeys.begin(), kCommonKeys.end(), key) != kCommonKeys.end();
     if (!known)
       throw UserError("unknown option '" + key + "' for " + spec.kind + " (allowed: " + join(kind->keys) +
-                      ", id, vlan)");
+                      ", id, vlan, trunk)");
     if (spec.has(key)) throw UserError("option '" + key + "' given twice");
     spec.options.emplace_back(std::move(key), std::move(value));
   }

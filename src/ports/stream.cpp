@@ -254,7 +254,7 @@ void StreamListenerPort::accept_all() {
     auto child = std::make_unique<StreamPort>(loop_, net_, child_id, std::move(conn), peer_name);
     child->set_parent(id());
     child->set_spec(spec());
-    child->set_vlan(vlan());
+    child->set_vlan_config(vlan_config());
     net_.add_port(std::move(child));
     accept_log_.info("{}: port {} accepted {} as port {}", net_.name(), id(), peer_name, child_id);
   }

@@ -309,7 +309,7 @@ void VdeSwitchPort::attach_plug(Pending& p) {
                                                      peer);
     child->set_parent(id());
     child->set_spec(spec());
-    child->set_vlan(vlan());
+    child->set_vlan_config(vlan_config());
     net_.add_port(std::move(child));
     log_.info("{}: port {} plugged VDE {} in as port {}", net_.name(), id(), peer, child_id);
   } catch (...) {

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <bitset>
 #include <vector>
 
 namespace vnet {
@@ -182,6 +183,91 @@ TEST_F(NetworkTest, VlanMembership) {
   tagged.insert(tagged.begin() + 12, {0x81, 0x00, 0x00, 20});
   ports[1]->inject(tagged);
   EXPECT_EQ(ports[1]->counters().drop_vlan, 1u);
+}
+
+std::vector<std::uint8_t> tag(std::vector<std::uint8_t> f, std::uint16_t vid) {
+  f.insert(f.begin() + 12, {0x81, 0x00, static_cast<std::uint8_t>(vid >> 8), static_cast<std::uint8_t>(vid)});
+  return f;
+}
+
+std::bitset<4096> vlans(std::initializer_list<int> ids) {
+  std::bitset<4096> b;
+  for (int v : ids) b.set(v);
+  return b;
+}
+
+TEST_F(NetworkTest, AccessToTrunkPushesTheTag) {
+  make({}, 3);
+  ports[0]->set_vlan(10);
+  ports[1]->set_vlan(20);
+  ports[2]->set_vlan_config(VlanConfig::trunk(vlans({10, 20})));
+  const auto plain = frame(0, 1, 60, true);
+  ports[0]->inject(plain);
+  ASSERT_EQ(ports[2]->sent.size(), 1u);
+  EXPECT_EQ(ports[2]->sent[0], tag(plain, 10));
+  EXPECT_TRUE(ports[1]->sent.empty());
+  ports[1]->inject(frame(0, 2, 60, true));
+  ASSERT_EQ(ports[2]->sent.size(), 2u);
+  EXPECT_EQ(ports[2]->sent[1], tag(frame(0, 2, 60, true), 20));
+}
+
+TEST_F(NetworkTest, TrunkToAccessPopsTheTag) {
+  make({}, 3);
+  ports[0]->set_vlan(10);
+  ports[1]->set_vlan(20);
+  ports[2]->set_vlan_config(VlanConfig::trunk(vlans({10, 20})));
+  const auto plain = frame(0, 3, 60, true);
+  ports[2]->inject(tag(plain, 20));
+  ASSERT_EQ(ports[1]->sent.size(), 1u);
+  EXPECT_EQ(ports[1]->sent[0], plain);
+  EXPECT_TRUE(ports[0]->sent.empty());
+}
+
+TEST_F(NetworkTest, TrunkDropsVlansItDoesNotCarryAndUntaggedWithoutNative) {
+  make({}, 2);
+  ports[0]->set_vlan(30);
+  ports[1]->set_vlan_config(VlanConfig::trunk(vlans({10})));
+  ports[1]->inject(tag(frame(0, 2, 60, true), 30));
+  ports[1]->inject(frame(0, 2, 60, true));
+  EXPECT_EQ(ports[1]->counters().drop_vlan, 2u);
+  EXPECT_TRUE(ports[0]->sent.empty());
+  ports[0]->inject(frame(0, 1, 60, true));  // VLAN 30 is not on the trunk
+  EXPECT_TRUE(ports[1]->sent.empty());
+}
+
+TEST_F(NetworkTest, TrunkNativeVlanIsUntagged) {
+  make({}, 2);
+  ports[0]->set_vlan(5);
+  ports[1]->set_vlan_config(VlanConfig::trunk(vlans({10}), 5));
+  const auto plain = frame(0, 1, 60, true);
+  ports[0]->inject(plain);
+  ASSERT_EQ(ports[1]->sent.size(), 1u);
+  EXPECT_EQ(ports[1]->sent[0], plain);
+  ports[1]->inject(frame(0, 2, 60, true));
+  EXPECT_EQ(ports[0]->sent.size(), 1u);
+}
+
+TEST_F(NetworkTest, AccessPortUntaggedDomainIsolatedFromVlans) {
+  make({}, 3);
+  ports[0]->set_vlan_config(VlanConfig::access(0));  // e.g. the NAT gateway
+  ports[1]->set_vlan(10);
+  ports[0]->inject(frame(0, 1, 60, true));
+  ports[1]->inject(frame(0, 2, 60, true));
+  EXPECT_TRUE(ports[1]->sent.empty());
+  EXPECT_TRUE(ports[0]->sent.empty());
+  // A plain port is in VLAN 0 untagged and sees VLAN 10 tagged.
+  ASSERT_EQ(ports[2]->sent.size(), 2u);
+  EXPECT_EQ(ports[2]->sent[0], frame(0, 1, 60, true));
+  EXPECT_EQ(ports[2]->sent[1], tag(frame(0, 2, 60, true), 10));
+}
+
+TEST(VlanConfigText, TrunkLists) {
+  EXPECT_EQ(VlanConfig::trunk(vlans({10, 11, 12, 20})).trunk_text(), "10-12,20");
+  std::bitset<4096> all;
+  all.set();
+  EXPECT_EQ(VlanConfig::trunk(all).trunk_text(), "all");
+  EXPECT_EQ(VlanConfig::make_plain().trunk_text(), "");
+  EXPECT_EQ(VlanConfig::access(7).trunk_text(), "");
 }
 
 TEST_F(NetworkTest, MacsAgeOut) {
