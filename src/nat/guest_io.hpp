@@ -55,6 +55,12 @@ struct NatCounters {
   std::uint64_t ipv6_in = 0;             // IPv6 packets from guests, parsed
   std::uint64_t drop_ipv6_extension = 0; // extension headers over limits, malformed or to be discarded
   std::uint64_t drop_too_big = 0;        // a reply larger than the MTU after its IPv6 header
+  // IPv6 control plane (nat/ndp, nat/dhcp6).
+  std::uint64_t ndp_ra_sent = 0, ndp_na_sent = 0, ndp_ns_sent = 0;
+  std::uint64_t drop_ndp_invalid = 0;      // hop limit not 255, bad code/options, RFC 4861 validity
+  std::uint64_t ndp_guest_router_msgs = 0; // RAs and redirects from guests, ignored
+  std::uint64_t dhcp6_replies = 0, dhcp6_no_addrs = 0;
+  std::uint64_t dhcp6_port_limit = 0;      // DHCPv6 refused: the port holds max_leases_per_port
 };
 
 class GuestIo {

@@ -1,5 +1,7 @@
 #include "nat/neigh.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "core/log.hpp"
@@ -17,15 +19,25 @@ constexpr Nanos kLogInterval = 60 * kSeconds;
 NeighTable::NeighTable(const NatConfig& config, NatCounters& counters, Nanos aging)
     : config_(config), counters_(counters), aging_(aging) {}
 
+void NeighTable::set_gateway_link_local(const Ipv6Addr& a) { gateway_link_local_ = a; }
+
+// An IPv6 address a guest may hold: one of the network's prefix (NatConfig
+// net6) or a unicast link-local one, never the gateway's (gateway6, dns6,
+// its link-local) nor a subnet-router anycast address (interface id 0,
+// RFC 4291 2.6.1).
+bool NeighTable::in_network_v6(const Ipv6Addr& a) const {
+  if (!config_.ipv6 || a.is_multicast() || a.is_unspecified()) return false;
+  if (std::all_of(a.octets.begin() + 8, a.octets.end(), [](auto o) { return o == 0; })) return false;
+  const bool link_local = a.octets[0] == 0xfe && a.octets[1] == 0x80 &&
+                          std::all_of(a.octets.begin() + 2, a.octets.begin() + 8, [](auto o) { return o == 0; });
+  if (link_local) return a != gateway_link_local_;
+  return config_.net6.contains(a) && a != config_.net6.network() && a != config_.gateway6 && a != config_.dns6;
+}
+
 // An address a guest may hold: inside the network and none of its own
-// (network, broadcast, gateway, DNS). IPv6 is not served yet: no IPv6
-// address is a guest's until NDP fills this table.
+// (network, broadcast, gateway, DNS).
 bool NeighTable::in_network(IpAddr a) const {
-  if (a.is_v6()) {
-    const Ipv6Addr& v6 = a.v6();
-    return config_.ipv6 && config_.net6.contains(v6) && v6 != config_.net6.network() && v6 != config_.gateway6 &&
-           v6 != config_.dns6;
-  }
+  if (a.is_v6()) return in_network_v6(a.v6());
   const Ipv4Addr v4 = a.v4();
   return config_.net.contains(v4) && v4 != config_.net.network() && v4 != config_.net.broadcast() &&
          v4 != config_.gateway && v4 != config_.dns;
@@ -54,9 +66,11 @@ NeighTable::Verdict NeighTable::check_source(PortId port, const MacAddr& mac, Ip
     }
     unbind(it);  // its holder has been silent past the aging time: the address is free
   }
-  auto claims = static_claims_.find(GuestKey{port, mac});
+  const bool v6 = !src.is_v4();
+  auto claims = static_claims_.find(GuestKey{port, mac, v6});
   auto on_port = per_port_.find(port);
-  if ((claims != static_claims_.end() && claims->second >= kMaxStaticPerGuest) ||
+  const std::uint32_t max_static = v6 ? kMaxStaticV6PerGuest : kMaxStaticPerGuest;
+  if ((claims != static_claims_.end() && claims->second >= max_static) ||
       (on_port != per_port_.end() && on_port->second >= kMaxPerPort) || by_addr_.size() >= config_.max_neighbours) {
     counters_.drop_neigh_limit++;
     return Verdict::OverLimit;
@@ -104,14 +118,14 @@ PortId NeighTable::port_of(IpAddr addr) const {
 
 void NeighTable::bind(PortId port, const MacAddr& mac, IpAddr addr, Nanos now, bool leased) {
   by_addr_[addr] = Binding{port, mac, now, leased};
-  if (!leased) static_claims_[GuestKey{port, mac}]++;
+  if (!leased) static_claims_[GuestKey{port, mac, !addr.is_v4()}]++;
   per_port_[port]++;
 }
 
 void NeighTable::unbind(std::unordered_map<IpAddr, Binding>::iterator it) {
   const Binding& b = it->second;
   if (!b.leased) {
-    auto c = static_claims_.find(GuestKey{b.port, b.mac});
+    auto c = static_claims_.find(GuestKey{b.port, b.mac, !it->first.is_v4()});
     if (c != static_claims_.end() && --c->second == 0) static_claims_.erase(c);
   }
   auto p = per_port_.find(b.port);

@@ -24,7 +24,13 @@
 // entries silent past the aging time are swept. A claim over a limit is
 // refused (drop_neigh_limit). status() lists at most kStatusLimit entries.
 //
-// Keys are wire::IpAddr so IPv6 neighbours (NDP) can share the table.
+// IPv6 (NatConfig::ipv6): guests hold link-local addresses (fe80::/64) and
+// addresses in the network's prefix (net6), learned from their packets and from
+// Neighbor Discovery (nat/ndp) under the same rules, so an address bound to
+// one guest cannot be taken over by an NA or NS from another port either.
+// SLAAC guests use several addresses at once (link-local, stable, temporary
+// privacy ones), so IPv6 claims by use have their own per-guest limit,
+// kMaxStaticV6PerGuest.
 #pragma once
 
 #include <cstdint>
@@ -44,12 +50,16 @@ namespace vnet::nat {
 class NeighTable {
  public:
   static constexpr std::uint32_t kMaxStaticPerGuest = 4;
+  static constexpr std::uint32_t kMaxStaticV6PerGuest = 8;
   static constexpr std::uint32_t kMaxPerPort = 16;
   static constexpr std::size_t kStatusLimit = 256;
 
   enum class Verdict { Ok, Spoofed, OverLimit };
 
   NeighTable(const NatConfig& config, NatCounters& counters, Nanos aging);
+
+  // The gateway's link-local address, which no guest may hold.
+  void set_gateway_link_local(const wire::Ipv6Addr& a);
 
   // A frame from guest (port, mac) uses src as its source address: binds a
   // free address, refreshes the guest's own, refuses anyone else's.
@@ -80,15 +90,17 @@ class NeighTable {
   struct GuestKey {
     PortId port;
     wire::MacAddr mac;
+    bool v6 = false;  // claims by use are counted per family
     friend bool operator==(const GuestKey&, const GuestKey&) = default;
   };
   struct GuestKeyHash {
     std::size_t operator()(const GuestKey& k) const noexcept {
-      return std::hash<wire::MacAddr>{}(k.mac) ^ (std::size_t{k.port} * 0x9E3779B97F4A7C15ull);
+      return std::hash<wire::MacAddr>{}(k.mac) ^ (std::size_t{k.port} * 0x9E3779B97F4A7C15ull) ^ k.v6;
     }
   };
 
   bool in_network(wire::IpAddr a) const;
+  bool in_network_v6(const wire::Ipv6Addr& a) const;
   bool stale(const Binding& b, Nanos now) const { return now - b.last_seen >= aging_; }
   void unbind(std::unordered_map<wire::IpAddr, Binding>::iterator it);
   void bind(PortId port, const wire::MacAddr& mac, wire::IpAddr addr, Nanos now, bool leased);
@@ -97,6 +109,7 @@ class NeighTable {
   const NatConfig& config_;
   NatCounters& counters_;
   Nanos aging_;
+  wire::Ipv6Addr gateway_link_local_;
   std::unordered_map<wire::IpAddr, Binding> by_addr_;
   std::unordered_map<GuestKey, std::uint32_t, GuestKeyHash> static_claims_;
   std::unordered_map<PortId, std::uint32_t> per_port_;
