@@ -222,6 +222,7 @@ int run(int argc, char** argv) {
   struct NatFlags {
     std::string subnet, gateway, dns, dhcp_start, dhcp, host_loopback, restrict, tftp, bootfile, domain;
     std::string ipv6, net6, gateway6, dns6;
+    std::string dhcp6;
     std::vector<std::string> dns_upstream, dhcp_reserve;
   } natf;
   net_add->add_option("--net", natf.subnet, "nat: the guests' network (default 10.0.2.0/24)");
@@ -236,6 +237,10 @@ int run(int argc, char** argv) {
   net_add->add_option("--net6", natf.net6, "nat: the guests' IPv6 prefix (default fec0::/64)");
   net_add->add_option("--gateway6", natf.gateway6, "nat: IPv6 gateway address, also the host's ::1 (default ::2 of --net6)");
   net_add->add_option("--dns6", natf.dns6, "nat: IPv6 address of the DNS forwarder (default ::3 of --net6)");
+  net_add->add_option("--dhcp6", natf.dhcp6,
+                      "nat: DHCPv6 server on|off|managed (default on: DNS and addresses to guests that ask; "
+                      "managed also sets the RA's M flag so guests ask for addresses)")
+      ->check(CLI::IsMember({"on", "off", "managed"}));
   net_add->add_option("--host-loopback", natf.host_loopback,
                       "nat: gateway addresses reach the host's 127.0.0.1 and ::1 (on|off)")
       ->check(CLI::IsMember({"on", "off"}));
@@ -356,6 +361,7 @@ int run(int argc, char** argv) {
     put("net6", natf.net6);
     put("gateway6", natf.gateway6);
     put("dns6", natf.dns6);
+    put("dhcp6", natf.dhcp6);
     if (!natf.dns_upstream.empty()) req["dns_upstream"] = natf.dns_upstream;
     if (!natf.dhcp_reserve.empty()) req["dhcp_reserve"] = natf.dhcp_reserve;
     client.call(req);

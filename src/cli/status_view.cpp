@@ -62,6 +62,9 @@ std::string render_status(const nlohmann::json& status) {
       for (const auto& l : nat.value("leases", nlohmann::json::array()))
         out += fmt::format("    lease {} to {}{} ({})\n", l.value("ip", ""), l.value("mac", ""),
                            l.value("hostname", "").empty() ? "" : " " + l.value("hostname", ""), l.value("state", ""));
+      for (const auto& l : nat.value("leases6", nlohmann::json::array()))
+        out += fmt::format("    lease6 {} to {} duid {} iaid {} ({})\n", l.value("ip", ""), l.value("mac", ""),
+                           l.value("duid", ""), l.value("iaid", 0u), l.value("state", ""));
       for (const auto& f : nat.value("forwards", nlohmann::json::array()))
         out += fmt::format("    forward {}: {}\n", f.value("name", ""), f.value("rule", ""));
       out += fmt::format("    flows: {} tcp, {} udp\n", nat.value("tcp", nlohmann::json::array()).size(),

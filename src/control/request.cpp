@@ -66,7 +66,7 @@ const std::vector<CommandKeys>& command_keys() {
       {"net_add",
        {"name", "mode", "mtu", "mac_limit", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp",
         "host_loopback", "restrict", "dns_upstream", "dhcp_reserve", "tftp", "bootfile", "domain", "resolv_conf",
-        "transient", "ipv6", "net6", "gateway6", "dns6"}},
+        "transient", "ipv6", "net6", "gateway6", "dns6", "dhcp6"}},
       {"net_del", {"name"}},
       {"port_add", {"net", "spec"}, true},
       {"port_del", {"net", "port"}},
@@ -233,6 +233,12 @@ void ipv6_settings_from(const json& req, nat::NatConfig& c) {
                       c.net6.to_string());
   }
   if (c.gateway6 == c.dns6) throw UserError("--gateway6 and --dns6 must differ");
+  if (auto mode = optional_string(req, "dhcp6")) {
+    if (*mode != "on" && *mode != "off" && *mode != "managed")
+      throw UserError("--dhcp6 " + *mode + ": expected on, off or managed");
+    c.dhcp6 = *mode != "off";
+    c.dhcp6_managed = *mode == "managed";
+  }
 }
 
 }  // namespace

@@ -56,6 +56,10 @@ struct NatConfig {
   std::uint32_t max_leases_per_port = 4;
   // Guest address bindings (see nat/neigh.hpp) in the whole network.
   std::uint32_t max_neighbours = 4096;
+  // DHCPv6 server (nat/dhcp6); router advertisements then set the O flag,
+  // and with dhcp6_managed the M flag too (--dhcp6 on|off|managed).
+  bool dhcp6 = true;
+  bool dhcp6_managed = false;
 };
 
 }  // namespace vnet::nat

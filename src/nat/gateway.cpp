@@ -9,8 +9,10 @@
 #include "core/log.hpp"
 #include "fabric/network.hpp"
 #include "nat/dhcp.hpp"
+#include "nat/dhcp6.hpp"
 #include "nat/dns.hpp"
 #include "nat/icmp.hpp"
+#include "nat/ndp.hpp"
 #include "nat/portfwd.hpp"
 #include "nat/tcp.hpp"
 #include "nat/tftp.hpp"
@@ -20,6 +22,7 @@
 #include "wire/icmp.hpp"
 #include "wire/checksum.hpp"
 #include "wire/tcp.hpp"
+#include "wire/icmpv6.hpp"
 #include "wire/udp.hpp"
 
 namespace vnet::nat {
@@ -53,11 +56,6 @@ bool is_ndp(std::uint8_t icmp_type) { return icmp_type >= 133 && icmp_type <= 13
 // hosts send them on every link; a NAT gateway has no use for them.
 bool is_mld(std::uint8_t icmp_type) { return (icmp_type >= 130 && icmp_type <= 132) || icmp_type == 143; }
 
-// RFC 2464 7: IPv6 multicast maps to 33:33 and the address's last 32 bits.
-MacAddr ipv6_multicast_mac(const Ipv6Addr& a) {
-  return MacAddr{{0x33, 0x33, a.octets[12], a.octets[13], a.octets[14], a.octets[15]}};
-}
-
 bool is_ipv6_multicast_mac(const MacAddr& m) { return m.octets[0] == 0x33 && m.octets[1] == 0x33; }
 
 // How often bindings silent past the aging time are swept.
@@ -90,7 +88,26 @@ NatGateway::NatGateway(EventLoop& loop, Network& net, PortId id, NatConfig confi
   // The gateway speaks untagged frames: it serves VLAN 0, the untagged domain.
   set_vlan_config(VlanConfig::access(0));
   for (const auto& [mac, addr] : config_.reservations) dhcp_->reserve(mac, addr);
+  if (config_.ipv6) start_ipv6_control();
   neigh_sweep_.arm_in(neigh_sweep_interval(neigh_.aging()));
+}
+
+void NatGateway::start_ipv6_control() {
+  Ipv6Settings s;
+  s.prefix = config_.net6.network();
+  s.prefix_len = config_.net6.prefix_len;
+  s.gateway = config_.gateway6;
+  s.dns = config_.dns6;
+  s.mac = mac_;
+  s.mtu = config_.mtu;
+  s.domain = config_.domain;
+  // O: DNS by DHCPv6 too; M: addresses by DHCPv6 (see docs/nat.md).
+  s.other = config_.dhcp6;
+  s.managed = config_.dhcp6 && config_.dhcp6_managed;
+  neigh_.set_gateway_link_local(link_local_from_mac(mac_));
+  control6_ = std::make_unique<Ipv6ControlOut>(mac_, [this](Bytes frame) { from_peer(frame); });
+  ndp_ = std::make_unique<NdpServer>(loop_, *control6_, neigh_, nat_counters_, s);
+  if (config_.dhcp6) dhcp6_ = std::make_unique<Dhcp6Server>(*control6_, &neigh_, nat_counters_, config_, s);
 }
 
 void NatGateway::sweep_neighbours() {
@@ -429,14 +446,20 @@ void NatGateway::on_ipv6(PortId port, const MacAddr& src_mac, Bytes payload) {
 }
 
 // ---- IPv6 control plane hook points ---------------------------------------
-// Neighbour discovery and DHCPv6 are served by their own handlers; until a
-// network has them, guests need static neighbour entries and addresses.
+// Neighbour discovery (nat/ndp) and DHCPv6 (nat/dhcp6) check their senders
+// themselves: both bind guests through the neighbour table.
 
-void NatGateway::on_ndp(PortId, const MacAddr&, const Ipv6Packet&, Bytes) {}
+void NatGateway::on_ndp(PortId port, const MacAddr& src_mac, const Ipv6Packet& ip, Bytes icmp) {
+  if (ndp_) ndp_->on_message(port, src_mac, ip.src(), ip.dst(), ip.hop_limit(), icmp);
+}
 
-void NatGateway::on_dhcp6(PortId, const MacAddr&, const Ipv6Packet&, Bytes) {}
+void NatGateway::on_dhcp6(PortId port, const MacAddr& src_mac, const Ipv6Packet& ip, Bytes udp) {
+  if (dhcp6_) dhcp6_->on_message(port, src_mac, ip.src(), ip.dst(), udp);
+}
 
-void NatGateway::solicit_neighbour(const Ipv6Addr&) {}
+void NatGateway::solicit_neighbour(const Ipv6Addr& target) {
+  if (ndp_) ndp_->solicit(target);
+}
 
 // ---------------------------------------------------------------------------
 
@@ -584,6 +607,10 @@ nlohmann::json NatGateway::status() const {
       {"drop_guest_dns", c.drop_guest_dns},
       {"ipv6_in", c.ipv6_in},               {"drop_ipv6_extension", c.drop_ipv6_extension},
       {"drop_too_big", c.drop_too_big},
+      {"ndp_ra_sent", c.ndp_ra_sent},       {"ndp_na_sent", c.ndp_na_sent},
+      {"ndp_ns_sent", c.ndp_ns_sent},       {"drop_ndp_invalid", c.drop_ndp_invalid},
+      {"ndp_guest_router_msgs", c.ndp_guest_router_msgs}, {"dhcp6_replies", c.dhcp6_replies},
+      {"dhcp6_no_addrs", c.dhcp6_no_addrs}, {"dhcp6_port_limit", c.dhcp6_port_limit},
       {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},
@@ -600,6 +627,9 @@ nlohmann::json NatGateway::status() const {
           {"arp", neigh_.status()},
           {"neighbours_total", neigh_.size()},
           {"leases", dhcp_->status()},
+          {"dhcp6", !config_.dhcp6 ? "off" : config_.dhcp6_managed ? "managed" : "on"},
+          {"ndp", ndp_ ? ndp_->status() : nlohmann::json(nullptr)},
+          {"leases6", dhcp6_ ? dhcp6_->status() : nlohmann::json::array()},
           {"dns_forwarder", dns_->status()},
           {"udp", udp_->status()},
           {"tcp", tcp_->status()},

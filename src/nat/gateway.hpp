@@ -52,6 +52,9 @@ class UdpTranslator;
 class TcpTranslator;
 class TftpServer;
 class PortForwarder;
+class Ipv6ControlOut;
+class NdpServer;
+class Dhcp6Server;
 
 class NatGateway : public Port, public GuestIo {
  public:
@@ -114,6 +117,7 @@ class NatGateway : public Port, public GuestIo {
   // A packet for an IPv6 guest whose MAC is unknown: ask the network who
   // has it (the IPv6 counterpart of send_arp_request).
   void solicit_neighbour(const wire::Ipv6Addr& target);
+  void start_ipv6_control();
   bool send_ipv6(const wire::Ipv6Addr& src, const wire::Ipv6Addr& dst, wire::IpProtocol proto, std::size_t len);
   void count_refusal(FwdRefusal why);
   void sweep_neighbours();
@@ -146,6 +150,11 @@ class NatGateway : public Port, public GuestIo {
   std::unique_ptr<UdpTranslator> udp_;
   std::unique_ptr<TcpTranslator> tcp_;
   std::unique_ptr<TftpServer> tftp_;
+  // IPv6 control plane: neighbour discovery and router advertisements
+  // (null with IPv6 off), DHCPv6 (null with --dhcp6 off too).
+  std::unique_ptr<Ipv6ControlOut> control6_;
+  std::unique_ptr<NdpServer> ndp_;
+  std::unique_ptr<Dhcp6Server> dhcp6_;
   // Last, so it closes its sockets (and tells udp_) before the translators go.
   std::unique_ptr<PortForwarder> portfwd_;
 };
