@@ -86,11 +86,11 @@ class Dhcp6 : public ::testing::Test {
   }
 
   std::vector<Ipv6Addr> addresses(const Dhcp6Message& m) {
-    std::vector<Ipv6Addr> out;
+    std::vector<Ipv6Addr> found;
     m.for_each_ia_na([&](const Dhcp6IaNa& ia) {
-      if (auto a = ia.first_addr()) out.push_back(a->addr);
+      if (auto a = ia.first_addr()) found.push_back(a->addr);
     });
-    return out;
+    return found;
   }
 
   std::vector<std::uint8_t> server_id() {
