@@ -157,6 +157,18 @@ TEST(NatRequest, DhcpReservations) {
   }
 }
 
+TEST(NatRequest, Dhcp6Modes) {
+  auto dflt = nat_config_from(json::object());
+  EXPECT_TRUE(dflt.dhcp6);
+  EXPECT_FALSE(dflt.dhcp6_managed);
+  auto managed = nat_config_from(json{{"dhcp6", "managed"}});
+  EXPECT_TRUE(managed.dhcp6 && managed.dhcp6_managed);
+  auto off = nat_config_from(json{{"dhcp6", "off"}});
+  EXPECT_FALSE(off.dhcp6 || off.dhcp6_managed);
+  EXPECT_THROW(nat_config_from(json{{"dhcp6", "stateful"}}), UserError);
+  EXPECT_THROW(nat_config_from(json{{"dhcp6", true}}), UserError);
+}
+
 TEST(Config, NatListsBecomeRequestFields) {
   auto c = parse_config(R"(
 [[network]]
