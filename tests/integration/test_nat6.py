@@ -142,7 +142,9 @@ class Nat6Test(NatTestCase):
         enable_ipv6(g.ns, "eth0")
         g.run(["ip", "-6", "addr", "add", f"{addr}/64", "dev", "eth0", "nodad"])
         g.run(["ip", "-6", "neigh", "replace", GATEWAY6, "lladdr", GATEWAY_MAC, "dev", "eth0", "nud", "permanent"])
-        g.run(["ip", "-6", "route", "add", "default", "via", GATEWAY6, "dev", "eth0"])
+        # The gateway's router advertisements may already have set a default
+        # route (via its link-local address); this one pins the global address.
+        g.run(["ip", "-6", "route", "replace", "default", "via", GATEWAY6, "dev", "eth0"])
         return g
 
     def test_tcp_udp_ping_and_unrouted(self):
