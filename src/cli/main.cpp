@@ -13,6 +13,7 @@
 #include "cli/daemon.hpp"
 #include "cli/status_view.hpp"
 #include "control/state.hpp"
+#include "core/edit_distance.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -95,22 +96,6 @@ int run_capture(const std::string& run_dir, const std::string& net, const std::s
   }
 }
 
-// Levenshtein distance, for "did you mean" on a mistyped command.
-std::size_t edit_distance(const std::string& a, const std::string& b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
 // CLI11 answers a mistyped subcommand with "A subcommand is required" (or an
 // "arguments not expected" list): name the word and the nearest command
 // instead. Walks the words that select subcommands (`vnet net ad x`), skipping
@@ -139,7 +124,7 @@ void check_command_words(const CLI::App& app, int argc, char** argv) {
     std::size_t best_distance = 3;  // at most two edits away counts as a typo
     for (const CLI::App* sub : subs) {
       if (sub->check_name(word)) next = sub;
-      const std::size_t d = edit_distance(word, sub->get_name());
+      const std::size_t d = vnet::edit_distance(word, sub->get_name());
       if (d < best_distance) best_distance = d, best = sub->get_name();
     }
     if (!next) {

@@ -8,6 +8,7 @@
 
 #include "control/engine.hpp"
 #include "control/request.hpp"
+#include "core/edit_distance.hpp"
 #include "core/error.hpp"
 
 namespace vnet {
@@ -48,21 +49,6 @@ std::string key_text(std::string_view key, const toml::node& value) {
   return out.str();
 }
 
-// Edit distance, for "did you mean": keys are short, so the quadratic table is fine.
-std::size_t distance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diag = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
 
 using Keys = std::initializer_list<const char*>;
 
@@ -118,7 +104,7 @@ class Parser {
     const char* closest = nullptr;
     std::size_t best = 3;  // a suggestion only for a near miss (two edits at most)
     for (const char* k : known)
-      if (std::size_t d = distance(key, k); d < best) best = d, closest = k;
+      if (std::size_t d = edit_distance(key, k); d < best) best = d, closest = k;
     if (closest) return text + " (did you mean " + closest + "?)";
     std::string list;
     for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
