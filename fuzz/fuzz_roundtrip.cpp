@@ -122,7 +122,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     Ipv6Addr s, d;
     for (auto& o : s.octets) o = in.u8();
     for (auto& o : d.octets) o = in.u8();
-    s.octets[0] = 0xfd;  // keep out of the v4-mapped range: it is a v6 packet
+    // Keep both out of the v4-mapped range: IPv6 parsing refuses those.
+    s.octets[0] = 0xfd;
+    if (d.is_v4_mapped()) d.octets[0] = 0xfd;
     src = s;
     dst = d;
     Ipv6Repr r{s, d, proto, in.u8(), static_cast<std::uint16_t>(payload_size), in.u8(), in.u32() & 0xfffff};

@@ -135,7 +135,8 @@ TEST(WireIcmpv6Malformed, OptionPastTheEnd) {
 }
 
 TEST(WireIcmpv6Malformed, LinkLayerOptionOfOtherSizeIsIgnored) {
-  auto m = NdpMessage::parse(ns_with_options({1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}));
+  const auto packet = ns_with_options({1, 2, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14});
+  auto m = NdpMessage::parse(packet);  // a view: the packet must outlive it
   ASSERT_TRUE(m);
   EXPECT_FALSE(m->source_lladdr());
 }
