@@ -271,6 +271,7 @@ struct TcpTranslator::State::Flow {
   bool guest_fin = false, host_eof = false, fin_sent = false, fin_acked = false, fin_seq_set = false;
   bool rdhup = false, want_out = false, ack_pending = false, must_ack = false;
   std::uint8_t dupacks = 0;
+  std::uint8_t unanswered_probes = 0;  // zero-window probes since the guest last spoke
   int retries = 0;
   Nanos rto = kInitialRto;
   std::uint64_t in_bytes = 0, out_bytes = 0;  // to / from the guest
@@ -687,6 +688,7 @@ void TcpTranslator::State::established_segment(Flow& f, const TcpPacket& tcp) {
 }
 
 void TcpTranslator::State::process_ack(Flow& f, const TcpPacket& tcp) {
+  f.unanswered_probes = 0;
   const std::uint32_t ack = tcp.ack_number();
   const std::uint32_t wnd = std::uint32_t{tcp.window()} << f.snd_wscale;
   if (seq_lt(f.snd_max, ack)) {  // acknowledges what we never sent
@@ -1027,7 +1029,10 @@ void TcpTranslator::State::on_timer(Flow& f) {
         return;
       }
       if (f.snd_wnd == 0 && !f.fin_sent) {
-        if (++f.retries > kMaxProbes) {
+        // A guest that keeps its window shut is given kMaxProbes probes in
+        // all; one that stops answering them (it vanished) is dropped as
+        // soon as unanswered retransmissions would be.
+        if (++f.retries > kMaxProbes || ++f.unanswered_probes > kMaxRetries) {
           close_with_rst(f);
           return;
         }

@@ -5,6 +5,7 @@ See natlib.py for the topology."""
 
 import json
 import os
+import signal
 import subprocess
 import time
 import unittest
@@ -144,23 +145,33 @@ class NatTest(NatTestCase):
 
     def test_vanished_guest_frees_flows(self):
         self.lab()
-        g = self.guest()
-        dl = g.popen(self.cleanup, ["sh", "-c", f"exec nc -d {INET_ADDR} {CHARGEN_PORT} > /dev/null"],
-                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: self.tcp_flows() >= 1, timeout=10, what="download flow")
+        # One guest vanishes mid-download (data in flight), the other while
+        # its window is shut (its reader stopped): zero-window probes must
+        # not keep that flow for their ten minutes once nobody answers them.
+        g, stalled = self.guest(), self.guest()
+        readers = [guest.popen(self.cleanup, ["sh", "-c", f"exec nc -d {INET_ADDR} {CHARGEN_PORT} > /dev/null"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for guest in (g, stalled)]
+        wait_for(lambda: self.tcp_flows() >= 2, timeout=10, what="download flows")
+        os.kill(readers[1].pid, signal.SIGSTOP)
         tx0 = self.e.counters("nat", g.port)["tx_bytes"]
         time.sleep(1.0)
         self.assertGreater(self.e.counters("nat", g.port)["tx_bytes"] - tx0, 1 << 20, "download running")
-        # The guest vanishes: its port first (so no RST or FIN can leave), then its process.
-        self.e.vnet("port", "del", "nat", str(g.port))
-        dl.kill()
+        def stalled_flow():
+            return [f for f in self.nat_status()["tcp"] if f["guest"].startswith(f"{stalled.ip}:")][0]
+        # Shut: all it was sent is acknowledged, and nothing more goes out.
+        wait_for(lambda: stalled_flow()["unacked"] == 0, timeout=20, what="the stalled guest's window shut")
+        # The guests vanish: their ports first (so no RST or FIN can leave), then their processes.
+        for guest, reader in zip((g, stalled), readers):
+            self.e.vnet("port", "del", "nat", str(guest.port))
+            reader.kill()
         t = time.monotonic()
         try:
-            # The translator gives up on a silent guest after its retransmissions (~75 s).
-            wait_for(lambda: self.tcp_flows() == 0, timeout=100, interval=1.0, what="the vanished guest's flows freed")
+            # The translator gives up on a silent guest after its retransmissions or
+            # probes (75 to 95 s).
+            wait_for(lambda: self.tcp_flows() == 0, timeout=120, interval=1.0, what="the vanished guests' flows freed")
         except AssertionError as e:
             raise AssertionError(f"{e}; nat.tcp: {json.dumps(self.nat_status()['tcp'])[:1000]}")
-        print(f"\n  flows freed {time.monotonic() - t:.1f} s after the guest vanished")
+        print(f"\n  flows freed {time.monotonic() - t:.1f} s after the guests vanished")
         self.assertTrue(self.e.alive())
 
     # 6. Policies.
