@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto request = parse_request({data, size}, why);
   if (!request) return 0;
   if (encode(*request) != std::vector<std::uint8_t>(data, data + size)) __builtin_trap();
-  if (request->op == Op::BindUnix || request->op == Op::CreateFile) {
+  if (request->op == Op::BindUnix || request->op == Op::CreateFile || request->op == Op::ConnectDgram ||
+      request->op == Op::OpenDir) {
     if (!valid_absolute_path(request->a, kMaxMessage) || request->a.find("/../") != std::string::npos)
       __builtin_trap();
     // The path rule must never let a path escape the run dir by spelling.

@@ -64,6 +64,7 @@ constexpr const char* kHelperAllowed[] = {
     "read", "write", "writev", "close", "lseek", "fcntl", "dup", "dup2", "dup3", "open", "openat", "openat2",
     "stat", "fstat", "lstat", "newfstatat", "statx", "getdents", "getdents64", "unlinkat", "unlink",
     "ftruncate", "fchownat", "fchmodat", "setns", "socketpair", "bind", "connect", "recvfrom", "recvmsg", "sendto", "sendmsg",
+    "getsockopt",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "brk", "mmap", "munmap", "mremap",
     "mprotect", "madvise", "clock_gettime", "gettimeofday", "getrandom", "getpid", "gettid", "getuid", "geteuid",
     "futex", "exit", "exit_group", "sigaltstack", "sched_getaffinity", "prctl", "getrlimit", "prlimit64",

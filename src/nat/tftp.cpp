@@ -58,6 +58,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "privsep/helper.hpp"
 #include "wire/tftp.hpp"
 
 namespace vnet::nat {
@@ -136,6 +137,17 @@ struct TftpServer::State {
     const std::string& path = io.config().tftp_dir;
     if (path.empty()) return;
     dir.reset(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!dir && (errno == EACCES || errno == EPERM) && privsep::broker()) {
+      // An engine that dropped root: the helper opens a root in root's
+      // directories (privsep/helper.hpp); files are still read as the
+      // engine's user, so they must be readable by it.
+      try {
+        dir = privsep::broker()->open_dir(path);
+      } catch (const UserError& e) {
+        log::warn("tftp: {}; TFTP disabled", e.what());
+        return;
+      }
+    }
     if (!dir) {
       log::warn("tftp: cannot open directory {}: {}; TFTP disabled", path, std::strerror(errno));
       return;

@@ -123,6 +123,25 @@ void DgramPort::on_readable() {
   }
 }
 
+// An engine that dropped root may not send to a unix socket in root's
+// directories or owned by root (QEMU started by root): the privileged helper
+// connects our socket to it, and we send without naming it from then on.
+// Tried at most once a second, since the peer may not be there yet.
+bool DgramPort::connect_through_helper() {
+  if (connected_ || config_.remote.family() != AF_UNIX || !privsep::broker()) return false;
+  const Nanos now = monotonic_now();
+  if (last_helper_connect_ != Nanos{} && now - last_helper_connect_ < kSeconds) return false;
+  last_helper_connect_ = now;
+  try {
+    privsep::broker()->connect_dgram(fd(), reinterpret_cast<const sockaddr_un*>(&config_.remote.storage)->sun_path);
+  } catch (const UserError& e) {
+    log::warn("dgram port {}: {}", id(), e.what());
+    return false;
+  }
+  connected_ = true;
+  return true;
+}
+
 bool DgramPort::is_own_frame(const sockaddr_storage& source) const {
   auto* from = reinterpret_cast<const sockaddr_in*>(&source);
   auto* self = reinterpret_cast<const sockaddr_in*>(&self_.storage);
@@ -142,13 +161,17 @@ bool DgramPort::write_queued() {
       msgs_[n].msg_hdr = {};
       msgs_[n].msg_hdr.msg_iov = &iovs_[n];
       msgs_[n].msg_hdr.msg_iovlen = 1;
-      msgs_[n].msg_hdr.msg_name = const_cast<sockaddr*>(config_.remote.get());
-      msgs_[n].msg_hdr.msg_namelen = config_.remote.length;
+      msgs_[n].msg_hdr.msg_name = connected_ ? nullptr : const_cast<sockaddr*>(config_.remote.get());
+      msgs_[n].msg_hdr.msg_namelen = connected_ ? 0 : config_.remote.length;
       return ++n < kBatch;
     });
     int sent = ::sendmmsg(out_fd, msgs_.data(), n, MSG_DONTWAIT);
     if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return true;
+      if (errno == EACCES && connect_through_helper()) continue;
+      // A peer we were connected to went away; when it is back, its path
+      // is named again (and connected again if need be).
+      if (connected_ && (errno == ECONNREFUSED || errno == ENOTCONN)) connected_ = false;
       // The peer is not there (yet): a unix socket not bound, or ICMP port
       // unreachable on UDP. The frame is lost, as on an unplugged cable.
       counters_.drop_down++;

@@ -47,6 +47,7 @@ class DgramPort : public FdPort {
   void open_unicast();
   void open_multicast();
   bool is_own_frame(const sockaddr_storage& source) const;
+  bool connect_through_helper();
 
   DgramConfig config_;
   UniqueFd send_fd_;         // multicast only: the socket frames leave from
@@ -57,6 +58,8 @@ class DgramPort : public FdPort {
   std::vector<iovec> iovs_;
   std::vector<sockaddr_storage> sources_;
   std::string unlink_path_;
+  bool connected_ = false;         // to the unix peer, by the privileged helper
+  Nanos last_helper_connect_{};
 };
 
 }  // namespace vnet

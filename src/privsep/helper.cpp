@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <span>
 #include <filesystem>
 
 #include "core/error.hpp"
@@ -87,12 +88,13 @@ UniqueFd bind_unix(const HelperPolicy& policy, const std::string& path, SocketTy
   UniqueFd sock(::socket(AF_UNIX, socket_type(type) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!sock || ::bind(sock.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
     throw Refused{errno_text("cannot bind " + path), errno};
-  // Bound owner-only (umask 077); `--group` widens it to one group, as the
-  // engine does for the sockets it binds itself.
-  if (policy.socket_group && (::fchownat(dir_fd.get(), name.c_str(), static_cast<uid_t>(-1), *policy.socket_group,
-                                         AT_SYMLINK_NOFOLLOW) != 0 ||
-                              ::fchmodat(dir_fd.get(), name.c_str(), 0660, 0) != 0))
+  // Owner-only (0600), as the engine makes the sockets it binds itself;
+  // `--group` widens it to one group.
+  if (policy.socket_group && ::fchownat(dir_fd.get(), name.c_str(), static_cast<uid_t>(-1), *policy.socket_group,
+                                        AT_SYMLINK_NOFOLLOW) != 0)
     throw Refused{errno_text("cannot give unix socket " + path + " to its group"), errno};
+  if (::fchmodat(dir_fd.get(), name.c_str(), policy.socket_group ? 0660 : 0600, 0) != 0)
+    throw Refused{errno_text("cannot set the mode of unix socket " + path), errno};
   return sock;
 }
 
@@ -111,6 +113,29 @@ UniqueFd connect_unix(const HelperPolicy& policy, const std::string& path) {
   if (!sock || ::connect(sock.get(), reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
     throw Refused{errno_text("connect " + path), errno};
   return sock;
+}
+
+// Connects the engine's own datagram socket (passed along with the request)
+// to a peer's socket in a directory the engine's user may not enter, or
+// that it may not write to (a QEMU run by root): once connected, the engine
+// sends without naming the path again.
+void connect_dgram(const HelperPolicy& policy, const std::string& path, int engine_sock) {
+  if (engine_sock < 0) throw Refused{"no socket came with the request", EINVAL};
+  int domain = 0, type = 0;
+  socklen_t len = sizeof domain;
+  if (::getsockopt(engine_sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX ||
+      (len = sizeof type, ::getsockopt(engine_sock, SOL_SOCKET, SO_TYPE, &type, &len)) != 0 || type != SOCK_DGRAM)
+    throw Refused{"the socket that came with the request is not a unix datagram socket", EINVAL};
+  if (auto why = refuse_path(policy, path)) throw Refused{*why, EACCES};
+  const auto [dir, name] = split(path);
+  UniqueFd dir_fd = open_dir(dir, O_PATH);
+  struct stat st{};
+  if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+    throw Refused{errno_text("connect " + path), errno};
+  if (!S_ISSOCK(st.st_mode)) throw Refused{path + " is not a socket", ENOTSOCK};
+  const sockaddr_un sun = unix_address(in_dir_path(dir_fd.get(), name));
+  if (::connect(engine_sock, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
+    throw Refused{errno_text("connect " + path), errno};
 }
 
 UniqueFd bind_inet(const HelperPolicy& policy, const std::string& address, const std::string& port_text,
@@ -144,6 +169,15 @@ UniqueFd bind_inet(const HelperPolicy& policy, const std::string& address, const
   return sock;
 }
 
+// An O_PATH handle on a directory the engine reads files beneath (a TFTP
+// root whose parents only root may enter). It opens nothing by itself: each
+// file is still opened by the engine, as its own user, beneath this handle.
+UniqueFd open_read_dir(const HelperPolicy& policy, const std::string& path) {
+  // Checked as if for a file directly inside it.
+  if (auto why = refuse_path(policy, path + "/x")) throw Refused{*why, EACCES};
+  return open_dir(path, O_PATH);
+}
+
 UniqueFd create_file(const HelperPolicy& policy, const std::string& path) {
   if (auto why = refuse_path(policy, path)) throw Refused{*why, EACCES};
   const auto [dir, name] = split(path);
@@ -173,8 +207,8 @@ void cleanup_run_dir(const HelperPolicy& policy) {
   ::closedir(dir);
 }
 
-void send_reply(int sock, const Reply& reply, int fd) {
-  const auto bytes = encode(reply);
+// One message with at most one descriptor attached (SCM_RIGHTS), either way.
+bool send_with_fd(int sock, std::span<const std::uint8_t> bytes, int fd) {
   iovec iov{const_cast<std::uint8_t*>(bytes.data()), bytes.size()};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -189,8 +223,34 @@ void send_reply(int sock, const Reply& reply, int fd) {
     c->cmsg_len = CMSG_LEN(sizeof(int));
     std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
   }
-  while (::sendmsg(sock, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR) {
+  ssize_t n;
+  while ((n = ::sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
   }
+  return n == static_cast<ssize_t>(bytes.size());
+}
+
+// Receives one message into buf (MSG_TRUNC: the result may exceed its
+// size); a descriptor that came along lands in fd, anything else attached
+// is closed.
+ssize_t recv_with_fd(int sock, std::span<std::uint8_t> buf, UniqueFd& fd) {
+  iovec iov{buf.data(), buf.size()};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_TRUNC)) < 0 && errno == EINTR) {
+  }
+  if (n < 0) return n;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
+      int received;
+      std::memcpy(&received, CMSG_DATA(c), sizeof received);
+      fd.reset(received);
+    }
+  return n;
 }
 
 // The helper needs only: TAP creation (NET_ADMIN), entering namespaces
@@ -235,13 +295,20 @@ std::optional<std::string> refuse_path(const HelperPolicy& policy, const std::st
 }
 
 Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueFd& out_fd) {
+  return handle_request(policy, request, out_fd, -1);
+}
+
+Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueFd& out_fd, int in_fd) {
   try {
+    if (in_fd >= 0 && request.op != Op::ConnectDgram) throw Refused{"unexpected descriptor with the request", EINVAL};
     switch (request.op) {
       case Op::OpenTap: out_fd = open_tap_device(request.a, request.b); break;
       case Op::BindUnix: out_fd = bind_unix(policy, request.a, request.socket_type); break;
       case Op::ConnectUnix: out_fd = connect_unix(policy, request.a); break;
       case Op::CreateFile: out_fd = create_file(policy, request.a); break;
       case Op::BindInet: out_fd = bind_inet(policy, request.a, request.b, request.socket_type); break;
+      case Op::OpenDir: out_fd = open_read_dir(policy, request.a); break;
+      case Op::ConnectDgram: connect_dgram(policy, request.a, in_fd); break;
       case Op::Cleanup: cleanup_run_dir(policy); break;
     }
     return {true, 0, {}};
@@ -255,7 +322,8 @@ Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueF
 void serve(UniqueFd sock, const HelperPolicy& policy) {
   std::uint8_t buf[kMaxMessage + 1];
   for (;;) {
-    const ssize_t n = ::recv(sock.get(), buf, sizeof buf, MSG_TRUNC);
+    UniqueFd in_fd;
+    const ssize_t n = recv_with_fd(sock.get(), buf, in_fd);
     if (n == 0) ::_exit(0);  // the engine is gone
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -270,10 +338,10 @@ void serve(UniqueFd sock, const HelperPolicy& policy) {
       log::warn("privileged helper: malformed request refused: {}", why.empty() ? "oversize" : why);
       reply = {false, EINVAL, "malformed request: " + why};
     } else {
-      reply = handle_request(policy, *request, fd);
+      reply = handle_request(policy, *request, fd, in_fd.get());
       if (!reply.ok) log::warn("privileged helper: refused: {}", reply.message);
     }
-    send_reply(sock.get(), reply, fd.get());
+    send_with_fd(sock.get(), encode(reply), fd.get());
   }
 }
 
@@ -284,30 +352,13 @@ Broker::~Broker() {
   if (helper_pid_ > 0) ::waitpid(helper_pid_, nullptr, 0);
 }
 
-UniqueFd Broker::call(const Request& request, bool want_fd) {
-  const auto bytes = encode(request);
-  if (::send(sock_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(bytes.size()))
-    throw UserError(errno_text("privileged helper"));
+UniqueFd Broker::call(const Request& request, bool want_fd, int attach_fd) {
+  if (!send_with_fd(sock_.get(), encode(request), attach_fd)) throw UserError(errno_text("privileged helper"));
   std::uint8_t buf[kMaxMessage];
-  iovec iov{buf, sizeof buf};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof control;
-  ssize_t n;
-  while ((n = ::recvmsg(sock_.get(), &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
-  }
-  if (n <= 0) throw UserError("the privileged helper has exited");
   UniqueFd fd;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(sizeof(int))) {
-      int received;
-      std::memcpy(&received, CMSG_DATA(c), sizeof received);
-      fd.reset(received);
-    }
-  auto reply = parse_reply({buf, static_cast<std::size_t>(n)});
+  const ssize_t n = recv_with_fd(sock_.get(), buf, fd);
+  if (n <= 0) throw UserError("the privileged helper has exited");
+  auto reply = parse_reply({buf, std::min(static_cast<std::size_t>(n), sizeof buf)});
   if (!reply) throw UserError("the privileged helper sent an unreadable reply");
   if (!reply->ok) throw UserError(reply->message);
   if (want_fd && !fd) throw UserError("the privileged helper sent no file descriptor");
@@ -331,6 +382,12 @@ UniqueFd Broker::bind_inet(const std::string& address, std::uint16_t port, Socke
 }
 
 UniqueFd Broker::create_file(const std::string& path) { return call({Op::CreateFile, SocketType::None, path, {}}, true); }
+
+void Broker::connect_dgram(int sock, const std::string& path) {
+  call({Op::ConnectDgram, SocketType::Dgram, path, {}}, false, sock);
+}
+
+UniqueFd Broker::open_dir(const std::string& path) { return call({Op::OpenDir, SocketType::None, path, {}}, true); }
 
 void Broker::cleanup() { call({Op::Cleanup, SocketType::None, {}, {}}, false); }
 

@@ -12,9 +12,14 @@
 //  - BindInet: an inet socket bound to a port below 1024, only for ports
 //    root listed with `vnet up --allow-port PORT`.
 //  - CreateFile: a capture file, created or truncated, write-only.
+//  - ConnectDgram: connects the engine's own unix datagram socket, passed
+//    along with the request, to a peer's socket the engine may not reach
+//    (a QEMU `-netdev dgram` run by root); nothing comes back but the answer.
+//  - OpenDir: an O_PATH handle on a directory (a TFTP root) whose parents
+//    the engine's user may not enter; files beneath are opened by the engine.
 //  - Cleanup: at engine exit, the run dir's pid file and unix sockets.
 //
-// Paths (BindUnix, ConnectUnix, CreateFile) are served only inside the run dir or a
+// Paths (BindUnix, ConnectUnix, ConnectDgram, CreateFile, OpenDir) are served only inside the run dir or a
 // directory root named with `vnet up --allow-path DIR`: the directory is
 // opened without following any symlink (openat2 RESOLVE_NO_SYMLINKS) and the
 // last component is never followed either. An existing socket is replaced
@@ -61,6 +66,8 @@ std::optional<std::string> refuse_path(const HelperPolicy& policy, const std::st
 
 // What the helper does for one request; out_fd is set when a reply carries one.
 Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueFd& out_fd);
+// in_fd: the descriptor that came with the request (ConnectDgram), else -1.
+Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueFd& out_fd, int in_fd);
 
 // The engine's end: blocking calls, one request in flight at a time (the
 // engine is single-threaded). Throws UserError with the helper's message.
@@ -76,10 +83,13 @@ class Broker {
   UniqueFd connect_unix(const std::string& path);
   UniqueFd bind_inet(const std::string& address, std::uint16_t port, SocketType type);
   UniqueFd create_file(const std::string& path);
+  UniqueFd open_dir(const std::string& path);
+  // Connects the engine's datagram socket sock to the unix socket at path.
+  void connect_dgram(int sock, const std::string& path);
   void cleanup();
 
  private:
-  UniqueFd call(const Request& request, bool want_fd);
+  UniqueFd call(const Request& request, bool want_fd, int attach_fd = -1);
 
   UniqueFd sock_;
   pid_t helper_pid_;

@@ -64,6 +64,14 @@ bool check_fields(const Request& r, std::string& why) {
       if (r.socket_type != SocketType::Stream && r.socket_type != SocketType::Dgram)
         return fail(why, "bad socket type");
       return true;
+    case Op::ConnectDgram:
+      if (!valid_absolute_path(r.a, kMaxUnixPath)) return fail(why, "bad socket path");
+      if (!r.b.empty() || r.socket_type != SocketType::Dgram) return fail(why, "unexpected field");
+      return true;
+    case Op::OpenDir:
+      if (!valid_absolute_path(r.a, kMaxMessage)) return fail(why, "bad directory path");
+      if (!r.b.empty() || r.socket_type != SocketType::None) return fail(why, "unexpected field");
+      return true;
     case Op::Cleanup:
       if (!r.a.empty() || !r.b.empty() || r.socket_type != SocketType::None) return fail(why, "unexpected field");
       return true;
@@ -144,7 +152,7 @@ std::optional<Request> parse_request(std::span<const std::uint8_t> bytes, std::s
     why = "bad socket type";
     return std::nullopt;
   }
-  if (p[0] < static_cast<std::uint8_t>(Op::OpenTap) || p[0] > static_cast<std::uint8_t>(Op::BindInet)) {
+  if (p[0] < static_cast<std::uint8_t>(Op::OpenTap) || p[0] > static_cast<std::uint8_t>(Op::ConnectDgram)) {
     why = "unknown operation";
     return std::nullopt;
   }

@@ -31,6 +31,8 @@ enum class Op : std::uint8_t {
   Cleanup = 4,     // remove the run dir's pid file and sockets: the engine is stopping
   ConnectUnix = 5, // a: absolute path of a listening stream socket to connect to
   BindInet = 6,    // a: numeric IPv4/IPv6 address, b: port 1-1023 in decimal; stream or dgram
+  OpenDir = 7,     // a: absolute path of a directory to read from (a TFTP root); O_PATH
+  ConnectDgram = 8,  // a: absolute path of a unix datagram socket; the engine's socket comes along
 };
 
 enum class SocketType : std::uint8_t { None = 0, Stream = 1, Dgram = 2 };

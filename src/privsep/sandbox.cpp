@@ -6,13 +6,6 @@
 #include "core/log.hpp"
 
 namespace vnet::privsep {
-namespace {
-
-// Whether root's engine drops to the default user without --user.
-constexpr bool kDropByDefault = false;
-
-}  // namespace
-
 Sandbox::Sandbox(std::unique_ptr<Broker> broker) : broker_(std::move(broker)) { set_broker(broker_.get()); }
 
 Sandbox::~Sandbox() {
@@ -25,28 +18,28 @@ Sandbox::~Sandbox() {
   set_broker(nullptr);
 }
 
+std::optional<std::string> engine_user(const SandboxOptions& options) {
+  if (::geteuid() != 0 || options.user == "root") return std::nullopt;
+  return options.user.empty() || options.user == "auto" ? isolation::default_user() : options.user;
+}
+
 std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir,
                                        std::optional<gid_t> socket_group) {
   using namespace isolation;
   const bool as_root = ::geteuid() == 0;
-  const std::string user_name = options.user == "auto" || (options.user.empty() && kDropByDefault) ? default_user()
-                                : options.user.empty()                                           ? "root"
-                                                                                                 : options.user;
-  if (as_root && user_name == "root") {
+  const std::optional<std::string> user_name = engine_user(options);
+  if (as_root && !user_name) {
     // Debugging: everything as before, but still no new privileges and the filter.
     set_no_new_privs();
     install_seccomp(options.seccomp, true);
-    if (options.user.empty())
-      log::info("engine runs as root (start it with --user NAME to drop root); seccomp {}", to_string(options.seccomp));
-    else
-      log::warn("engine keeps root (--user root): no privilege separation; seccomp {}", to_string(options.seccomp));
+    log::warn("engine keeps root (--user root): no privilege separation; seccomp {}", to_string(options.seccomp));
     return std::make_unique<Sandbox>(nullptr);
   }
   std::unique_ptr<Broker> broker;
   std::optional<UserIds> user;
   if (as_root) {
-    user = lookup_user(user_name);
-    if (user->uid == 0) throw UserError("--user " + user_name + " has uid 0: that is root (use --user root to keep it)");
+    user = lookup_user(*user_name);
+    if (user->uid == 0) throw UserError("--user " + *user_name + " has uid 0: that is root (use --user root to keep it)");
     HelperPolicy policy = make_policy(run_dir, options.allow_paths, options.allow_ports);
     policy.socket_group = socket_group;
     broker = start_helper(policy, options.seccomp);

@@ -1,14 +1,14 @@
 // Entering the engine's sandbox once its start-up configuration is in place.
 //
-// Started as root with --user NAME: fork the privileged helper
-// (privsep/helper.hpp), then become NAME ("auto": "vnet" if the install
+// Started as root: fork the privileged helper (privsep/helper.hpp), then
+// become the engine's user (--user NAME; by default "vnet" if the install
 // created it, else "nobody") with no supplementary groups and no
-// capabilities, set
-// no_new_privs and install the seccomp allowlist (core/isolation.hpp).
-// Without --user (or with `--user root`, for debugging) the engine keeps
-// root: no helper, no drop, but no_new_privs and the filter still apply.
-// Started as another user: no helper and no user change; capabilities are
-// cleared and the same no_new_privs and seccomp filter apply.
+// capabilities, set no_new_privs and install the seccomp allowlist
+// (core/isolation.hpp). `--user root` (for debugging, or set-ups that need
+// root's reach at runtime) keeps root: no helper, no drop, but no_new_privs
+// and the filter still apply. Started as another user: no helper and no
+// user change; capabilities are cleared and the same no_new_privs and
+// seccomp filter apply.
 #pragma once
 
 #include <sys/types.h>
@@ -24,7 +24,7 @@
 namespace vnet::privsep {
 
 struct SandboxOptions {
-  std::string user;  // "" or "root": keep root; "auto": isolation::default_user()
+  std::string user;  // "" or "auto": isolation::default_user(); "root": keep root
   isolation::SeccompMode seccomp = isolation::SeccompMode::On;
   std::vector<std::string> allow_paths;  // extra directories the helper serves
   std::vector<std::uint16_t> allow_ports;  // ports below 1024 the helper may bind
@@ -43,6 +43,10 @@ class Sandbox {
  private:
   std::unique_ptr<Broker> broker_;
 };
+
+// The user a root-started engine becomes, or nullopt when it keeps root
+// (`--user root`) or was not started as root.
+std::optional<std::string> engine_user(const SandboxOptions& options);
 
 // socket_group: `vnet up --group`, applied to the unix sockets the helper binds.
 std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std::string& run_dir,

@@ -49,6 +49,8 @@ TEST(PrivsepRequest, RoundTripsEachOperation) {
                               {Op::ConnectUnix, SocketType::Stream, "/run/vnet/qemu.sock", ""},
                               {Op::BindInet, SocketType::Stream, "0.0.0.0", "80"},
                               {Op::BindInet, SocketType::Dgram, "::1", "1023"},
+                              {Op::OpenDir, SocketType::None, "/srv/tftp", ""},
+                              {Op::ConnectDgram, SocketType::Dgram, "/run/vnet/qemu.dgram", ""},
                               {Op::Cleanup, SocketType::None, "", ""}};
   for (const auto& r : requests) {
     std::string why;
@@ -246,6 +248,46 @@ TEST_F(PrivsepFiles, ConnectsToALiveSocketOnly) {
   EXPECT_EQ(::send(fd.get(), "x", 1, 0), 1);
   std::ofstream(dir_ + "/plain") << "x";
   EXPECT_FALSE(run({Op::ConnectUnix, SocketType::Stream, dir_ + "/plain", ""}, fd).ok);
+}
+
+TEST_F(PrivsepFiles, OpensADirectoryOnlyInsideItsRulesAndNeverThroughASymlink) {
+  std::filesystem::create_directory(dir_ + "/tftp");
+  std::ofstream(dir_ + "/tftp/boot") << "x";
+  UniqueFd fd;
+  auto reply = run({Op::OpenDir, SocketType::None, dir_ + "/tftp", ""}, fd);
+  ASSERT_TRUE(reply.ok) << reply.message;
+  struct stat st{};
+  EXPECT_EQ(::fstatat(fd.get(), "boot", &st, 0), 0);  // the handle reaches files beneath it
+  UniqueFd outside;
+  EXPECT_FALSE(run({Op::OpenDir, SocketType::None, "/etc", ""}, outside).ok);
+  EXPECT_FALSE(outside);
+  std::filesystem::create_directory_symlink(dir_ + "/tftp", dir_ + "/via");
+  UniqueFd via;
+  EXPECT_FALSE(run({Op::OpenDir, SocketType::None, dir_ + "/via", ""}, via).ok);
+  EXPECT_FALSE(via);
+}
+
+TEST_F(PrivsepFiles, ConnectsTheEnginesDatagramSocketItWasGiven) {
+  UniqueFd peer;
+  const std::string path = dir_ + "/qemu.dgram";
+  ASSERT_TRUE(run({Op::BindUnix, SocketType::Dgram, path, ""}, peer).ok);
+  UniqueFd mine(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd none;
+  const Request connect{Op::ConnectDgram, SocketType::Dgram, path, ""};
+  auto reply = handle_request(policy_, connect, none, mine.get());
+  ASSERT_TRUE(reply.ok) << reply.message;
+  EXPECT_FALSE(none);
+  EXPECT_EQ(::send(mine.get(), "x", 1, 0), 1);  // no address needed any more
+  char got = 0;
+  EXPECT_EQ(::recv(peer.get(), &got, 1, MSG_DONTWAIT), 1);
+  // Without a socket, with a stream socket, outside the rules, or a
+  // descriptor sent along with another request: refused.
+  EXPECT_FALSE(handle_request(policy_, connect, none, -1).ok);
+  UniqueFd stream(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  EXPECT_FALSE(handle_request(policy_, connect, none, stream.get()).ok);
+  UniqueFd other(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  EXPECT_FALSE(handle_request(policy_, {Op::ConnectDgram, SocketType::Dgram, "/tmp/x.dgram", ""}, none, other.get()).ok);
+  EXPECT_FALSE(handle_request(policy_, {Op::OpenDir, SocketType::None, dir_, ""}, none, other.get()).ok);
 }
 
 TEST_F(PrivsepFiles, BindsOnlyTheLowPortsRootAllowed) {
