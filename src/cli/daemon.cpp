@@ -158,11 +158,14 @@ class ServiceNotifier {
     std::memcpy(addr_.sun_path, p.data(), p.size());
     addr_len_ = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + p.size());
     ::unsetenv("NOTIFY_SOCKET");
+    // Connected now, while we may still reach it: an engine that drops
+    // root may not name a socket in root's directories later.
+    connected_ = ::connect(fd_.get(), reinterpret_cast<const sockaddr*>(&addr_), addr_len_) == 0;
   }
   void send(const std::string& message) {
     if (!fd_) return;
-    if (::sendto(fd_.get(), message.data(), message.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&addr_),
-                 addr_len_) < 0)
+    const auto* to = connected_ ? nullptr : reinterpret_cast<const sockaddr*>(&addr_);
+    if (::sendto(fd_.get(), message.data(), message.size(), MSG_NOSIGNAL, to, connected_ ? 0 : addr_len_) < 0)
       log::warn("{}", errno_text("cannot notify the service manager"));
   }
 
@@ -170,6 +173,7 @@ class ServiceNotifier {
   UniqueFd fd_;
   sockaddr_un addr_{};
   socklen_t addr_len_ = 0;
+  bool connected_ = false;
 };
 
 // How long the loop runs after a stop request to send what closing the
@@ -268,10 +272,9 @@ int run_up(const UpOptions& options) {
   const StateStore store(options.state_dir);
   StateStore::Loaded saved = store.load();
   for (const auto& p : saved.problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
-  // An engine that drops root (--user) keeps saving into its state dir.
-  if (::geteuid() == 0 && !options.sandbox.user.empty() && options.sandbox.user != "root") {
-    const auto user = isolation::lookup_user(options.sandbox.user == "auto" ? isolation::default_user()
-                                                                            : options.sandbox.user);
+  // An engine that drops root keeps saving into its state dir.
+  if (const auto name = privsep::engine_user(options.sandbox)) {
+    const auto user = isolation::lookup_user(*name);
     if (user.uid != 0) store.give_to(user.uid, user.gid);
   }
   std::string level = !options.log_level.empty() ? options.log_level : config.log_level;

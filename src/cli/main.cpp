@@ -153,8 +153,8 @@ int run(int argc, char** argv) {
   up->add_flag("--foreground", up_opts.foreground, "Stay in the foreground and log to stderr");
   up->add_option("--log-level", up_opts.log_level, "debug, info, warn or error");
   up->add_option("--user", up_opts.sandbox.user,
-                 "As root: run the engine as this unprivileged user, with a privileged helper for TAPs and root's "
-                 "directories (auto: vnet if it exists, else nobody). Without it the engine keeps root");
+                 "As root: the unprivileged user the engine runs as, with a privileged helper for TAPs and root's "
+                 "directories (default auto: vnet if it exists, else nobody; root: keep root, for debugging)");
   std::string seccomp_mode = "on";
   up->add_option("--seccomp", seccomp_mode,
                  "System call filter: on (unlisted calls fail with EPERM), log (allowed but logged by the kernel), "

@@ -133,6 +133,7 @@ StateStore::StateStore(std::string dir) : dir_(std::move(dir)) {}
 
 StateStore::Loaded StateStore::load() const {
   make_dirs(dir_);
+  directory();
   Loaded out;
   const std::string current = path(), previous = current + ".prev";
   std::string problem;
@@ -165,33 +166,38 @@ StateStore::Loaded StateStore::load() const {
   return out;
 }
 
-namespace {
-
-// Writes PATH atomically: PATH.tmp, fsync, rename over PATH.
-void replace_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  ::unlink(tmp.c_str());
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!fd) throw UserError(errno_text("cannot create " + tmp));
-  write_all(fd.get(), text, tmp);
-  if (::fsync(fd.get()) != 0) throw UserError(errno_text("cannot fsync " + tmp));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) throw UserError(errno_text("cannot rename " + tmp + " to " + path));
+const UniqueFd& StateStore::directory() const {
+  if (!*dir_fd_) {
+    *dir_fd_ = UniqueFd(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!*dir_fd_) throw UserError(errno_text("cannot open state dir " + dir_));
+  }
+  return *dir_fd_;
 }
 
-}  // namespace
+// Writes DIR/NAME atomically: NAME.tmp, fsync, rename over NAME.
+void StateStore::replace_file(const std::string& name, const std::string& text) const {
+  const int dir = directory().get();
+  const std::string tmp = name + ".tmp", tmp_path = dir_ + "/" + tmp;
+  ::unlinkat(dir, tmp.c_str(), 0);
+  UniqueFd fd(::openat(dir, tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!fd) throw UserError(errno_text("cannot create " + tmp_path));
+  write_all(fd.get(), text, tmp_path);
+  if (::fsync(fd.get()) != 0) throw UserError(errno_text("cannot fsync " + tmp_path));
+  if (::renameat(dir, tmp.c_str(), dir, name.c_str()) != 0)
+    throw UserError(errno_text("cannot rename " + tmp_path + " to " + dir_ + "/" + name));
+}
 
 void StateStore::save(const std::string& text, const std::string& previous_text) const {
   // The previous copy comes from memory, not from the file on disk, which
   // may be the damaged one.
-  if (!previous_text.empty()) replace_file(path() + ".prev", previous_text);
-  replace_file(path(), text);
-  UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (dir) ::fsync(dir.get());
+  if (!previous_text.empty()) replace_file("state.json.prev", previous_text);
+  replace_file("state.json", text);
+  ::fsync(directory().get());
 }
 
 void StateStore::give_to(uid_t uid, gid_t gid) const {
-  UniqueFd dir(::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-  if (!dir || ::fchown(dir.get(), uid, gid) != 0) throw UserError(errno_text("cannot hand state dir " + dir_ + " to the engine's user"));
+  const UniqueFd& dir = directory();
+  if (::fchown(dir.get(), uid, gid) != 0) throw UserError(errno_text("cannot hand state dir " + dir_ + " to the engine's user"));
   for (const char* name : {"state.json", "state.json.prev", "state.json.tmp", "state.json.prev.tmp"})
     if (::fchownat(dir.get(), name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0 && errno != ENOENT)
       throw UserError(errno_text("cannot hand " + dir_ + "/" + name + " to the engine's user"));

@@ -20,11 +20,14 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
+
+#include "core/fd.hpp"
 
 namespace vnet {
 
@@ -45,7 +48,10 @@ class StateStore {
     nlohmann::json state = nlohmann::json::object();  // empty object: nothing saved yet
     std::vector<std::string> problems;                // one line each, naming the file and line
   };
-  // Creates the directory (0700) if needed; never throws for bad content.
+  // Creates the directory (0700) if needed and keeps it open: saves go
+  // through that descriptor, so an engine that dropped root keeps saving
+  // into a directory whose parents it may not enter (the run dir's state/).
+  // Never throws for bad content.
   Loaded load() const;
   // As root, before the engine drops to an unprivileged user: the directory
   // and its files become that user's, so the engine can keep saving.
@@ -55,7 +61,11 @@ class StateStore {
   void save(const std::string& text, const std::string& previous_text) const;
 
  private:
+  const UniqueFd& directory() const;  // opened on first use
+  void replace_file(const std::string& name, const std::string& text) const;
+
   std::string dir_;
+  std::shared_ptr<UniqueFd> dir_fd_ = std::make_shared<UniqueFd>();  // shared by copies; set by load()
 };
 
 // Records definition changes as they are made and keeps the state file current.

@@ -28,6 +28,13 @@ def proc_status(pid):
     return fields
 
 
+def auto_user_uid():
+    try:
+        return pwd.getpwnam("vnet").pw_uid
+    except KeyError:
+        return NOBODY.pw_uid
+
+
 def children(pid):
     out = run(["ps", "-o", "pid=,user=,comm=", "--ppid", str(pid)], check=False).stdout
     return [line.split() for line in out.splitlines() if line.strip()]
@@ -182,11 +189,16 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
     def test_user_auto_picks_vnet_or_nobody(self):
         e = Engine(self.cleanup, extra=["--user", "auto"])
         self.engines.append(e)
-        try:
-            expected = pwd.getpwnam("vnet").pw_uid
-        except KeyError:
-            expected = NOBODY.pw_uid
-        self.assertEqual(proc_status(e.pid)["Uid"].split()[0], str(expected))
+        self.assertEqual(proc_status(e.pid)["Uid"].split()[0], str(auto_user_uid()))
+
+    def test_root_engine_drops_by_default(self):
+        e = Engine(self.cleanup)  # no --user at all
+        self.engines.append(e)
+        s = proc_status(e.pid)
+        self.assertEqual(s["Uid"].split(), [str(auto_user_uid())] * 4)
+        self.assertEqual((s["CapEff"], s["NoNewPrivs"], s["Seccomp"]), ("0000000000000000", "1", "2"))
+        self.assertEqual([c[2] for c in children(e.pid)], ["vnet-privsep"])
+        self.assertEqual(e.status()["engine"]["uid"], auto_user_uid())
 
     def test_user_root_keeps_root_for_debugging_with_the_filter(self):
         e = Engine(self.cleanup, extra=["--user", "root"])

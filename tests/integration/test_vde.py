@@ -15,10 +15,12 @@ address lives in test namespaces.
 """
 
 import os
+import shutil
 import socket
 import stat
 import struct
 import subprocess
+import tempfile
 import time
 import unittest
 
@@ -56,6 +58,15 @@ class VdeTest(VnetTestCase):
         engine.vnet("net", "add", NET)
         return engine
 
+    def switch_dir(self, engine):
+        """Where the engine, which runs as its own unprivileged user, may
+        create its VDE directory: a parent that user owns."""
+        parent = tempfile.mkdtemp(prefix="vnet-vde-")
+        self.cleanup.add(lambda: shutil.rmtree(parent, ignore_errors=True))
+        uid = engine.status()["engine"]["uid"]
+        os.chown(parent, uid, -1)
+        return os.path.join(parent, "switch")
+
     def plugs(self, engine, parent):
         return [p for p in engine.network(NET)["ports"] if p.get("parent") == parent]
 
@@ -89,7 +100,7 @@ class VdeTest(VnetTestCase):
     def test_qemu_netdev_vde_reaches_namespace_guest(self):
         engine = self.switch_engine()
         guest, tap = engine.add_tap_guest(self.cleanup, NET, None)
-        vde_dir = os.path.join(self.tmp, "switch")
+        vde_dir = self.switch_dir(engine)
         sw = engine.add_port(NET, f"vde,dir={vde_dir}")
         st = os.lstat(vde_dir)
         self.assertTrue(stat.S_ISDIR(st.st_mode))
@@ -115,8 +126,9 @@ class VdeTest(VnetTestCase):
         self.assertEqual(plug["kind"], "vde")
         self.assertIn(f"pid {qemu.pid}", plug["peer"])
         data_sock = os.path.join(vde_dir, f"{plug['id']:03d}")
-        # 0600 as made; libvdeplug then sets its own mode (default 0700): never wider.
-        self.assertEqual(stat.S_IMODE(os.lstat(data_sock).st_mode) & 0o077, 0)
+        # 0600 as made; libvdeplug then sets its own mode (QEMU as root plugging
+        # into a switch of another user widens it to the group): never to others.
+        self.assertEqual(stat.S_IMODE(os.lstat(data_sock).st_mode) & 0o007, 0)
 
         self.assertEqual(self.dhcp(guest), (LEASE_IP, GATEWAY), "lease from QEMU's stack through vnet")
         before = engine.counters(NET, plug["id"])
@@ -137,7 +149,7 @@ class VdeTest(VnetTestCase):
     def test_vde_plug2tap_exchanges_file_with_tap_guest(self):
         engine = self.switch_engine()
         a, _ = engine.add_tap_guest(self.cleanup, NET, "10.77.0.1/24")
-        vde_dir = os.path.join(self.tmp, "switch")
+        vde_dir = self.switch_dir(engine)
         sw = engine.add_port(NET, f"vde,dir={vde_dir}")
         b = Netns(self.cleanup, prefix="vdb")
         self.plug2tap(b, vde_dir)
@@ -160,7 +172,7 @@ class VdeTest(VnetTestCase):
     def test_hostile_handshakes_are_refused_and_counted(self):
         engine = self.switch_engine()
         a, _ = engine.add_tap_guest(self.cleanup, NET, "10.77.0.1/24")
-        vde_dir = os.path.join(self.tmp, "switch")
+        vde_dir = self.switch_dir(engine)
         sw = engine.add_port(NET, f"vde,dir={vde_dir}")
         ctl = os.path.join(vde_dir, "ctl")
         victim = os.path.join(self.tmp, "victim.sock")
@@ -224,8 +236,13 @@ class VdeTest(VnetTestCase):
     # ---- vnet is a plug ----------------------------------------------------------
 
     def test_vnet_plugs_into_vde_switch(self):
-        sw_dir = os.path.join(self.tmp, "vde_switch")
-        switch = subprocess.Popen(["vde_switch", "-s", sw_dir], stdin=subprocess.PIPE,
+        # A switch other users may plug into (the engine runs as its own
+        # unprivileged user), as vde_switch offers with -mod.
+        parent = tempfile.mkdtemp(prefix="vnet-vde-")
+        self.cleanup.add(lambda: shutil.rmtree(parent, ignore_errors=True))
+        os.chmod(parent, 0o755)
+        sw_dir = os.path.join(parent, "vde_switch")
+        switch = subprocess.Popen(["vde_switch", "-s", sw_dir, "-mod", "777"], stdin=subprocess.PIPE,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.cleanup.process(switch)
         wait_for(lambda: os.path.exists(os.path.join(sw_dir, "ctl")), what="vde_switch's control socket")
@@ -253,7 +270,7 @@ class VdeTest(VnetTestCase):
         switch.kill()
         switch.wait(timeout=10)
         wait_for(lambda: engine.port(NET, plug)["state"].startswith("waiting"), what="the plug to notice")
-        switch = subprocess.Popen(["vde_switch", "-s", sw_dir], stdin=subprocess.PIPE,
+        switch = subprocess.Popen(["vde_switch", "-s", sw_dir, "-mod", "777"], stdin=subprocess.PIPE,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.cleanup.process(switch)
         wait_for(lambda: engine.port(NET, plug)["state"] == "connected", timeout=15, what="reconnect")

@@ -279,8 +279,11 @@ class VnetTestCase(unittest.TestCase):
             if e.sanitizer_findings:
                 self.fail(f"sanitizer report in the engine's log ({e.run_dir}/vnet.log):\n{e.sanitizer_findings}")
 
-    def engine(self, config=None, netns=None):
-        e = Engine(self.cleanup, config, netns=netns)
+    def engine(self, config=None, netns=None, extra=()):
+        # Started as root, the engine runs as an unprivileged user; the
+        # sockets, captures and TFTP roots tests name live in this root-only
+        # scratch dir, which the privileged helper serves when allowed.
+        e = Engine(self.cleanup, config, netns=netns, extra=("--allow-path", self.tmp) + tuple(os.environ.get("VNET_TEST_EXTRA", "").split()) + tuple(extra))
         self.engines.append(e)
         return e
 
