@@ -1,9 +1,11 @@
 // Flow admission, per-guest accounting and the send-buffer budget.
 //
 // Theory of operation: each translator (tcp, udp, icmp) keeps its flows'
-// protocol state in its own map keyed by FlowKey; this table decides who may
-// open one more, counts flows per guest and per network, and owns the
-// network's budget of host send buffers.
+// protocol state in its own FlowMap keyed by FlowKey; this table decides who
+// may open one more, counts flows per guest and per network, and owns the
+// network's budget of host send buffers. The datagram translators expire
+// idle flows with the one IdleSweep (flow.hpp); TCP flows end with their
+// connection and are freed after the event that ended them (tcp.cpp).
 //
 // Guests: a flow counts against the guest that owns its source address, the
 // MAC that GuestIo::guest_mac() returns (a binding of port and MAC that a

@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <functional>
+#include <memory>
 #include <unordered_map>
 
 #include <nlohmann/json_fwd.hpp>
@@ -129,6 +131,57 @@ class FlowTable {
   std::uint32_t sndbuf_epoch_ = 1;
   std::size_t freed_since_trim_ = 0;
   Timer trim_timer_;
+};
+
+// A translator's flows by key, each owned by the map.
+template <class Flow>
+using FlowMap = std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash>;
+
+// The idle sweep of the datagram translators (UDP, ICMP): while they have
+// flows, every `interval` the flows idle past their limit (Flow::last_active,
+// Flow::idle_limit()) are erased through the translator, which closes the
+// socket and releases the accounting; then the table may trim the heap. TCP
+// needs none: its flows end with their connection (tcp.cpp).
+template <class Flow>
+class IdleSweep {
+ public:
+  IdleSweep(EventLoop& loop, FlowTable& table, FlowMap<Flow>& flows, Nanos interval,
+            std::function<void(const FlowKey&)> erase)
+      : table_(table), flows_(flows), interval_(interval), erase_(std::move(erase)),
+        timer_(loop, [this] { on_timer(); }) {}
+
+  // A flow was added: the sweep runs while there are any.
+  void flow_added() {
+    if (!timer_.armed()) timer_.arm_in(interval_);
+  }
+
+  void expire(Nanos now) {
+    std::size_t freed = 0;
+    for (auto it = flows_.begin(); it != flows_.end();) {
+      const Flow& f = *it->second;
+      auto next = std::next(it);
+      if (now - f.last_active >= f.idle_limit()) {
+        erase_(f.key);
+        freed++;
+      }
+      it = next;
+    }
+    // A burst leaves a large bucket array behind; give it back too.
+    if (flows_.bucket_count() > 1024 && flows_.size() < flows_.bucket_count() / 8) flows_.rehash(0);
+    table_.freed(freed);
+  }
+
+ private:
+  void on_timer() {
+    expire(monotonic_now());
+    if (!flows_.empty()) timer_.arm_in(interval_);
+  }
+
+  FlowTable& table_;
+  FlowMap<Flow>& flows_;
+  Nanos interval_;
+  std::function<void(const FlowKey&)> erase_;
+  Timer timer_;
 };
 
 }  // namespace vnet::nat

@@ -51,20 +51,22 @@ struct EchoFlow {
   IpAddr pinged;  // what the guest addressed (the reply's source)
   UniqueFd sock;
   Nanos last_active = 0;
+  Nanos idle_limit() const { return kIdleTimeout; }
 };
 
 }  // namespace
 
 struct IcmpTranslator::State {
-  explicit State(GuestIo& g) : io(g), table(g.flows()), sweep(g.loop(), [this] { on_sweep(); }) {}
+  explicit State(GuestIo& g)
+      : io(g), table(g.flows()), sweep(g.loop(), table, flows, kSweepInterval, [this](const FlowKey& k) { erase(k); }) {}
   ~State() {
     for (auto& [k, f] : flows) io.loop().remove(f->sock.get());
   }
 
   GuestIo& io;
   FlowTable& table;
-  std::unordered_map<FlowKey, std::unique_ptr<EchoFlow>, FlowKeyHash> flows;
-  Timer sweep;
+  FlowMap<EchoFlow> flows;
+  IdleSweep<EchoFlow> sweep;
   bool warned = false;
 
   EchoFlow* open(const FlowKey& key, const IpAddr& pinged) {
@@ -84,7 +86,7 @@ struct IcmpTranslator::State {
     flows.emplace(key, std::move(f));
     table.add(guest, FlowKind::Icmp);
     io.loop().add(raw->sock.get(), EPOLLIN, [this, raw](std::uint32_t) { on_readable(*raw); });
-    if (!sweep.armed()) sweep.arm_in(kSweepInterval);
+    sweep.flow_added();
     return raw;
   }
 
@@ -127,23 +129,6 @@ struct IcmpTranslator::State {
     flows.erase(it);
   }
 
-  void expire(Nanos now) {
-    std::size_t freed = 0;
-    for (auto it = flows.begin(); it != flows.end();) {
-      auto next = std::next(it);
-      if (now - it->second->last_active >= kIdleTimeout) {
-        erase(it->first);
-        freed++;
-      }
-      it = next;
-    }
-    table.freed(freed);
-  }
-
-  void on_sweep() {
-    expire(monotonic_now());
-    if (!flows.empty()) sweep.arm_in(kSweepInterval);
-  }
 };
 
 IcmpTranslator::IcmpTranslator(GuestIo& io) : state_(std::make_unique<State>(io)) {}
@@ -181,7 +166,7 @@ void IcmpTranslator::on_packet(const Ipv4Packet& ip, Ipv4Addr target) {
     s.io.counters().icmp_echo_out++;
 }
 
-void IcmpTranslator::expire_idle(Nanos now) { state_->expire(now); }
+void IcmpTranslator::expire_idle(Nanos now) { state_->sweep.expire(now); }
 
 std::size_t IcmpTranslator::size() const { return state_->flows.size(); }
 

@@ -69,7 +69,8 @@ std::string endpoint(const IpAddr& a, std::uint16_t port) { return a.to_string()
 }  // namespace
 
 struct UdpTranslator::State {
-  explicit State(GuestIo& g) : io(g), table(g.flows()), sweep(g.loop(), [this] { on_sweep(); }) {}
+  explicit State(GuestIo& g)
+      : io(g), table(g.flows()), sweep(g.loop(), table, flows, kSweepInterval, [this](const FlowKey& k) { erase(k); }) {}
   ~State() {
     for (auto& [k, f] : flows)
       if (f->sock) io.loop().remove(f->sock.get());
@@ -77,15 +78,15 @@ struct UdpTranslator::State {
 
   GuestIo& io;
   FlowTable& table;
-  std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
-  Timer sweep;
+  FlowMap<Flow> flows;
+  IdleSweep<Flow> sweep;
 
   Flow* insert(std::unique_ptr<Flow> f) {
     Flow* raw = f.get();
     table.add(raw->guest, FlowKind::Udp);
     flows.emplace(raw->key, std::move(f));
     io.counters().udp_flows++;
-    if (!sweep.armed()) sweep.arm_in(kSweepInterval);
+    sweep.flow_added();
     return raw;
   }
 
@@ -206,25 +207,6 @@ struct UdpTranslator::State {
     // EAGAIN/ENOBUFS: UDP may lose datagrams; the guest's protocol copes.
   }
 
-  void expire(Nanos now) {
-    std::size_t freed = 0;
-    for (auto it = flows.begin(); it != flows.end();) {
-      Flow& f = *it->second;
-      auto next = std::next(it);
-      if (now - f.last_active >= f.idle_limit()) {
-        erase(f.key);
-        freed++;
-      }
-      it = next;
-    }
-    if (flows.bucket_count() > 1024 && flows.size() < flows.bucket_count() / 8) flows.rehash(0);
-    table.freed(freed);
-  }
-
-  void on_sweep() {
-    expire(monotonic_now());
-    if (!flows.empty()) sweep.arm_in(kSweepInterval);
-  }
 };
 
 UdpTranslator::UdpTranslator(GuestIo& io) : state_(std::make_unique<State>(io)) {}
@@ -283,7 +265,7 @@ void UdpTranslator::forget_host_fd(int host_fd) {
   }
 }
 
-void UdpTranslator::expire_idle(Nanos now) { state_->expire(now); }
+void UdpTranslator::expire_idle(Nanos now) { state_->sweep.expire(now); }
 
 nlohmann::json UdpTranslator::status() const {
   nlohmann::json out = nlohmann::json::array();
