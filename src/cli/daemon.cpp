@@ -21,6 +21,7 @@
 #include "cli/client.hpp"
 #include "control/config.hpp"
 #include "control/request.hpp"
+#include "control/metrics.hpp"
 #include "control/server.hpp"
 #include "control/state.hpp"
 #include "core/error.hpp"
@@ -185,7 +186,8 @@ constexpr Nanos kStateSaveInterval = 5 * kSeconds;
 // Builds everything, calls ready() with what could not be restored, then
 // runs until `vnet down` or a signal, and saves the state on the way out.
 void run_engine(const std::string& run_dir, const Config& config, const privsep::SandboxOptions& sandbox_options,
-                const SocketAccess& access, const StateStore& store, const nlohmann::json& saved,
+                const SocketAccess& access, const std::string& metrics_addr, const StateStore& store,
+                const nlohmann::json& saved,
                 const std::function<void(Engine&, const std::vector<std::string>&)>& ready) {
   ServiceNotifier notifier;
   EventLoop loop;
@@ -205,6 +207,8 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
   });
   save_timer->arm_in(kStateSaveInterval);
   ControlServer server(engine, control_socket_path(run_dir));
+  std::unique_ptr<MetricsServer> metrics;
+  if (!metrics_addr.empty()) metrics = std::make_unique<MetricsServer>(loop, engine, metrics_addr);
   PidFile pid(run_dir + "/vnet.pid");
   // Start-up opens are done: from here on the engine runs unprivileged.
   auto sandbox = privsep::enter_sandbox(sandbox_options, run_dir, access.group);
@@ -285,7 +289,7 @@ int run_up(const UpOptions& options) {
   }
 
   if (options.foreground) {
-    run_engine(options.run_dir, config, options.sandbox, access, store, saved.state,
+    run_engine(options.run_dir, config, options.sandbox, access, options.metrics_addr, store, saved.state,
                [&](Engine& engine, const auto& problems) {
       for (const auto& p : problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
       std::printf("vnet is up in the foreground (run dir %s); Ctrl-C stops it\n", options.run_dir.c_str());
@@ -310,7 +314,8 @@ int run_up(const UpOptions& options) {
     log_fd.reset();
     int status = 0;
     try {
-      run_engine(options.run_dir, config, options.sandbox, access, store, saved.state, [&](Engine&, const auto& problems) {
+      run_engine(options.run_dir, config, options.sandbox, access, options.metrics_addr, store, saved.state,
+                 [&](Engine&, const auto& problems) {
         std::string ok = "OK";
         for (const auto& p : problems) ok += "\n" + p;
         [[maybe_unused]] auto n = ::write(write_end.get(), ok.data(), ok.size());

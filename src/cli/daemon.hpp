@@ -14,7 +14,8 @@ struct UpOptions {
   bool foreground = false;
   std::string log_level;  // overrides the config's
   privsep::SandboxOptions sandbox;  // user, seccomp, helper's extra directories
-  std::string state_dir;  // saved definitions and leases (control/state.hpp)
+  std::string state_dir;
+  std::string metrics_addr;  // --metrics: loopback HTTP listener for /metrics (empty: none)  // saved definitions and leases (control/state.hpp)
   std::string socket_group;  // --group: data sockets 0660 for this group (default: owner only, 0600)
 };
 

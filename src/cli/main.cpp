@@ -170,6 +170,9 @@ int run(int argc, char** argv) {
                  "Where networks, ports, forwards and DHCP leases added at runtime are saved and restored from "
                  "(default: $VNET_STATE_DIR; RUN_DIR/state with --run-dir or $VNET_RUN_DIR; /var/lib/vnet for root; "
                  "else $XDG_STATE_HOME/vnet or ~/.local/state/vnet)");
+  up->add_option("--metrics", up_opts.metrics_addr,
+                 "Serve Prometheus metrics at http://ADDR/metrics; ADDR is a loopback address and port, e.g. "
+                 "127.0.0.1:9477 (same text as `vnet metrics`)");
   up->add_option("--allow-port", up_opts.sandbox.allow_ports,
                  "As root with --user: a port below 1024 the privileged helper may bind for the engine (repeatable)")
       ->check(CLI::Range(1, 1023));
@@ -189,6 +192,10 @@ int run(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Networks, ports, learned MACs and counters");
   status->add_option("net", status_net, "Only this network");
   status->add_flag("--json", json_out, "Machine-readable output");
+
+  auto* metrics = app.add_subcommand(
+      "metrics", "Counters in the Prometheus text format: per port frames, bytes and drops by cause; NAT flows, leases, "
+                 "forward connections");
 
   auto* net = app.add_subcommand("net", "Manage networks");
   net->require_subcommand(1);
@@ -321,6 +328,10 @@ int run(int argc, char** argv) {
     auto reply = client.call(req);
     reply.erase("ok");
     fmt::print("{}", json_out ? reply.dump(2) + "\n" : vnet::cli::render_status(reply));
+    return 0;
+  }
+  if (*metrics) {
+    fmt::print("{}", client.call({{"cmd", "metrics"}})["text"].get<std::string>());
     return 0;
   }
   if (*net_add) {

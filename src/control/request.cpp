@@ -5,6 +5,7 @@
 #include <string_view>
 #include <vector>
 
+#include "control/metrics.hpp"
 #include "control/state.hpp"
 #include "core/error.hpp"
 
@@ -77,6 +78,7 @@ const std::vector<CommandKeys>& command_keys() {
       {"shutdown", {}},
       {"capture", {"net"}},
       {"attach", {"net"}},
+      {"metrics", {}},
   };
   return table;
 }
@@ -150,6 +152,7 @@ json dispatch(Engine& engine, const json& req) {
   if (cmd == "pf_list") return ok({{"forwards", engine.pf_list(string_field(req, "net"))}});
   if (cmd == "attach") return ok(engine.attach(string_field(req, "net")));
   if (cmd == "shutdown") return ok();
+  if (cmd == "metrics") return ok({{"text", render_engine_metrics(engine)}});
   if (cmd == "capture") {
     engine.network(string_field(req, "net"));
     return ok();

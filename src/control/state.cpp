@@ -62,7 +62,8 @@ std::optional<std::string> read_file(const std::string& path, std::string& probl
   return text;
 }
 
-// Parses and checks one state file; on failure `problem` says where and why.
+}  // namespace
+
 std::optional<json> parse_state(const std::string& path, const std::string& text, std::string& problem) {
   json state;
   try {
@@ -93,6 +94,8 @@ std::optional<json> parse_state(const std::string& path, const std::string& text
   }
   return state;
 }
+
+namespace {
 
 void write_all(int fd, const std::string& text, const std::string& path) {
   std::size_t done = 0;

@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -37,6 +38,10 @@ class Engine;
 // (--run-dir, $VNET_RUN_DIR) RUN_DIR/state, so side-by-side engines keep
 // apart; as root /var/lib/vnet; else $XDG_STATE_HOME/vnet or ~/.local/state/vnet.
 std::string resolve_state_dir(const std::string& flag, const std::string& run_dir, bool run_dir_chosen);
+
+// Parses and checks the text of a state file; on failure, nullopt and
+// `problem` names PATH:LINE and what is wrong.
+std::optional<nlohmann::json> parse_state(const std::string& path, const std::string& text, std::string& problem);
 
 class StateStore {
  public:

@@ -8,8 +8,15 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import unittest
+
+try:
+    from prometheus_client.parser import text_string_to_metric_families
+except ImportError:  # a python3 other than Debian's runs the tests: use Debian's python3-prometheus-client
+    sys.path.append("/usr/lib/python3/dist-packages")
+    from prometheus_client.parser import text_string_to_metric_families
 
 from natlib import INET_ADDR, NatTestCase, host_connect, listening
 from vnetlib import VNET, Netns, run, wait_for
@@ -160,6 +167,53 @@ class OpsTest(NatTestCase):
         except subprocess.TimeoutExpired:
             self.fail("the guest's iperf3 still runs 5 s after the engine stopped: its flows were not reset")
         self.assertRegex(client.stderr.read().decode() + client.stdout.read().decode(), "reset by peer|Broken pipe")
+
+    def test_metrics_scraped_over_http_move_with_traffic(self):
+        blob = os.urandom(2 << 20)
+        e = self.build_lab(http_files={"blob": blob})
+        self.nat_net("nat")
+        e.vnet("pf", "add", "nat", "tcp:127.0.0.1:2223-:8022")
+        self.restart(e, "--metrics", "127.0.0.1:9477")
+        g = self.guest()
+
+        def scrape():
+            text = self.hostns.run(["curl", "-sf", "http://127.0.0.1:9477/metrics"], timeout=20).stdout
+            samples = {}
+            for family in text_string_to_metric_families(text):
+                for s in family.samples:
+                    samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+            return samples
+
+        def value(samples, name, **labels):
+            return samples[(name, tuple(sorted(labels.items())))]
+
+        before = scrape()
+        port = dict(network="nat", port=str(g.port), kind="tap")
+        g.run(["curl", "-sf", "-o", "/dev/null", f"http://{INET_ADDR}:8080/blob"], timeout=60)
+        srv = g.popen(self.cleanup, ["python3", "-c", GUEST_ECHO_PY])
+        wait_for(lambda: listening(srv.pid, 8022), what="guest echo server")
+        self.hostns.run(["python3", "-c", "import socket; s=socket.create_connection(('127.0.0.1',2223),5);"
+                         "s.sendall(b'x'); s.recv(10)"], timeout=20)
+        after = scrape()
+        self.assertGreaterEqual(value(after, "vnet_port_tx_bytes_total", **port)
+                                - value(before, "vnet_port_tx_bytes_total", **port), len(blob))
+        self.assertGreater(value(after, "vnet_port_rx_frames_total", **port),
+                           value(before, "vnet_port_rx_frames_total", **port))
+        self.assertGreaterEqual(value(after, "vnet_nat_flows_created_total", network="nat", proto="tcp")
+                                - value(before, "vnet_nat_flows_created_total", network="nat", proto="tcp"), 2)
+        self.assertEqual(value(after, "vnet_nat_leases", network="nat", state="bound"), 1)
+        self.assertEqual(value(after, "vnet_nat_forward_connections_total", network="nat", forward="tcp-2223",
+                               proto="tcp"), 1)
+        self.assertIn(("vnet_port_drops_total", tuple(sorted(dict(port, cause="overflow").items()))), after)
+        # `vnet metrics` prints the same families.
+        cli = {f.name for f in text_string_to_metric_families(e.vnet("metrics"))}
+        self.assertIn("vnet_nat_flows", cli)
+        self.assertIn("vnet_port_tx_bytes", cli)  # the parser drops _total from counter family names
+        # Anything but GET /metrics is refused; the listener is loopback only.
+        self.assertEqual(self.hostns.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                                          "http://127.0.0.1:9477/"], check=False).stdout, "404")
+        res = run([VNET, "--run-dir", os.path.join(self.tmp, "x"), "up", "--metrics", "0.0.0.0:9478"], check=False)
+        self.assertIn("expected a loopback address", res.stderr)
 
 
 if __name__ == "__main__":
