@@ -192,6 +192,10 @@ int run(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "Networks, ports, learned MACs and counters");
   status->add_option("net", status_net, "Only this network");
   status->add_flag("--json", json_out, "Machine-readable output");
+  double watch_seconds = 0;
+  status->add_option("--watch", watch_seconds,
+                     "Refresh every N seconds (e.g. --watch 2) with receive and send rates per port; Ctrl-C stops")
+      ->check(CLI::Range(0.2, 3600.0));
 
   auto* metrics = app.add_subcommand(
       "metrics", "Counters in the Prometheus text format: per port frames, bytes and drops by cause; NAT flows, leases, "
@@ -327,6 +331,18 @@ int run(int argc, char** argv) {
     if (!status_net.empty()) req["net"] = status_net;
     auto reply = client.call(req);
     reply.erase("ok");
+    if (watch_seconds > 0) {
+      // Clear the terminal and redraw: the table, then rates since the last refresh.
+      for (json previous;;) {
+        fmt::print("\033[H\033[2J{}", vnet::cli::render_status(reply));
+        if (!previous.is_null()) fmt::print("\n{}", vnet::cli::render_rates(previous, reply, watch_seconds));
+        std::fflush(stdout);
+        std::this_thread::sleep_for(std::chrono::duration<double>(watch_seconds));
+        previous = std::move(reply);
+        reply = client.call(req);
+        reply.erase("ok");
+      }
+    }
     fmt::print("{}", json_out ? reply.dump(2) + "\n" : vnet::cli::render_status(reply));
     return 0;
   }

@@ -1,5 +1,8 @@
 #include "cli/status_view.hpp"
 
+#include <cstdio>
+#include <map>
+
 #include <fmt/format.h>
 
 namespace vnet::cli {
@@ -93,6 +96,48 @@ std::string render_status(const nlohmann::json& status) {
     out += fmt::format("host: fd limit {}, control connections refused {}, dropped for unread replies {}\n",
                        h.value("nofile_limit", std::uint64_t{0}), h.value("control_refused", std::uint64_t{0}),
                        h.value("control_over_cap", std::uint64_t{0}));
+  return out;
+}
+
+namespace {
+
+std::string human_rate(double bytes_per_s) {
+  const double bits = bytes_per_s * 8;
+  char buf[32];
+  if (bits >= 1e9) std::snprintf(buf, sizeof buf, "%.2f Gbit/s", bits / 1e9);
+  else if (bits >= 1e6) std::snprintf(buf, sizeof buf, "%.2f Mbit/s", bits / 1e6);
+  else if (bits >= 1e3) std::snprintf(buf, sizeof buf, "%.1f kbit/s", bits / 1e3);
+  else std::snprintf(buf, sizeof buf, "%.0f bit/s", bits);
+  return buf;
+}
+
+}  // namespace
+
+std::string render_rates(const nlohmann::json& before, const nlohmann::json& after, double seconds) {
+  std::map<std::pair<std::string, std::uint64_t>, nlohmann::json> old;
+  for (const auto& net : before.value("networks", nlohmann::json::array()))
+    for (const auto& port : net.value("ports", nlohmann::json::array()))
+      old[{net.value("name", ""), port.value("id", std::uint64_t{0})}] = port.value("counters", nlohmann::json::object());
+  std::string out = fmt::format("rates over the last {:g} s:\n", seconds);
+  char line[160];
+  std::snprintf(line, sizeof line, "  %-16s %-5s %16s %10s %16s %10s\n", "network", "port", "rx", "rx frames/s", "tx",
+                "tx frames/s");
+  out += line;
+  for (const auto& net : after.value("networks", nlohmann::json::array())) {
+    for (const auto& port : net.value("ports", nlohmann::json::array())) {
+      auto it = old.find({net.value("name", ""), port.value("id", std::uint64_t{0})});
+      if (it == old.end() || seconds <= 0) continue;
+      const auto& now = port.value("counters", nlohmann::json::object());
+      auto rate = [&](const char* key) {
+        const double a = it->second.value(key, 0.0), b = now.value(key, 0.0);
+        return b >= a ? (b - a) / seconds : 0.0;
+      };
+      std::snprintf(line, sizeof line, "  %-16s %-5s %16s %10.0f %16s %10.0f\n", net.value("name", "").c_str(),
+                    std::to_string(port.value("id", 0)).c_str(), human_rate(rate("rx_bytes")).c_str(),
+                    rate("rx_frames"), human_rate(rate("tx_bytes")).c_str(), rate("tx_frames"));
+      out += line;
+    }
+  }
   return out;
 }
 

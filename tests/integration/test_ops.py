@@ -209,6 +209,15 @@ class OpsTest(NatTestCase):
         cli = {f.name for f in text_string_to_metric_families(e.vnet("metrics"))}
         self.assertIn("vnet_nat_flows", cli)
         self.assertIn("vnet_port_tx_bytes", cli)  # the parser drops _total from counter family names
+        # `vnet status --watch` redraws with rates.
+        watch = self.cleanup.process(subprocess.Popen([VNET, "--run-dir", e.run_dir, "status", "--watch", "0.5"],
+                                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        time.sleep(1.6)
+        watch.terminate()
+        shown = watch.communicate(timeout=5)[0].decode()
+        self.assertGreaterEqual(shown.count("\033[2J"), 2, shown[-500:])
+        self.assertIn("rates over the last 0.5 s", shown)
+        self.assertRegex(shown, rf"\n  nat +{g.port} ")
         # Anything but GET /metrics is refused; the listener is loopback only.
         self.assertEqual(self.hostns.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                                           "http://127.0.0.1:9477/"], check=False).stdout, "404")
