@@ -207,8 +207,11 @@ int run(int argc, char** argv) {
   unsigned mtu = 0, mac_limit = 0;
   auto* net_add = net->add_subcommand("add", "Add a network");
   net_add->add_option("name", net_name, "Network name")->required();
-  net_add->add_option("--mode", net_mode, "switch (learning, default), hub (repeat every frame) or nat (DHCP, DNS, NAT to the host)")
-      ->check(CLI::IsMember({"switch", "hub", "nat"}));
+  net_add->add_option("--mode", net_mode,
+                      "switch (learning, default), hub (repeat every frame), nat (DHCP, DNS, NAT to the host), "
+                      "internal (a switch: guests see each other only) or hostonly (guests and the host's loopback "
+                      "through the gateway address, nothing beyond; DHCP on). See docs/modes.md")
+      ->check(CLI::IsMember({"switch", "hub", "nat", "internal", "hostonly"}));
   net_add->add_option("--mtu", mtu, "Largest packet without Ethernet header (default 65520)");
   net_add->add_option("--mac-aging", mac_aging, "Forget a MAC not seen for this long (default 300s)");
   net_add->add_option("--mac-limit", mac_limit, "Most MACs learned per port (default 1024)");
@@ -221,11 +224,13 @@ int run(int argc, char** argv) {
     std::string dhcp6;
     std::vector<std::string> dns_upstream, dhcp_reserve;
   } natf;
-  net_add->add_option("--net", natf.subnet, "nat: the guests' network (default 10.0.2.0/24)");
+  net_add->add_option("--net", natf.subnet, "nat, hostonly or --dhcp on: the guests' network (default 10.0.2.0/24)");
   net_add->add_option("--gateway", natf.gateway, "nat: gateway address, also the host's loopback (default .2)");
   net_add->add_option("--dns", natf.dns, "nat: DNS forwarder address (default .3)");
-  net_add->add_option("--dhcp-start", natf.dhcp_start, "nat: first DHCP lease (default .15)");
-  net_add->add_option("--dhcp", natf.dhcp, "nat: DHCP server on|off (default on)")->check(CLI::IsMember({"on", "off"}));
+  net_add->add_option("--dhcp-start", natf.dhcp_start, "nat, hostonly or --dhcp on: first DHCP lease (default .15)");
+  net_add->add_option("--dhcp", natf.dhcp,
+                      "DHCP server on|off (default: on for nat and hostonly, off otherwise; on a switch, hub or "
+                      "internal network it answers DHCP and pings and lets nothing out)")->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--dns-upstream", natf.dns_upstream,
                       "nat: resolvers ADDR[:PORT] to forward to (default: follow /etc/resolv.conf)");
   net_add->add_option("--ipv6", natf.ipv6, "nat: IPv6 for guests (router advertisements, NAT to host IPv6) on|off (default on)")
@@ -242,7 +247,7 @@ int run(int argc, char** argv) {
       ->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--restrict", natf.restrict, "nat: guests reach only the network's services and port forwards")
       ->check(CLI::IsMember({"on", "off"}));
-  net_add->add_option("--dhcp-reserve", natf.dhcp_reserve, "nat: MAC=ADDRESS, a fixed DHCP lease (repeatable)");
+  net_add->add_option("--dhcp-reserve", natf.dhcp_reserve, "with DHCP: MAC=ADDRESS, a fixed DHCP lease (repeatable)");
   net_add->add_option("--tftp", natf.tftp, "nat: serve this directory read-only over TFTP");
   net_add->add_option("--bootfile", natf.bootfile, "nat: DHCP boot file name (PXE)");
   net_add->add_option("--domain", natf.domain, "nat: DNS domain given by DHCP");

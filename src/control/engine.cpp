@@ -29,13 +29,14 @@ void check_network_name(const std::string& name) {
 Engine::Engine(EventLoop& loop) : loop_(loop) {}
 Engine::~Engine() = default;
 
-Network& Engine::add_network(const std::string& name, const NetworkOptions& options, const nat::NatConfig& nat) {
+Network& Engine::add_network(const std::string& name, const NetworkOptions& options,
+                             const std::optional<nat::NatConfig>& gateway) {
   check_network_name(name);
   if (networks_.count(name)) throw UserError("network '" + name + "' already exists");
   if (options.mtu < 68 || options.mtu > 65535) throw UserError("mtu must be between 68 and 65535");
   auto net = std::make_unique<Network>(loop_, name, options);
-  if (options.mode == NetworkMode::Nat) {
-    nat::NatConfig config = nat;
+  if (gateway || options.mode == NetworkMode::Nat) {
+    nat::NatConfig config = gateway.value_or(nat::NatConfig{});
     config.mtu = options.mtu;
     net->add_port(std::make_unique<nat::NatGateway>(loop_, *net, net->next_port_id(), config));
   }
@@ -63,7 +64,13 @@ nat::PortForwarder& Engine::forwarder(const std::string& net) {
   throw UserError("network " + net + " is not a nat network");
 }
 
-std::string Engine::pf_add(const std::string& net, const std::string& rule) { return forwarder(net).add(rule); }
+std::string Engine::pf_add(const std::string& net, const std::string& rule) {
+  const NetworkMode mode = network(net).mode();
+  if (mode != NetworkMode::Nat && mode != NetworkMode::Hostonly)
+    throw UserError("network " + net + " is " + to_string(mode) + ": its guests are kept from the host, so it takes "
+                    "no port forwards (use --mode hostonly or nat)");
+  return forwarder(net).add(rule);
+}
 
 void Engine::pf_del(const std::string& net, const std::string& name) { forwarder(net).remove(name); }
 

@@ -54,8 +54,11 @@ class Engine {
   void set_persistence(Persistence* persistence) { persistence_ = persistence; }
   Persistence* persistence() const { return persistence_; }
 
-  // For mode nat, `nat` configures the gateway attached as the network's port 1.
-  Network& add_network(const std::string& name, const NetworkOptions& options, const nat::NatConfig& nat = {});
+  // With `gateway` (always for mode nat), a NAT gateway with that config is
+  // attached as the network's port 1 (other modes: DHCP with a policy that
+  // keeps guests in, see nat_config_from()).
+  Network& add_network(const std::string& name, const NetworkOptions& options,
+                       const std::optional<nat::NatConfig>& gateway = std::nullopt);
   void del_network(const std::string& name);
   Network& network(const std::string& name);
   const std::map<std::string, std::unique_ptr<Network>>& networks() const { return networks_; }

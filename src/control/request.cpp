@@ -114,8 +114,7 @@ json dispatch(Engine& engine, const json& req) {
     if (auto it = req.find("transient"); it != req.end() && !it->is_boolean())
       throw UserError("field 'transient' must be true or false");
     NetworkOptions options = network_options_from(req);
-    engine.add_network(string_field(req, "name"), options,
-                       options.mode == NetworkMode::Nat ? nat_config_from(req) : nat::NatConfig{});
+    engine.add_network(string_field(req, "name"), options, gateway_config_from(options.mode, req));
     return ok();
   }
   if (cmd == "net_del") {
@@ -168,12 +167,14 @@ NetworkOptions network_options_from(const json& req) {
   if (mode == "switch") o.mode = NetworkMode::Switch;
   else if (mode == "hub") o.mode = NetworkMode::Hub;
   else if (mode == "nat") o.mode = NetworkMode::Nat;
-  else throw UserError("--mode " + mode + ": expected switch, hub or nat");
+  else if (mode == "internal") o.mode = NetworkMode::Internal;
+  else if (mode == "hostonly") o.mode = NetworkMode::Hostonly;
+  else throw UserError("--mode " + mode + ": expected switch, hub, nat, internal or hostonly");
   if (auto it = req.find("mtu"); it != req.end()) {
     if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 65535) throw UserError("--mtu: expected 68..65535");
     o.mtu = it->get<std::uint32_t>();
-  } else if (o.mode == NetworkMode::Nat) {
-    o.mtu = 1500;  // a NAT network's MTU is what DHCP tells its guests: Ethernet's, unless asked
+  } else if (o.mode == NetworkMode::Nat || o.mode == NetworkMode::Hostonly || optional_string(req, "dhcp") == "on") {
+    o.mtu = 1500;  // a DHCP network's MTU is what DHCP tells its guests: Ethernet's, unless asked
   }
   if (auto it = req.find("mac_limit"); it != req.end()) {
     if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 1000000)
@@ -298,6 +299,35 @@ nat::NatConfig nat_config_from(const json& req) {
   c.bootfile = optional_string(req, "bootfile").value_or("");
   c.domain = optional_string(req, "domain").value_or("");
   if (auto text = optional_string(req, "resolv_conf")) c.resolv_conf = *text;
+  return c;
+}
+
+std::optional<nat::NatConfig> gateway_config_from(NetworkMode mode, const json& req) {
+  if (mode == NetworkMode::Nat) return nat_config_from(req);
+  const bool dhcp = optional_string(req, "dhcp").value_or(mode == NetworkMode::Hostonly ? "on" : "off") == "on";
+  if (mode != NetworkMode::Hostonly && !dhcp) {
+    for (const char* key : {"subnet", "gateway", "dhcp_start", "dhcp_reserve", "dns", "bootfile", "tftp", "domain"})
+      if (req.contains(key))
+        throw UserError(std::string("--") + (std::string(key) == "subnet" ? "net" : key) + " needs a DHCP server: add "
+                        "--dhcp on (or use --mode nat or hostonly)");
+    return std::nullopt;
+  }
+  // The NAT gateway's DHCP, TFTP and ping answers, with translation to the
+  // outside off by policy (nat/fwd.hpp): nothing leaves, except on a
+  // host-only network the gateway address, which reaches the host's loopback.
+  nat::NatConfig c = nat_config_from(req);
+  c.outside = false;
+  c.dns_forwarder = false;
+  c.offer_router = false;
+  // IPv6 frames cross these networks unchanged; the gateway's router
+  // advertisements (which would offer a default route) only when asked.
+  c.ipv6 = on_off_field(req, "ipv6", false);
+  if (mode != NetworkMode::Hostonly) {
+    if (on_off_field(req, "host_loopback", false))
+      throw UserError("--host-loopback on: guests of a " + std::string(to_string(mode)) +
+                      " network never reach the host (use --mode hostonly)");
+    c.host_loopback = false;
+  }
   return c;
 }
 

@@ -25,6 +25,10 @@ nlohmann::json handle_request_line(Engine& engine, std::string_view line, nlohma
 
 // Field helpers shared with the config file reader (throw UserError).
 NetworkOptions network_options_from(const nlohmann::json& request);
+// The gateway a new network of this mode gets (none: nullopt), from the
+// request's DHCP/NAT fields: nat as asked; hostonly, and internal, switch or
+// hub with --dhcp on, DHCP with nothing translated beyond the host.
+std::optional<nat::NatConfig> gateway_config_from(NetworkMode mode, const nlohmann::json& req);
 nat::NatConfig nat_config_from(const nlohmann::json& request);
 PortSettings port_settings_from(const nlohmann::json& request);
 

@@ -12,6 +12,8 @@ const char* to_string(NetworkMode mode) {
     case NetworkMode::Switch: return "switch";
     case NetworkMode::Hub: return "hub";
     case NetworkMode::Nat: return "nat";
+    case NetworkMode::Internal: return "internal";
+    case NetworkMode::Hostonly: return "hostonly";
   }
   return "?";
 }

@@ -46,7 +46,9 @@
 
 namespace vnet {
 
-enum class NetworkMode { Switch, Hub, Nat };
+// Internal and Hostonly forward as a switch does; they differ in what the
+// engine attaches (see docs/modes.md).
+enum class NetworkMode { Switch, Hub, Nat, Internal, Hostonly };
 const char* to_string(NetworkMode mode);
 
 struct NetworkOptions {

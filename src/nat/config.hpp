@@ -31,6 +31,12 @@ struct NatConfig {
   wire::Ipv6Addr dns6{{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3}};
   bool host_loopback = true;   // the gateway addresses reach the host's 127.0.0.1 and ::1
   bool restrict = false;       // guests reach only the network's own services and port forwards
+  // Modes that keep guests in (hostonly, internal, DHCP on a switch): the
+  // gateway serves DHCP but translates nothing to addresses beyond the host,
+  // forwards no DNS, and (without host loopback) offers itself as no router.
+  bool outside = true;         // other addresses are translated to host sockets
+  bool dns_forwarder = true;   // the DNS address forwards to the host's resolvers
+  bool offer_router = true;    // DHCP names the gateway as router (and the DNS address as DNS)
   std::string tftp_dir;        // empty: no TFTP
   std::string bootfile;
   std::string domain;

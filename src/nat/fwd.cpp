@@ -18,6 +18,7 @@ bool stream_or_datagram(IpProtocol proto) { return proto == IpProtocol::Udp || p
 FwdDecision forward6(const NatConfig& config, IpProtocol proto, const Ipv6Addr& dst, std::uint16_t dport) {
   if (!config.ipv6) return refuse(FwdRefusal::Restricted);
   if (dst == config.dns6) {
+    if (!config.dns_forwarder) return refuse(FwdRefusal::Restricted);
     if (stream_or_datagram(proto) && dport == kDnsPort) return {FwdKind::DnsForwarder, FwdRefusal::None, dst};
     return refuse(FwdRefusal::Restricted);
   }
@@ -27,7 +28,7 @@ FwdDecision forward6(const NatConfig& config, IpProtocol proto, const Ipv6Addr& 
     if (!config.host_loopback) return refuse(FwdRefusal::HostLoopback);
     return {FwdKind::HostLoopback, FwdRefusal::None, IpAddr(Ipv6Addr::loopback())};
   }
-  if (config.net6.contains(dst)) return refuse(FwdRefusal::Restricted);
+  if (config.net6.contains(dst) || !config.outside) return refuse(FwdRefusal::Restricted);
   return {FwdKind::Outside, FwdRefusal::None, IpAddr(dst)};
 }
 
@@ -53,6 +54,7 @@ FwdDecision forward(const NatConfig& config, IpProtocol proto, IpAddr dst, std::
   if (!dst.is_v4()) return forward6(config, proto, dst.v6(), dport);
   const Ipv4Addr v4 = dst.v4();
   if (v4 == config.dns) {
+    if (!config.dns_forwarder) return refuse(FwdRefusal::Restricted);
     if (stream_or_datagram(proto) && dport == kDnsPort) return {FwdKind::DnsForwarder, FwdRefusal::None, dst};
     return refuse(FwdRefusal::Restricted);
   }
@@ -63,7 +65,7 @@ FwdDecision forward(const NatConfig& config, IpProtocol proto, IpAddr dst, std::
     if (!config.host_loopback) return refuse(FwdRefusal::HostLoopback);
     return {FwdKind::HostLoopback, FwdRefusal::None, IpAddr(kHostLoopback)};
   }
-  if (config.net.contains(v4)) return refuse(FwdRefusal::Restricted);
+  if (config.net.contains(v4) || !config.outside) return refuse(FwdRefusal::Restricted);
   return {FwdKind::Outside, FwdRefusal::None, dst};
 }
 

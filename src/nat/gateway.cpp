@@ -622,6 +622,8 @@ nlohmann::json NatGateway::status() const {
           {"dns6", config_.dns6.to_string()},
           {"restrict", config_.restrict},
           {"host_loopback", config_.host_loopback},
+          {"outside", config_.outside},
+          {"dns_forwarding", config_.dns_forwarder},
           {"mtu", config_.mtu},
           {"counters", counters},
           {"arp", neigh_.status()},

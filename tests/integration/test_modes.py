@@ -1,5 +1,8 @@
 """Networking modes by name and attaching many guests.
 
+- internal (guests see each other only, DHCP on request) and hostonly
+  (guests and the host's loopback services, nothing beyond, DHCP on).
+
 - udp-tunnel (VirtualBox's UDP Tunnel) joins networks of two engines.
 - `vnet attach` hands out a fresh MAC each time; two ports using one MAC are
   reported (log line, counter, status text and JSON).
@@ -10,9 +13,29 @@ import random
 import re
 import socket
 import struct
+import subprocess
 import unittest
 
+from natlib import ECHO_PORT, INET_ADDR, PY, NatTestCase, connect_result_py, listening
 from vnetlib import VnetTestCase, wait_for
+
+# A TCP echo server: python3 -c ECHO_SERVER_PY ADDR PORT
+ECHO_SERVER_PY = r"""
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], int(sys.argv[2])))
+s.listen(16)
+def serve(c):
+    while True:
+        d = c.recv(4096)
+        if not d:
+            break
+        c.sendall(d)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
 
 
 def stream_client(path):
@@ -104,3 +127,59 @@ class UdpTunnelTest(VnetTestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ModesByNameTest(NatTestCase):
+    """internal and hostonly networks (VirtualBox's names) with namespace
+    guests leased by busybox udhcpc, in the NAT lab whose "internet"
+    namespace has servers the guests must not reach."""
+
+    def counters(self, net):
+        return self.nat_status(net)["counters"]
+
+    def reaches(self, guest, addr, port):
+        return guest.py(connect_result_py(), addr, str(port), 2).stdout.split()[0]
+
+    def test_internal_network_guests_see_each_other_only(self):
+        self.build_lab()
+        self.e.vnet("net", "add", "intnet", "--mode", "internal", "--dhcp", "on", "--net", "10.9.0.0/24")
+        a, b = self.guest("intnet"), self.guest("intnet")
+        self.assertEqual((a.ip, b.ip), ("10.9.0.15", "10.9.0.16"))
+        self.assertEqual((a.lease["router"], a.lease["dns"]), ("", ""), "no router, no DNS offered")
+        self.assertEqual(a.ns.ping(b.ip, count=2, timeout=10).returncode, 0)
+        self.assertEqual(a.ns.ping("10.9.0.2", count=1, timeout=10).returncode, 0, "the DHCP server answers pings")
+        # Even with a route set by hand, nothing leaves: not the internet, not the host.
+        a.run(["ip", "route", "add", "default", "via", "10.9.0.2"])
+        c0 = self.counters("intnet")
+        self.assertNotEqual(self.reaches(a, INET_ADDR, ECHO_PORT), "connected")
+        self.assertNotEqual(self.reaches(a, "10.9.0.2", 22), "connected")
+        self.assertGreater(self.counters("intnet")["drop_restricted"], c0["drop_restricted"])
+        self.assertEqual(self.e.network("intnet")["mode"], "internal")
+        res = self.e.vnet("pf", "add", "intnet", "tcp::2200-:22", check=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("no port forwards", res.stderr)
+
+    def test_hostonly_network_reaches_the_host_and_nothing_beyond(self):
+        self.build_lab()
+        # A service on the host's loopback (the engine's namespace stands for the host).
+        srv = self.hostns.popen(self.cleanup, [PY, "-c", ECHO_SERVER_PY, "127.0.0.1", "7007"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(srv.pid, 7007), what="host loopback echo server")
+        self.e.vnet("net", "add", "ho", "--mode", "hostonly", "--net", "192.168.56.0/24")
+        g, h = self.guest("ho"), self.guest("ho")
+        self.assertEqual(g.ip, "192.168.56.15")
+        self.assertEqual(g.lease["router"], "", "no default route offered")
+        self.assertEqual(g.ns.ping(h.ip, count=1, timeout=10).returncode, 0)
+        self.assertEqual(self.reaches(g, "192.168.56.2", 7007), "connected", "the host's loopback service")
+        g.run(["ip", "route", "add", "default", "via", "192.168.56.2"])
+        c0 = self.counters("ho")
+        self.assertNotEqual(self.reaches(g, INET_ADDR, ECHO_PORT), "connected")
+        self.assertGreater(self.counters("ho")["drop_restricted"], c0["drop_restricted"])
+        # The host reaches a guest through a port forward, as on VirtualBox's host-only adapter.
+        gsrv = g.popen(self.cleanup, [PY, "-c", ECHO_SERVER_PY, "0.0.0.0", "8022"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(gsrv.pid, 8022), what="guest echo server")
+        self.e.vnet("pf", "add", "ho", "tcp:127.0.0.1:2230-:8022")
+        out = self.hostns.run([PY, "-c", "import socket; s = socket.create_connection(('127.0.0.1', 2230), 5); "
+                               "s.sendall(b'ping'); print(s.recv(4).decode())"], timeout=20).stdout
+        self.assertEqual(out.strip(), "ping")
