@@ -2,12 +2,15 @@
 
 namespace vnet::nat {
 
-wire::IpAddr guest_visible_address(const SockAddr& client, const wire::IpAddr& gateway) {
-  const std::optional<wire::IpAddr> a = client.ip();
-  // IPv4 guests only for now: a native IPv6 client has no IPv4 face.
-  if (!a || !a->is_v4()) return gateway;
-  const wire::Ipv4Addr v4 = a->v4();
-  return v4.is_loopback() || v4.is_unspecified() ? gateway : *a;
+wire::IpAddr guest_visible_address(const SockAddr& client, const wire::IpAddr& guest, const NatConfig& config) {
+  const std::optional<wire::IpAddr> a = client.ip();  // an IPv4-mapped client is IPv4 here
+  if (guest.is_v4()) {
+    if (!a || !a->is_v4() || a->v4().is_loopback() || a->v4().is_unspecified()) return config.gateway;
+    return *a;
+  }
+  if (!a || a->is_v4() || a->v6().is_loopback() || a->v6().is_unspecified() || a->v6().is_link_local())
+    return config.gateway6;
+  return *a;
 }
 
 }  // namespace vnet::nat

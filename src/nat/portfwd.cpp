@@ -37,6 +37,8 @@
 
 namespace vnet::nat {
 
+using wire::IpAddr;
+using wire::Ipv6Addr;
 using wire::Ipv4Addr;
 
 namespace {
@@ -49,17 +51,24 @@ constexpr Ipv4Addr kLoopback{{127, 0, 0, 1}};
 [[noreturn]] void bad_rule(std::string_view text, const std::string& why) {
   throw UserError("bad forward rule '" + std::string(text) + "': " + why +
                   " (expected [tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport or "
-                  "NAME:tcp|udp:[hostip]:hostport:[guestip]:guestport)");
+                  "NAME:tcp|udp:[hostip]:hostport:[guestip]:guestport; IPv6 addresses in brackets, e.g. [::1])");
 }
 
+// Splits at sep, except inside brackets (an IPv6 address's colons).
 std::vector<std::string_view> split(std::string_view s, char sep) {
   std::vector<std::string_view> out;
-  for (;;) {
-    const std::size_t p = s.find(sep);
-    out.push_back(s.substr(0, p));
-    if (p == std::string_view::npos) return out;
-    s.remove_prefix(p + 1);
+  std::size_t start = 0;
+  int depth = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '[') depth++;
+    else if (s[i] == ']' && depth > 0) depth--;
+    else if (s[i] == sep && depth == 0) {
+      out.push_back(s.substr(start, i - start));
+      start = i + 1;
+    }
   }
+  out.push_back(s.substr(start));
+  return out;
 }
 
 std::string_view trim(std::string_view s) {
@@ -84,17 +93,20 @@ std::uint16_t parse_port(std::string_view text, std::string_view p, const char* 
   return static_cast<std::uint16_t>(v);
 }
 
-// "", "[]", "A.B.C.D" or "[A.B.C.D]"; nullopt for empty.
-std::optional<Ipv4Addr> parse_addr(std::string_view text, std::string_view a, const char* which) {
+// "", "[]", an address, or one in brackets; nullopt for empty.
+std::optional<IpAddr> parse_addr(std::string_view text, std::string_view a, const char* which) {
   if (!a.empty() && a.front() == '[') {
     if (a.size() < 2 || a.back() != ']') bad_rule(text, std::string("unbalanced brackets in ") + which + " address");
     a = a.substr(1, a.size() - 2);
   }
   if (a.empty()) return std::nullopt;
-  auto addr = Ipv4Addr::parse(a);
-  if (!addr) bad_rule(text, std::string("bad ") + which + " address '" + std::string(a) + "' (an IPv4 address)");
+  auto addr = IpAddr::parse(a);
+  if (!addr) bad_rule(text, std::string("bad ") + which + " address '" + std::string(a) + "' (an IPv4 or IPv6 address)");
   return addr;
 }
+
+// ADDR, or [ADDR] for IPv6, as rules and messages spell it.
+std::string address_text(const IpAddr& a) { return a.is_v4() ? a.to_string() : "[" + a.to_string() + "]"; }
 
 bool valid_name(std::string_view n) {
   return !n.empty() && n.size() <= kMaxNameLen && std::all_of(n.begin(), n.end(), [](char c) {
@@ -103,9 +115,17 @@ bool valid_name(std::string_view n) {
          });
 }
 
+// tcp-2222 for 127.0.0.1, tcp6-2222 for ::1, else the address with its
+// colons as '_' (names are [A-Za-z0-9._-]).
 std::string default_name(const ForwardRule& r) {
   std::string n = to_string(r.proto);
-  if (r.host_addr != kLoopback) n += "-" + r.host_addr.to_string();
+  if (r.host_addr == IpAddr(Ipv6Addr::loopback())) {
+    n += "6";
+  } else if (r.host_addr != IpAddr(kLoopback)) {
+    std::string a = r.host_addr.to_string();
+    std::replace(a.begin(), a.end(), ':', '_');
+    n += "-" + a;
+  }
   return n + "-" + std::to_string(r.host_port);
 }
 
@@ -134,19 +154,25 @@ ForwardRule parse_hostfwd(std::string_view text, const std::vector<std::string_v
   return r;
 }
 
-std::string endpoint(Ipv4Addr a, std::uint16_t port) { return a.to_string() + ":" + std::to_string(port); }
+std::string endpoint(const IpAddr& a, std::uint16_t port) { return address_text(a) + ":" + std::to_string(port); }
 
 UniqueFd open_host_socket(const ForwardRule& r) {
   const bool tcp = r.proto == ForwardProto::Tcp;
-  UniqueFd fd(::socket(AF_INET, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  const int family = r.host_addr.is_v4() ? AF_INET : AF_INET6;
+  UniqueFd fd(::socket(family, (tcp ? SOCK_STREAM : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   if (!fd) throw UserError(errno_text("cannot create a socket for forward " + r.name));
+  if (family == AF_INET6) {
+    // [::] means IPv6 only: the IPv4 side is a rule of its own.
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  }
   if (tcp) {
     // Lets a forward come back at once after a restart (TIME_WAIT
     // leftovers); Linux still refuses a second listener on the port.
     int one = 1;
     ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
-  const SockAddr addr = SockAddr::from_ipv4(r.host_addr, r.host_port);
+  const SockAddr addr = SockAddr::from_ip(r.host_addr, r.host_port);
   const std::string where = endpoint(r.host_addr, r.host_port);
   if (::bind(fd.get(), addr.get(), addr.length) != 0) {
     if (errno == EADDRINUSE) throw UserError(where + " is already in use");
@@ -166,8 +192,8 @@ UniqueFd open_host_socket(const ForwardRule& r) {
 const char* to_string(ForwardProto p) { return p == ForwardProto::Tcp ? "tcp" : "udp"; }
 
 std::string ForwardRule::to_string() const {
-  return std::string(nat::to_string(proto)) + ":" + host_addr.to_string() + ":" + std::to_string(host_port) + "-" +
-         (guest_addr ? guest_addr->to_string() : "") + ":" + std::to_string(guest_port);
+  return std::string(nat::to_string(proto)) + ":" + address_text(host_addr) + ":" + std::to_string(host_port) + "-" +
+         (guest_addr ? address_text(*guest_addr) : "") + ":" + std::to_string(guest_port);
 }
 
 ForwardRule parse_forward_rule(std::string_view text) {
@@ -178,13 +204,12 @@ ForwardRule parse_forward_rule(std::string_view text) {
     if (f.size() != 6) bad_rule(text, "a comma-separated rule has 6 fields");
     return parse_virtualbox(text, f);
   }
-  for (std::size_t open = t.find('['); open != std::string_view::npos; open = t.find('[', open + 1)) {
-    const std::size_t close = t.find(']', open);
-    if (close == std::string_view::npos) break;
-    const std::string_view inside = t.substr(open + 1, close - open - 1);
-    if (inside.find(':') != std::string_view::npos && inside.find('[') == std::string_view::npos)
-      bad_rule(text, "IPv6 addresses are not supported (IPv4 only)");
+  int depth = 0;
+  for (char c : t) {
+    if (c == '[' && ++depth > 1) break;
+    if (c == ']' && --depth < 0) break;
   }
+  if (depth != 0) bad_rule(text, "unbalanced brackets");
   auto f = split(t, ':');
   if (f.size() == 6) return parse_virtualbox(text, f);
   if (f.size() == 4) return parse_hostfwd(text, f);
@@ -196,10 +221,27 @@ ForwardRule parse_forward_rule(std::string_view text) {
   bad_rule(text, "wrong number of ':' separated fields");
 }
 
+namespace {
+
+void check_guest_address(const NatConfig& cfg, const IpAddr& guest) {
+  if (guest.is_v4()) {
+    const Ipv4Addr g = guest.v4();
+    if (!cfg.net.contains(g) || g == cfg.gateway || g == cfg.dns || g == cfg.net.network() || g == cfg.net.broadcast())
+      throw UserError("guest address " + g.to_string() + " is not a guest address of " + cfg.net.to_string());
+    return;
+  }
+  if (!cfg.ipv6) throw UserError("guest address " + address_text(guest) + ": IPv6 is off on this network (--ipv6 on)");
+  const Ipv6Addr& g = guest.v6();
+  if (!cfg.net6.contains(g) || g == cfg.gateway6 || g == cfg.dns6 || g == cfg.net6.network())
+    throw UserError("guest address " + address_text(guest) + " is not a guest address of " + cfg.net6.to_string());
+}
+
+}  // namespace
+
 struct PortForwarder::State {
   struct Entry {
     ForwardRule rule;
-    Ipv4Addr guest;
+    IpAddr guest;
     UniqueFd fd;
     std::uint64_t count = 0;  // connections accepted or datagrams received
     std::unique_ptr<AcceptPause> pause;  // TCP: backs off at fd exhaustion instead of spinning
@@ -276,10 +318,8 @@ std::string PortForwarder::add(ForwardRule rule) {
     if (e->rule.proto == rule.proto && e->rule.host_addr == rule.host_addr && e->rule.host_port == rule.host_port)
       throw UserError(std::string(to_string(rule.proto)) + " " + endpoint(rule.host_addr, rule.host_port) +
                       " is already forwarded by " + name);
-  const Ipv4Addr guest = rule.guest_addr.value_or(cfg.dhcp_start);
-  if (!cfg.net.contains(guest) || guest == cfg.gateway || guest == cfg.dns || guest == cfg.net.network() ||
-      guest == cfg.net.broadcast())
-    throw UserError("guest address " + guest.to_string() + " is not a guest address of " + cfg.net.to_string());
+  const IpAddr guest = rule.guest_addr.value_or(IpAddr(cfg.dhcp_start));
+  check_guest_address(cfg, guest);
 
   auto e = std::make_unique<State::Entry>();
   e->rule = std::move(rule);

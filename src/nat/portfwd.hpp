@@ -25,14 +25,17 @@ struct ForwardRule {
   std::string name;
   ForwardProto proto = ForwardProto::Tcp;
   // QEMU binds all addresses by default; vnet binds loopback only, so a
-  // forward never opens a guest to the network by surprise.
-  wire::Ipv4Addr host_addr{{127, 0, 0, 1}};
+  // forward never opens a guest to the network by surprise. Either family:
+  // an IPv6 host address ([::1]) listens on IPv6 only.
+  wire::IpAddr host_addr = wire::Ipv4Addr{{127, 0, 0, 1}};
   std::uint16_t host_port = 0;
-  std::optional<wire::Ipv4Addr> guest_addr;  // unset: the network's first DHCP address
+  // Unset: the network's first DHCP address (IPv4), whatever the host
+  // side's family; an IPv6 guest address must be in the network's prefix.
+  std::optional<wire::IpAddr> guest_addr;
   std::uint16_t guest_port = 0;
 
-  // Canonical QEMU form, e.g. "tcp:127.0.0.1:2222-10.0.2.15:22" (guest
-  // address left out when unset).
+  // Canonical QEMU form, e.g. "tcp:127.0.0.1:2222-10.0.2.15:22" or
+  // "tcp:[::1]:2222-:22" (IPv6 in brackets; guest address left out when unset).
   std::string to_string() const;
 };
 
@@ -46,7 +49,8 @@ const char* to_string(ForwardProto p);
 //                  (brackets optional, may be empty; ',' also separates,
 //                  as in VBoxManage modifyvm --natpf1)
 // Rules without a name are named PROTO-HOSTPORT (PROTO-ADDR-HOSTPORT when
-// the host address is not 127.0.0.1). Addresses are IPv4 literals.
+// the host address is not 127.0.0.1). Addresses are IPv4 or IPv6 literals;
+// in the ':' forms an IPv6 address goes in brackets ([::1]).
 ForwardRule parse_forward_rule(std::string_view text);
 
 class PortForwarder {

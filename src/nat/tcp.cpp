@@ -1056,7 +1056,7 @@ void TcpTranslator::State::on_timer(Flow& f) {
 void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, const IpAddr& guest,
                                         std::uint16_t guest_port) {
   Entry e(*this);
-  const FlowKey key{guest, guest_port, guest_visible_address(client, io.config().gateway), client.port()};
+  const FlowKey key{guest, guest_port, guest_visible_address(client, guest, io.config()), client.port()};
   if (auto it = flows.find(key); it != flows.end()) {
     // The host reuses a client port quickly; a flow of the same ports that
     // only lingers in TIME_WAIT gives way, as it does to a guest's new SYN.

@@ -233,7 +233,7 @@ bool UdpTranslator::has_flow(const IpAddr& src, std::uint16_t sport, const IpAdd
 void UdpTranslator::inbound(int host_fd, const SockAddr& client, const IpAddr& guest, std::uint16_t guest_port,
                             Bytes payload) {
   State& s = *state_;
-  const FlowKey key{guest, guest_port, guest_visible_address(client, s.io.config().gateway), client.port()};
+  const FlowKey key{guest, guest_port, guest_visible_address(client, guest, s.io.config()), client.port()};
   Flow* f = nullptr;
   if (auto it = s.flows.find(key); it != s.flows.end()) {
     f = it->second.get();

@@ -114,6 +114,52 @@ print(r, round(time.monotonic() - t, 3))
 """
 
 
+# In a guest: a dual-stack TCP server on port argv[1] that tells each client
+# the address it sees it from, then echoes what it gets.
+PEER_ECHO_PY = r"""
+import socket, sys, threading
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1])))
+s.listen(8)
+def serve(c, peer):
+    ip = peer[0][7:] if peer[0].startswith("::ffff:") else peer[0]
+    c.sendall(ip.encode() + b"\n")
+    while True:
+        d = c.recv(1 << 16)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+while True:
+    c, peer = s.accept()
+    threading.Thread(target=serve, args=(c, peer), daemon=True).start()
+"""
+
+# On the host: connects to [argv[1]]:argv[2], sends the file argv[3] and
+# prints the peer line the guest sent, then the sha256 of what came back.
+FORWARD_CLIENT_PY = r"""
+import hashlib, socket, sys, threading
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=30)
+f = s.makefile("rb")
+peer = f.readline().decode().strip()
+data = open(sys.argv[3], "rb").read()
+def send():
+    s.sendall(data)
+    s.shutdown(socket.SHUT_WR)
+threading.Thread(target=send).start()
+h, n = hashlib.sha256(), 0
+while True:
+    d = f.read1(1 << 16)
+    if not d:
+        break
+    h.update(d)
+    n += len(d)
+print(peer, h.hexdigest(), n)
+"""
+
+
 def enable_ipv6(ns, *ifnames):
     for key in ("all", "default", "lo") + ifnames:
         ns.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=0"])
@@ -180,6 +226,36 @@ class Nat6Test(NatTestCase):
         got = g.py("import socket,sys\ns=socket.create_connection(('fec0::2',6000),timeout=5)\n"
                    "print(s.recv(100).decode())", timeout=20).stdout.strip()
         self.assertEqual(got, "hello6")
+
+    def test_ipv6_port_forwards(self):
+        # QEMU's hostfwd=tcp:[::1]:PORT-:22 form (to the network's first
+        # IPv4 guest) and VirtualBox's --port-forward-6 form (to an IPv6 guest).
+        enable_ipv6(self.hostns, "lo")
+        g = self.guest6("fec0::17")
+        lease = self.dhcp(g)  # its script flushes the interface's addresses: IPv6 is set again below
+        self.assertEqual(lease["ip"], "10.0.2.15")
+        g.run(["ip", "-6", "addr", "add", "fec0::17/64", "dev", "eth0", "nodad"])
+        g.run(["ip", "-6", "route", "replace", "default", "via", GATEWAY6, "dev", "eth0"])
+        srv = g.popen(self.cleanup, [PY, "-c", PEER_ECHO_PY, "8022"], stdout=subprocess.DEVNULL,
+                      stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening6(srv.pid, 8022), what="guest server")
+        self.e.vnet("pf", "add", "nat", "tcp:[::1]:2240-:8022")
+        self.e.vnet("pf", "add", "nat", "ssh6:tcp:[::1]:2241:[fec0::17]:8022")
+        blob = random_file(self.tmp, 1 << 20)
+        want = sha256_of(blob)
+        for port, seen in ((2240, "10.0.2.2"), (2241, GATEWAY6)):
+            res = self.hostns.run([PY, "-c", FORWARD_CLIENT_PY, "::1", str(port), blob], timeout=60, check=False)
+            self.assertEqual(res.returncode, 0, f"forward on [::1]:{port}: {res.stderr[-300:]}")
+            out = res.stdout.split()
+            self.assertEqual(out, [seen, want, str(1 << 20)], f"forward on [::1]:{port}")
+        forwards = {f["name"]: f for f in self.e.network("nat")["nat"]["forwards"]}
+        self.assertEqual(forwards["tcp6-2240"]["host"], "[::1]:2240")
+        self.assertEqual(forwards["ssh6"]["guest"], "[fec0::17]:8022")
+        self.assertEqual(forwards["ssh6"]["connections"], 1)
+        # The IPv4 loopback is a rule of its own: [::1] listens on IPv6 only.
+        res = self.hostns.run([PY, "-c", "import socket; socket.create_connection(('127.0.0.1', 2240), 3)"],
+                              check=False)
+        self.assertNotEqual(res.returncode, 0)
 
     def test_guest_to_guest(self):
         a, b = self.guest6("fec0::21"), self.guest6("fec0::22")

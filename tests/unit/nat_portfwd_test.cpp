@@ -48,6 +48,24 @@ TEST(ForwardRuleParse, HostfwdDefaults) {
   EXPECT_EQ(parse_forward_rule("127.0.0.1:2222-:22").host_port, 2222);
 }
 
+TEST(ForwardRuleParse, IPv6HostAndGuest) {
+  auto r = parse_forward_rule("tcp:[::1]:2222-:22");  // QEMU's hostfwd=tcp:[::1]:2222-:22
+  EXPECT_EQ(r.host_addr, IpAddr(Ipv6Addr::loopback()));
+  EXPECT_FALSE(r.guest_addr);
+  EXPECT_EQ(r.name, "tcp6-2222");
+  EXPECT_EQ(r.to_string(), "tcp:[::1]:2222-:22");
+  auto g = parse_forward_rule("udp:[fd00::1]:5353-[fec0::20]:53");
+  EXPECT_EQ(g.host_addr, *IpAddr::parse("fd00::1"));
+  EXPECT_EQ(*g.guest_addr, *IpAddr::parse("fec0::20"));
+  EXPECT_EQ(g.name, "udp-fd00__1-5353");
+  EXPECT_EQ(parse_forward_rule(g.to_string()).guest_addr, g.guest_addr);
+  // VirtualBox's --port-forward-6 rules, colon and comma forms.
+  auto v = parse_forward_rule("ssh6:tcp:[::1]:2222:[fec0::15]:22");
+  EXPECT_EQ((v.name, v.host_port, v.guest_port), (std::string("ssh6"), 2222, 22));
+  EXPECT_EQ(*v.guest_addr, *IpAddr::parse("fec0::15"));
+  EXPECT_EQ(parse_forward_rule("ssh6,tcp,::1,2222,fec0::15,22").guest_addr, v.guest_addr);
+}
+
 TEST(ForwardRuleParse, HostfwdAllAddresses) {
   auto r = parse_forward_rule("tcp:0.0.0.0:8080-:80");
   EXPECT_EQ(r.host_addr, Ipv4Addr{});
@@ -105,7 +123,8 @@ TEST(ForwardRuleMalformed, TooFewFields) { bad("tcp:2222", "number of"); }
 TEST(ForwardRuleMalformed, UnbalancedBracket) { bad("n:tcp:[127.0.0.1:2222:[]:22", "brackets"); }
 TEST(ForwardRuleMalformed, BadName) { bad("s h:tcp:[]:2222:[]:22", "bad rule name"); }
 TEST(ForwardRuleMalformed, CommaFieldCount) { bad("a,tcp,,1,2", "6 fields"); }
-TEST(ForwardRuleMalformed, IPv6Host) { bad("tcp:[::1]:2222-:22", "IPv6"); }
+TEST(ForwardRuleMalformed, UnbracketedIPv6) { bad("tcp:fec0::1:2222-:22", "IPv6 addresses in brackets"); }
+TEST(ForwardRuleMalformed, BadIPv6Guest) { bad("tcp:[::1]:2222-[fec0::zz]:22", "bad guest address"); }
 
 sockaddr_in loopback(std::uint16_t port) {
   sockaddr_in a{};
