@@ -94,6 +94,8 @@ constexpr Nanos kInitialRto = 200 * kMillis;
 constexpr Nanos kMaxRto = 10 * kSeconds;
 constexpr int kMaxRetries = 12;
 constexpr int kMaxProbes = 60;
+// How long a guest with its window shut may leave our probes unanswered.
+constexpr Nanos kSilentGuestLimit = 60 * kSeconds;
 constexpr Nanos kConnectTimeout = 20 * kSeconds;
 constexpr Nanos kInboundSynRetry = 500 * kMillis;
 constexpr int kInboundSynTries = 6;
@@ -271,9 +273,9 @@ struct TcpTranslator::State::Flow {
   bool guest_fin = false, host_eof = false, fin_sent = false, fin_acked = false, fin_seq_set = false;
   bool rdhup = false, want_out = false, ack_pending = false, must_ack = false;
   std::uint8_t dupacks = 0;
-  std::uint8_t unanswered_probes = 0;  // zero-window probes since the guest last spoke
   int retries = 0;
   Nanos rto = kInitialRto;
+  Nanos last_heard = monotonic_now();  // the guest's last segment on this flow
   std::uint64_t in_bytes = 0, out_bytes = 0;  // to / from the guest
 
   std::uint32_t outstanding() const { return snd_max - snd_una; }
@@ -688,7 +690,7 @@ void TcpTranslator::State::established_segment(Flow& f, const TcpPacket& tcp) {
 }
 
 void TcpTranslator::State::process_ack(Flow& f, const TcpPacket& tcp) {
-  f.unanswered_probes = 0;
+  f.last_heard = monotonic_now();
   const std::uint32_t ack = tcp.ack_number();
   const std::uint32_t wnd = std::uint32_t{tcp.window()} << f.snd_wscale;
   if (seq_lt(f.snd_max, ack)) {  // acknowledges what we never sent
@@ -1030,9 +1032,9 @@ void TcpTranslator::State::on_timer(Flow& f) {
       }
       if (f.snd_wnd == 0 && !f.fin_sent) {
         // A guest that keeps its window shut is given kMaxProbes probes in
-        // all; one that stops answering them (it vanished) is dropped as
-        // soon as unanswered retransmissions would be.
-        if (++f.retries > kMaxProbes || ++f.unanswered_probes > kMaxRetries) {
+        // all; one that stops answering them (it vanished) is dropped once
+        // it has been silent as long as unanswered retransmissions take.
+        if (++f.retries > kMaxProbes || monotonic_now() - f.last_heard > kSilentGuestLimit) {
           close_with_rst(f);
           return;
         }

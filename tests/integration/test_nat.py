@@ -166,8 +166,8 @@ class NatTest(NatTestCase):
             reader.kill()
         t = time.monotonic()
         try:
-            # The translator gives up on a silent guest after its retransmissions or
-            # probes (75 to 95 s).
+            # The translator gives up on a silent guest after its retransmissions
+            # (~75 s) or 60 s of unanswered window probes.
             wait_for(lambda: self.tcp_flows() == 0, timeout=120, interval=1.0, what="the vanished guests' flows freed")
         except AssertionError as e:
             raise AssertionError(f"{e}; nat.tcp: {json.dumps(self.nat_status()['tcp'])[:1000]}")
@@ -302,8 +302,11 @@ class NatTest(NatTestCase):
             res = g.run(["iperf3", "-c", INET_ADDR, "-p", "5201", "-t", "3", "-J"] + extra, timeout=30)
             probe[name] = json.loads(res.stdout)["end"]["sum_received"]["bits_per_second"]
         print("\n  3 s probes over 50 ms RTT: " + ", ".join(f"{k} {v / 1e6:.1f} Mbit/s" for k, v in probe.items()))
+        # Well above what a 64 KiB window allows proves window scaling; a
+        # sanitized engine is several times slower, so there the margin is less.
+        margin = 1.5 if os.environ.get("VNET_SANITIZED") == "1" else 3
         for name, bps in probe.items():
-            self.assertGreater(bps, 3 * 10.5e6, f"{name}: {bps / 1e6:.1f} Mbit/s is not well above "
+            self.assertGreater(bps, margin * 10.5e6, f"{name}: {bps / 1e6:.1f} Mbit/s is not well above "
                                "64 KiB / 50 ms = 10.5 Mbit/s (window scaling)")
         budget_s = 100
         results = {}
@@ -326,7 +329,7 @@ class NatTest(NatTestCase):
             # is proven by the sha256 transfers above.
             in_flight = (8 + 4) << 20
             self.assertGreaterEqual(got["bytes"], (1 << 30) - in_flight, f"{name}: receiver got 1 GB")
-            self.assertGreater(got["bits_per_second"], 3 * 10.5e6,
+            self.assertGreater(got["bits_per_second"], margin * 10.5e6,
                                f"{name}: well above 64 KiB / 50 ms (window scaling)")
         print("  1 GB over 50 ms RTT: " + ", ".join(f"{k} {v[1]:.0f} Mbit/s" for k, v in results.items()))
 
