@@ -98,15 +98,23 @@ UniqueFd bind_unix(const HelperPolicy& policy, const std::string& path, SocketTy
   return sock;
 }
 
-UniqueFd connect_unix(const HelperPolicy& policy, const std::string& path) {
+// The address of the peer socket at path, after the path rule; the name is
+// reached through its directory opened without symlinks, which dir_fd keeps
+// open for as long as the address (a /proc/self/fd path) is used.
+sockaddr_un peer_socket_address(const HelperPolicy& policy, const std::string& path, UniqueFd& dir_fd) {
   if (auto why = refuse_path(policy, path)) throw Refused{*why, EACCES};
   const auto [dir, name] = split(path);
-  UniqueFd dir_fd = open_dir(dir, O_PATH);
+  dir_fd = open_dir(dir, O_PATH);
   struct stat st{};
   if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
     throw Refused{errno_text("connect " + path), errno};
   if (!S_ISSOCK(st.st_mode)) throw Refused{path + " is not a socket", ENOTSOCK};
-  const sockaddr_un sun = unix_address(in_dir_path(dir_fd.get(), name));
+  return unix_address(in_dir_path(dir_fd.get(), name));
+}
+
+UniqueFd connect_unix(const HelperPolicy& policy, const std::string& path) {
+  UniqueFd dir_fd;
+  const sockaddr_un sun = peer_socket_address(policy, path, dir_fd);
   // Non-blocking: a peer with a full backlog gives EAGAIN, and the engine
   // retries as it does for any failed connect; a unix connect never pends.
   UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
@@ -126,14 +134,8 @@ void connect_dgram(const HelperPolicy& policy, const std::string& path, int engi
   if (::getsockopt(engine_sock, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 || domain != AF_UNIX ||
       (len = sizeof type, ::getsockopt(engine_sock, SOL_SOCKET, SO_TYPE, &type, &len)) != 0 || type != SOCK_DGRAM)
     throw Refused{"the socket that came with the request is not a unix datagram socket", EINVAL};
-  if (auto why = refuse_path(policy, path)) throw Refused{*why, EACCES};
-  const auto [dir, name] = split(path);
-  UniqueFd dir_fd = open_dir(dir, O_PATH);
-  struct stat st{};
-  if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
-    throw Refused{errno_text("connect " + path), errno};
-  if (!S_ISSOCK(st.st_mode)) throw Refused{path + " is not a socket", ENOTSOCK};
-  const sockaddr_un sun = unix_address(in_dir_path(dir_fd.get(), name));
+  UniqueFd dir_fd;
+  const sockaddr_un sun = peer_socket_address(policy, path, dir_fd);
   if (::connect(engine_sock, reinterpret_cast<const sockaddr*>(&sun), sizeof sun) != 0)
     throw Refused{errno_text("connect " + path), errno};
 }
