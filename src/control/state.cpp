@@ -76,8 +76,14 @@ std::optional<json> parse_state(const std::string& path, const std::string& text
     problem = path + ":" + std::to_string(line) + ": " +
               (at >= text.size() ? "the file ends early (truncated, e.g. by a full disk or a crash): " : "") + why;
     return std::nullopt;
+  } catch (const json::exception& e) {
+    // Well-formed text the parser still refuses, e.g. a number too large
+    // for any integer or double (nlohmann gives no position for these).
+    problem = path + ": " + e.what();
+    return std::nullopt;
   }
-  if (!state.is_object() || state.value("format", "") != kFormat || !state.contains("version") ||
+  const auto format = state.is_object() ? state.find("format") : state.end();
+  if (!state.is_object() || format == state.end() || *format != kFormat || !state.contains("version") ||
       !state["version"].is_number_integer()) {
     problem = path + ":1: not a vnet state file (no \"format\": \"vnet-state\")";
     return std::nullopt;

@@ -78,6 +78,10 @@ TEST_F(StateTest, EachMalformedShapeIsReported) {
       {R"({"format": "vnet-state", "version": 1, "definitions": [], "leases": []})", "must be a list"},
       {"{\n\"format\": \"vnet-state\",\n x}", "state.json:3: syntax error"},
       {"", "the file ends early"},
+      // Found by fuzz_state: a number no integer or double holds threw past the parse.
+      {R"({"format": "vnet-state", "version": 1, "definitions": [], "x": 4102444E800})", "number overflow"},
+      // Also found by fuzz_state: a "format" that is not a string (a later duplicate key wins).
+      {R"({"format": "vnet-state", "version": 1, "definitions": [], "format": {}})", "not a vnet state file"},
   };
   for (const auto& [text, expected] : cases) {
     write("state.json", text);
