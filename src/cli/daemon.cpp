@@ -19,6 +19,7 @@
 
 #include "cli/attach.hpp"
 #include "cli/client.hpp"
+#include "control/activation.hpp"
 #include "control/config.hpp"
 #include "control/request.hpp"
 #include "control/metrics.hpp"
@@ -185,10 +186,12 @@ constexpr Nanos kStateSaveInterval = 5 * kSeconds;
 
 // Builds everything, calls ready() with what could not be restored, then
 // runs until `vnet down` or a signal, and saves the state on the way out.
+// `activated`: the control socket a service manager passed (empty: bind one).
 void run_engine(const std::string& run_dir, const Config& config, const privsep::SandboxOptions& sandbox_options,
                 const SocketAccess& access, const std::string& metrics_addr, const StateStore& store,
-                const nlohmann::json& saved,
+                const nlohmann::json& saved, UniqueFd activated,
                 const std::function<void(Engine&, const std::vector<std::string>&)>& ready) {
+  if (log::use_journal_format_if_stderr_is_journal()) log::debug("logging to the journal with priorities");
   ServiceNotifier notifier;
   EventLoop loop;
   Engine engine(loop);
@@ -206,12 +209,16 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
     save_timer->arm_in(kStateSaveInterval);
   });
   save_timer->arm_in(kStateSaveInterval);
-  ControlServer server(engine, control_socket_path(run_dir));
+  const std::string control_path = control_socket_path(run_dir);
+  auto server = activated ? std::make_unique<ControlServer>(engine, control_path, std::move(activated))
+                          : std::make_unique<ControlServer>(engine, control_path);
   std::unique_ptr<MetricsServer> metrics;
   if (!metrics_addr.empty()) metrics = std::make_unique<MetricsServer>(loop, engine, metrics_addr);
   PidFile pid(run_dir + "/vnet.pid");
   // Start-up opens are done: from here on the engine runs unprivileged.
-  auto sandbox = privsep::enter_sandbox(sandbox_options, run_dir, access.group);
+  privsep::SandboxOptions sandboxed = sandbox_options;
+  if (server->socket_is_managers()) sandboxed.keep_files.push_back("control.sock");
+  auto sandbox = privsep::enter_sandbox(sandboxed, run_dir, access.group);
   loop.handle_termination([&loop](int signo) {
     log::info("signal {}: shutting down", signo);
     loop.stop();
@@ -268,7 +275,11 @@ int run_up(const UpOptions& options) {
   // mode says otherwise (see SocketAccess), whatever umask we were given.
   ::umask(077);
   prepare_run_dir(options.run_dir);
-  if (engine_running(options.run_dir))
+  // Taken first: with a socket from the service manager, a client may be
+  // waiting on it already, and asking "is an engine running?" on it would
+  // wait for ourselves.
+  UniqueFd activated = take_activated_control_socket(control_socket_path(options.run_dir));
+  if (!activated && engine_running(options.run_dir))
     throw UserError("vnet is already running in " + options.run_dir + " (stop it with `vnet down`)");
   clear_stale_pid_file(options.run_dir + "/vnet.pid");
   const SocketAccess access = socket_access_for(options.socket_group);
@@ -290,7 +301,7 @@ int run_up(const UpOptions& options) {
 
   if (options.foreground) {
     run_engine(options.run_dir, config, options.sandbox, access, options.metrics_addr, store, saved.state,
-               [&](Engine& engine, const auto& problems) {
+               std::move(activated), [&](Engine& engine, const auto& problems) {
       for (const auto& p : problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
       std::printf("vnet is up in the foreground (run dir %s); Ctrl-C stops it\n", options.run_dir.c_str());
       print_banner([&engine](const nlohmann::json& req) { return handle_request(engine, req); });
@@ -315,7 +326,7 @@ int run_up(const UpOptions& options) {
     int status = 0;
     try {
       run_engine(options.run_dir, config, options.sandbox, access, options.metrics_addr, store, saved.state,
-                 [&](Engine&, const auto& problems) {
+                 std::move(activated), [&](Engine&, const auto& problems) {
         std::string ok = "OK";
         for (const auto& p : problems) ok += "\n" + p;
         [[maybe_unused]] auto n = ::write(write_end.get(), ok.data(), ok.size());

@@ -28,6 +28,23 @@ ControlServer::ControlServer(Engine& engine, const std::string& socket_path)
   if (rc != 0) throw UserError(errno_text("cannot create control socket " + path_));
   if (::chmod(path_.c_str(), 0600) != 0) throw UserError(errno_text("cannot set the mode of " + path_));
   if (::listen(listen_fd_.get(), 16) != 0) throw UserError(errno_text("listen " + path_));
+  start_serving();
+}
+
+ControlServer::ControlServer(Engine& engine, const std::string& socket_path, UniqueFd listening)
+    : engine_(engine), path_(socket_path), owner_uid_(::geteuid()), listen_fd_(std::move(listening)),
+      owns_socket_file_(false) {
+  // The manager's SocketMode= decides the file's mode (systemd's default is
+  // 0666); other users are refused per connection either way, but say so.
+  struct stat st{};
+  if (::stat(path_.c_str(), &st) == 0 && (st.st_mode & 077) != 0)
+    log::warn("control socket {} has mode {:04o}: other users can connect (they are refused); set SocketMode=0600 "
+              "in the .socket unit", path_, st.st_mode & 07777);
+  log::info("control socket {} passed by the service manager", path_);
+  start_serving();
+}
+
+void ControlServer::start_serving() {
   spare_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
   engine_.loop().add(listen_fd_.get(), EPOLLIN, [this](std::uint32_t) { accept_clients(); });
   pause_ = std::make_unique<AcceptPause>(engine_.loop(), listen_fd_.get(), "control socket");
@@ -36,7 +53,7 @@ ControlServer::ControlServer(Engine& engine, const std::string& socket_path)
 ControlServer::~ControlServer() {
   for (auto& c : clients_) engine_.loop().remove(c->fd.get());
   engine_.loop().remove(listen_fd_.get());
-  ::unlink(path_.c_str());
+  if (owns_socket_file_) ::unlink(path_.c_str());
 }
 
 UniqueFd ControlServer::accept_client() {

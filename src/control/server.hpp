@@ -32,7 +32,13 @@ class ControlServer {
   // The engine's owner is the effective user at construction (before any
   // privilege drop): that user and root may connect.
   ControlServer(Engine& engine, const std::string& socket_path);
+  // Serves on a socket a service manager already listens on (socket
+  // activation, control/activation.hpp). Its file belongs to the manager,
+  // which keeps listening after the engine stops: it is left in place.
+  ControlServer(Engine& engine, const std::string& socket_path, UniqueFd listening);
   ~ControlServer();
+  // Whether the socket came from a service manager (and its file stays).
+  bool socket_is_managers() const { return !owns_socket_file_; }
 
  private:
   struct Client {
@@ -40,6 +46,7 @@ class ControlServer {
     std::string in;
     std::string out;  // reply bytes the client has not taken yet
   };
+  void start_serving();
   void accept_clients();
   UniqueFd accept_client();
   bool peer_allowed(int fd);
@@ -56,6 +63,7 @@ class ControlServer {
   std::string path_;
   uid_t owner_uid_;
   UniqueFd listen_fd_;
+  bool owns_socket_file_ = true;
   // Held in reserve so that the owner can still connect (and see why) when
   // every other fd is taken: freed to accept one client at EMFILE.
   UniqueFd spare_fd_;

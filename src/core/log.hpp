@@ -1,6 +1,8 @@
 // Levelled logging to stderr (or the engine's log file when daemonised).
 #pragma once
 
+#include <sys/types.h>
+
 #include <fmt/format.h>
 
 #include <cstdint>
@@ -17,6 +19,16 @@ void set_level(Level level);
 Level level();
 std::optional<Level> parse_level(std::string_view name);
 void write(Level level, std::string_view message);
+
+// Under systemd, stderr is usually a stream into the journal, and
+// $JOURNAL_STREAM ("DEVICE:INODE") says which. Lines written there carry
+// their level as the syslog priority prefix the journal reads ("<6>" for
+// info, sd-daemon(3)) and no timestamp (the journal stamps each line).
+// Returns whether it switched to that format. Call after stderr is final.
+bool use_journal_format_if_stderr_is_journal();
+// Whether a $JOURNAL_STREAM value names the file with this device and inode.
+bool journal_stream_is(std::string_view value, dev_t device, ino_t inode);
+void set_journal_format(bool on);
 
 template <typename... Args>
 void at(Level lv, fmt::format_string<Args...> f, Args&&... args) {

@@ -203,6 +203,8 @@ void cleanup_run_dir(const HelperPolicy& policy) {
   while (dirent* entry = ::readdir(dir)) {
     const std::string name = entry->d_name;
     struct stat st{};
+    if (std::find(policy.keep_on_cleanup.begin(), policy.keep_on_cleanup.end(), name) != policy.keep_on_cleanup.end())
+      continue;
     if (::fstatat(dir_fd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
     if (S_ISSOCK(st.st_mode) || (name == "vnet.pid" && S_ISREG(st.st_mode))) ::unlinkat(dir_fd.get(), name.c_str(), 0);
   }

@@ -55,6 +55,7 @@ struct HelperPolicy {
   std::vector<std::string> allowed_dirs;  // absolute, from root's command line
   std::vector<std::uint16_t> allowed_low_ports;  // --allow-port
   std::optional<gid_t> socket_group;             // --group: unix sockets 0660 and this group, else 0600
+  std::vector<std::string> keep_on_cleanup;      // run-dir names the clean-up leaves (SandboxOptions::keep_files)
 };
 
 // Normalises run_dir and --allow-path values (absolute, no trailing slash).

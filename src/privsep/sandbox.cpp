@@ -42,6 +42,7 @@ std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std:
     if (user->uid == 0) throw UserError("--user " + *user_name + " has uid 0: that is root (use --user root to keep it)");
     HelperPolicy policy = make_policy(run_dir, options.allow_paths, options.allow_ports);
     policy.socket_group = socket_group;
+    policy.keep_on_cleanup = options.keep_files;
     broker = start_helper(policy, options.seccomp);
   } else if (!options.user.empty() && options.user != "auto") {
     throw UserError("--user needs vnet started as root (it already runs as an unprivileged user)");

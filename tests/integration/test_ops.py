@@ -1,6 +1,7 @@
 """Operating vnet: definitions and DHCP leases that survive `vnet down; vnet
 up`, a damaged state file, readiness notification to a service manager, a
-clean and quick SIGTERM under load, and Prometheus metrics."""
+clean and quick SIGTERM under load, socket activation of the control socket
+with log lines for the journal, and Prometheus metrics."""
 
 import json
 import os
@@ -138,6 +139,57 @@ class OpsTest(NatTestCase):
         sock.settimeout(5)
         self.assertIn("STOPPING=1", sock.recv(4096).decode())
         self.assertEqual(proc.wait(timeout=5), 0)
+
+    def test_socket_activation_serves_the_first_client_and_logs_for_the_journal(self):
+        """systemd-socket-activate passes the control socket as systemd does (fd 3, LISTEN_PID, LISTEN_FDS) and
+        starts the engine when the first client connects; stderr is marked as the journal's stream."""
+        run_dir = os.path.join(self.tmp, "run")
+        os.mkdir(run_dir, 0o700)
+        sock_path = os.path.join(run_dir, "control.sock")
+        err_path = os.path.join(self.tmp, "engine.err")
+        err = open(err_path, "w")
+        self.cleanup.add(err.close)
+        st = os.fstat(err.fileno())
+        proc = self.cleanup.process(subprocess.Popen(
+            ["systemd-socket-activate", "-l", sock_path, "-E", f"JOURNAL_STREAM={st.st_dev}:{st.st_ino}",
+             VNET, "--run-dir", run_dir, "up", "--foreground"],
+            stdout=subprocess.DEVNULL, stderr=err, preexec_fn=lambda: os.umask(0o022)))
+        wait_for(lambda: os.path.exists(sock_path), what="the manager's socket")
+        inode = os.stat(sock_path).st_ino
+        time.sleep(0.3)
+        self.assertFalse(os.path.exists(os.path.join(run_dir, "vnet.pid")), "no engine before the first client")
+        # The first client's connection starts the engine (exec'd in the launcher's place), which answers it.
+        status = json.loads(run([VNET, "--run-dir", run_dir, "status", "--json"], timeout=20).stdout)
+        self.assertEqual(status["engine"]["pid"], proc.pid)
+        self.assertEqual(os.stat(sock_path).st_ino, inode, "served on the passed socket, not a new one")
+        run([VNET, "--run-dir", run_dir, "down"], timeout=20)
+        self.assertEqual(proc.wait(timeout=10), 0)
+        self.assertTrue(os.path.exists(sock_path), "the manager's socket file is left to the manager")
+        with open(err_path) as f:
+            log = f.read()
+        self.assertIn(f"<6>control socket {sock_path} passed by the service manager", log)
+        mode = os.stat(sock_path).st_mode & 0o777  # the launcher's 0666 less the umask
+        self.assertIn(f"<4>control socket {sock_path} has mode {mode:04o}: other users can connect", log)
+        self.assertIn("<6>vnet stopped", log)
+        self.assertNotRegex(log, r"(?m)^\d\d:\d\d:\d\d\.\d{3} ", "no timestamps: the journal stamps lines")
+
+    def test_systemd_units_verify_cleanly(self):
+        """contrib/systemd's units (system and user, service and socket) load without a warning."""
+        contrib = os.path.join(os.path.dirname(__file__), "..", "..", "contrib", "systemd")
+        for flavour, flags in (("", []), ("user", ["--user"])):
+            units = os.path.join(self.tmp, flavour or "system")
+            os.makedirs(units)
+            for name in ("vnet.service", "vnet.socket"):
+                with open(os.path.join(contrib, flavour, name)) as f:
+                    text = f.read().replace("/usr/local/bin/vnet", os.path.abspath(VNET))
+                with open(os.path.join(units, name), "w") as f:
+                    f.write(text)
+            runtime = os.path.join(self.tmp, "xdg")
+            os.makedirs(runtime, 0o700, exist_ok=True)
+            res = run(["systemd-analyze"] + flags + ["verify", os.path.join(units, "vnet.socket"),
+                                                     os.path.join(units, "vnet.service")],
+                      check=False, env=dict(os.environ, XDG_RUNTIME_DIR=runtime))
+            self.assertEqual((res.returncode, res.stderr), (0, ""), f"{flavour or 'system'} units")
 
     def test_sigterm_under_load_stops_within_two_seconds_with_state_saved(self):
         e = self.build_lab()

@@ -310,6 +310,17 @@ TEST_F(PrivsepFiles, CleanupRemovesSocketsAndPidFileOnly) {
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/vnet.log"));
 }
 
+TEST_F(PrivsepFiles, CleanupLeavesTheServiceManagersSocket) {
+  UniqueFd mine, managers;
+  ASSERT_TRUE(run({Op::BindUnix, SocketType::Stream, dir_ + "/default.sock", ""}, mine).ok);
+  ASSERT_TRUE(run({Op::BindUnix, SocketType::Stream, dir_ + "/control.sock", ""}, managers).ok);
+  policy_.keep_on_cleanup = {"control.sock"};
+  UniqueFd none;
+  ASSERT_TRUE(run({Op::Cleanup, SocketType::None, "", ""}, none).ok);
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/default.sock"));
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/control.sock")) << "socket activation: the manager keeps listening";
+}
+
 TEST_F(PrivsepFiles, BrokerTalksToAForkedHelper) {
   auto broker = start_helper(policy_);
   UniqueFd fd = broker->create_file(dir_ + "/via-helper.pcap");
