@@ -1,6 +1,7 @@
 // DNS forwarder at the network's DNS address (10.0.2.3 by default).
 //
-// Theory of operation: a guest's UDP query is checked (a well-formed query
+// Theory of operation: a guest's UDP query (over IPv4 to the DNS address, or
+// over IPv6 to the IPv6 DNS address) is checked (a well-formed query
 // with one question, else a counted drop), given a fresh random 16-bit ID and
 // sent from one shared, unconnected UDP socket per address family to an
 // upstream resolver. A pending table maps the new ID back to the guest's
@@ -52,6 +53,7 @@
 #include "nat/flow.hpp"
 #include "wire/dns.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/ipv6.hpp"
 #include "wire/udp.hpp"
 
 namespace vnet::nat {
@@ -177,7 +179,7 @@ std::uint16_t random_id() {
 
 // Who asked, and what they can take back.
 struct Asker {
-  Ipv4Addr guest;
+  IpAddr guest;
   std::uint16_t port = 0;
   std::uint16_t id = 0;         // the guest's own ID
   std::uint16_t max_size = 0;   // largest UDP answer the guest accepts
@@ -307,14 +309,14 @@ struct DnsForwarder::State {
     if (!timer.armed()) timer.arm_at(deadline);
   }
 
-  void on_query(Ipv4Addr guest, std::uint16_t guest_port, Bytes query) {
+  void on_query(const IpAddr& guest, std::uint16_t guest_port, Bytes query) {
     auto msg = DnsMessage::parse_query(query);
     auto question = msg ? msg->question() : Parsed<DnsQuestion>(ParseError::Truncated);
     if (!msg || !question) {
       io.counters().drop_malformed++;
       return;
     }
-    const GuestId asker_id = io.flows().guest_of(IpAddr(guest));
+    const GuestId asker_id = io.flows().guest_of(guest);
     if (pending.size() >= kMaxPending) {
       io.counters().drop_flow_limit++;
       return;
@@ -328,10 +330,10 @@ struct DnsForwarder::State {
     refresh_upstreams();
     io.counters().dns_queries++;
     // The whole IP datagram must fit the MTU: room for the DNS message is
-    // the MTU less the IPv4 and UDP headers (and never more than the buffer).
+    // the MTU less the IP and UDP headers (and never more than the buffer).
     const std::size_t mtu = std::max<std::size_t>(io.config().mtu, 576);
-    const std::size_t mtu_room =
-        std::min(io.l4_buffer().size(), mtu - Ipv4Packet::kMinHeaderLen) - UdpPacket::kHeaderLen;
+    const std::size_t ip_header = guest.is_v4() ? Ipv4Packet::kMinHeaderLen : Ipv6Packet::kHeaderLen;
+    const std::size_t mtu_room = std::min(io.l4_buffer().size(), mtu - ip_header) - UdpPacket::kHeaderLen;
     const std::uint16_t id = fresh_id();
     Pending p;
     p.asker = {guest, guest_port, msg->id(),
@@ -398,7 +400,9 @@ struct DnsForwarder::State {
       if (!len) return;
     }
     dns_set_id(payload, a.id);
-    if (io.send_udp(io.config().dns, kDnsPort, a.guest, a.port, payload.first(len))) io.counters().dns_answers++;
+    // The answer comes from the address the guest asked, in its family.
+    const IpAddr from = a.guest.is_v4() ? IpAddr(io.config().dns) : IpAddr(io.config().dns6);
+    if (io.send_udp(from, kDnsPort, a.guest, a.port, payload.first(len))) io.counters().dns_answers++;
   }
 
   // --- TCP retry of truncated answers ---
@@ -498,7 +502,7 @@ struct DnsForwarder::State {
 DnsForwarder::DnsForwarder(GuestIo& io) : state_(std::make_unique<State>(io)) {}
 DnsForwarder::~DnsForwarder() = default;
 
-void DnsForwarder::on_query(Ipv4Addr guest, std::uint16_t guest_port, Bytes query) {
+void DnsForwarder::on_query(const IpAddr& guest, std::uint16_t guest_port, Bytes query) {
   state_->on_query(guest, guest_port, query);
 }
 

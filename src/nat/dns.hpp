@@ -19,8 +19,8 @@ class DnsForwarder {
   DnsForwarder(const DnsForwarder&) = delete;
   DnsForwarder& operator=(const DnsForwarder&) = delete;
 
-  // A query a guest sent over UDP to the DNS address, port 53.
-  void on_query(wire::Ipv4Addr guest, std::uint16_t guest_port, wire::Bytes query);
+  // A query a guest sent over UDP to the DNS address (IPv4 or IPv6), port 53.
+  void on_query(const wire::IpAddr& guest, std::uint16_t guest_port, wire::Bytes query);
   // Where a guest's DNS-over-TCP connection to the DNS address goes.
   std::optional<SockAddr> tcp_upstream() const;
   nlohmann::json status() const;

@@ -489,7 +489,7 @@ void NatGateway::on_icmp6(const Ipv6Packet& ip, Bytes l4) {
     count_refusal(d.refused() ? d.refusal : FwdRefusal::Restricted);
     return;
   }
-  nat_counters_.icmp_unavailable++;  // echo to the outside: not yet translated
+  icmp_->on_packet6(ip, l4, d.target.v6());
 }
 
 void NatGateway::on_icmp(const Ipv4Packet& ip) {
@@ -569,7 +569,7 @@ void NatGateway::on_udp(PortId port, const MacAddr& src_mac, const IpAddr& src, 
   const FwdDecision d = forward(config_, IpProtocol::Udp, dst, dport);
   switch (d.kind) {
     case FwdKind::DnsForwarder:
-      if (v4) dns_->on_query(src.v4(), sport, udp->payload());
+      dns_->on_query(src, sport, udp->payload());
       return;
     case FwdKind::Refused:
       // Multicast chatter is not worth a counter; every other refusal is.

@@ -1,11 +1,12 @@
-// ICMP echo from guests to the outside, through unprivileged ICMP datagram
-// sockets (net.ipv4.ping_group_range).
+// ICMP and ICMPv6 echo from guests to the outside, through unprivileged
+// ICMP datagram sockets (net.ipv4.ping_group_range, which covers both).
 #pragma once
 
 #include <memory>
 
 #include "nat/guest_io.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/ipv6.hpp"
 
 namespace vnet::nat {
 
@@ -19,6 +20,8 @@ class IcmpTranslator {
   // An ICMP packet from a guest to an address outside the network; `target`
   // is where the host socket sends it (the host's loopback for the gateway).
   void on_packet(const wire::Ipv4Packet& ip, wire::Ipv4Addr target);
+  // The same for an ICMPv6 message `l4` (past any extension headers).
+  void on_packet6(const wire::Ipv6Packet& ip, wire::Bytes l4, const wire::Ipv6Addr& target);
   // Closes echo sockets idle at `now` (monotonic); the sweep timer calls it,
   // tests may call it with a time in the future.
   void expire_idle(Nanos now);

@@ -14,6 +14,7 @@ from vnetlib import random_file, sha256_of, wait_for
 HOST6 = "2001:db8:100::1"
 INET6 = "2001:db8:100::10"
 UNROUTED6 = "2001:db8:999::1"
+WWW6 = "2001:db8:200::10"
 GATEWAY6 = "fec0::2"
 SINK_PORT, SOURCE_PORT, UDP_ECHO_PORT = 5001, 5002, 5007
 
@@ -182,8 +183,8 @@ class Nat6Test(NatTestCase):
         wait_for(lambda: listening6(self.servers6.pid, SOURCE_PORT), what="IPv6 servers listening")
         self.nat_net()
 
-    def guest6(self, addr):
-        g = self.guest(dhcp=False)
+    def guest6(self, addr, net="nat"):
+        g = self.guest(net=net, dhcp=False)
         g.run(["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"])
         enable_ipv6(g.ns, "eth0")
         g.run(["ip", "-6", "addr", "add", f"{addr}/64", "dev", "eth0", "nodad"])
@@ -257,19 +258,49 @@ class Nat6Test(NatTestCase):
                               check=False)
         self.assertNotEqual(res.returncode, 0)
 
+    def test_ping6_outside_and_aaaa_lookup_over_ipv6(self):
+        """Echo to an outside IPv6 host goes through the host's ICMPv6 ping
+        socket (the reply is the server's, not made up: with the server's
+        address gone, pings fail); an AAAA lookup asked of fec0::3 over IPv6
+        is answered by a dnsmasq on the outside's IPv6 address."""
+        dnsmasq6 = self.inet.popen(self.cleanup, [
+            "dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv", "--no-hosts",
+            f"--listen-address={INET6}", "--bind-interfaces", f"--address=/www6.test/{WWW6}", "--user=root",
+            f"--pid-file={os.path.join(self.tmp, 'dnsmasq6.pid')}"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening6(dnsmasq6.pid, 53, "udp"), what="dnsmasq on IPv6")
+        self.e.vnet("net", "add", "nat6dns", "--mode", "nat", "--dns-upstream", f"[{INET6}]:53")
+        g = self.guest6("fec0::18", net="nat6dns")
+        res = g.run(["busybox", "ping", "-6", "-c", "3", "-W", "2", INET6], check=False, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        counters = self.nat_counters("nat6dns")
+        self.assertGreaterEqual(counters["icmp_echo_out"], 3)
+        self.assertGreaterEqual(counters["icmp_echo_in"], 3)
+        self.assertEqual(counters["icmp_unavailable"], 0)
+        res = g.run(["busybox", "nslookup", "-type=AAAA", "www6.test", "fec0::3"], check=False, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        self.assertIn(WWW6, res.stdout)
+        counters = self.nat_counters("nat6dns")
+        self.assertGreaterEqual(counters["dns_answers"], 1)
+        # Nothing answers for an address that is gone: no reply is fabricated.
+        self.inet.run(["ip", "-6", "addr", "del", f"{INET6}/64", "dev", "in0"])
+        res = g.run(["busybox", "ping", "-6", "-c", "2", "-W", "1", INET6], check=False, timeout=20)
+        self.assertNotEqual(res.returncode, 0, res.stdout)
+
     def test_guest_to_guest(self):
         a, b = self.guest6("fec0::21"), self.guest6("fec0::22")
         res = a.run(["busybox", "ping", "-6", "-c", "2", "-W", "2", "fec0::22"], check=False, timeout=20)
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
 
 
-def listening6(pid, port):
+def listening6(pid, port, proto="tcp"):
     try:
-        with open(f"/proc/{pid}/net/tcp6") as f:
+        with open(f"/proc/{pid}/net/{proto}6") as f:
             lines = f.read().splitlines()[1:]
     except FileNotFoundError:
         return False
-    return any(int(l.split()[1].split(":")[1], 16) == port and l.split()[3] == "0A" for l in lines)
+    state = "0A" if proto == "tcp" else "07"  # LISTEN, or an unconnected UDP socket
+    return any(int(l.split()[1].split(":")[1], 16) == port and l.split()[3] == state for l in lines)
 
 
 if __name__ == "__main__":

@@ -230,6 +230,32 @@ TEST(NatDns, ForwardsWithFreshIdAndRestoresGuestId) {
   EXPECT_EQ(dns.tcp_upstream()->to_string(), up.endpoint());
 }
 
+TEST(NatDns, Ipv6GuestIsAnsweredFromTheIpv6DnsAddress) {
+  EventLoop loop;
+  FakeResolver up(loop, "127.0.0.1", 0, {198, 51, 100, 10});
+  ASSERT_TRUE(up.ok());
+  NatConfig cfg = with_upstreams({up.endpoint()});
+  cfg.mtu = 1280;  // the IPv6 minimum: the room left for an answer is 1280 - 40 - 8
+  FakeGuestIo io(loop, cfg);
+  DnsForwarder dns(io);
+  const Ipv6Addr guest{{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00}};
+  dns.on_query(IpAddr(guest), 5000, make_query(kGuestId, 4096));
+  ASSERT_TRUE(run_until(loop, [&] { return !io.sent.empty(); }, 2 * kSeconds));
+  const auto& p = io.sent[0];
+  EXPECT_EQ(p.src, IpAddr(cfg.dns6));
+  EXPECT_EQ(p.dst, IpAddr(guest));
+  auto udp = UdpPacket::parse(p.l4);
+  ASSERT_TRUE(udp);
+  EXPECT_EQ(udp->src_port(), 53);
+  EXPECT_EQ(udp->dst_port(), 5000);
+  EXPECT_TRUE(udp->verify_checksum(p.src, p.dst));
+  auto msg = DnsMessage::parse(udp->payload());
+  ASSERT_TRUE(msg);
+  EXPECT_EQ(msg->id(), kGuestId);
+  EXPECT_EQ(msg->ancount(), 1);
+  EXPECT_EQ(io.counters().dns_answers, 1u);
+}
+
 TEST(NatDns, TruncatedAnswerIsRetriedOverTcp) {
   EventLoop loop;
   FakeResolver up(loop, "127.0.0.1", 0, {198, 51, 100, 10});

@@ -131,6 +131,69 @@ TEST(NatIcmp, EchoThroughPingSocket) {
   echo_through_ping_socket();
 }
 
+// An IPv6 packet from a guest carrying an ICMPv6 message.
+struct GuestPacket6 {
+  std::vector<std::uint8_t> buf;
+  Ipv6Packet ip() const { return *Ipv6Packet::parse(buf); }
+  Bytes l4() const { return Bytes(buf).subspan(Ipv6Packet::kHeaderLen); }
+};
+
+const Ipv6Addr kGuest6{{0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, 0x00}};
+
+GuestPacket6 icmp6_packet(const Ipv6Addr& dst, const Icmpv6Repr& icmp) {
+  GuestPacket6 p;
+  p.buf.resize(Ipv6Packet::kHeaderLen + icmp.buffer_len());
+  Ipv6Repr ip;
+  ip.src = kGuest6;
+  ip.dst = dst;
+  ip.next_header = IpProtocol::Icmpv6;
+  ip.payload_len = static_cast<std::uint16_t>(icmp.buffer_len());
+  ip.emit(p.buf);
+  icmp.emit(MutBytes(p.buf).subspan(Ipv6Packet::kHeaderLen), kGuest6, dst);
+  return p;
+}
+
+void echo6_through_ping_socket() {
+  ASSERT_TRUE(ping_sockets_allowed());
+  EventLoop loop;
+  FakeGuestIo io(loop);
+  IcmpTranslator icmp(io);
+  const Ipv6Addr target = Ipv6Addr::loopback();
+  // What the guest pinged (an outside address) is where the reply seems to
+  // come from, whatever the host socket was aimed at.
+  const Ipv6Addr pinged{{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}};
+  auto pkt = icmp6_packet(pinged, Icmpv6Repr::echo_request(0x4242, 3, data()));
+  icmp.on_packet6(pkt.ip(), pkt.l4(), target);
+  ASSERT_TRUE(run_until(loop, [&] { return !io.sent.empty(); }, 2 * kSeconds));
+  const auto& p = io.sent[0];
+  EXPECT_EQ(p.src, IpAddr(pinged));
+  EXPECT_EQ(p.dst, IpAddr(kGuest6));
+  EXPECT_EQ(p.proto, IpProtocol::Icmpv6);
+  auto reply = Icmpv6Packet::parse(p.l4);
+  ASSERT_TRUE(reply);
+  EXPECT_TRUE(reply->verify_checksum(pinged, kGuest6));
+  EXPECT_EQ(reply->type(), Icmpv6Type::EchoReply);
+  EXPECT_EQ(reply->echo_ident(), 0x4242);
+  EXPECT_EQ(reply->echo_seq(), 3);
+  EXPECT_EQ(std::string(reply->payload().begin(), reply->payload().end()), kData);
+  EXPECT_EQ(io.counters().icmp_echo_out, 1u);
+  EXPECT_EQ(io.counters().icmp_echo_in, 1u);
+
+  // A corrupted checksum is dropped and counted, nothing sent.
+  auto bad = icmp6_packet(pinged, Icmpv6Repr::echo_request(0x4242, 4, data()));
+  bad.buf.back() ^= 0xff;
+  icmp.on_packet6(bad.ip(), bad.l4(), target);
+  EXPECT_EQ(io.counters().drop_bad_checksum, 1u);
+  EXPECT_EQ(io.counters().icmp_echo_out, 1u);
+}
+
+TEST(NatIcmp, Echo6ThroughPingSocket) {
+  if (run_in_private_netns("0 2147483647", echo6_through_ping_socket)) return;
+  if (!ping_sockets_allowed())
+    GTEST_SKIP() << "no network namespace could be made and the host's ping_group_range forbids ping sockets";
+  echo6_through_ping_socket();
+}
+
 void unavailable_is_counted_and_nothing_fabricated() {
   ASSERT_FALSE(ping_sockets_allowed());
   EventLoop loop;
