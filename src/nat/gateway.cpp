@@ -161,6 +161,22 @@ bool NatGateway::send_l4_in_place(IpAddr src_ip, IpAddr dst_ip, IpProtocol proto
   return true;
 }
 
+// The MAC an IPv6 packet to dst goes to: a multicast group's, or the
+// guest's from the neighbour table; an unknown guest is solicited.
+bool NatGateway::ipv6_dst_mac(const Ipv6Addr& dst, MacAddr& mac) {
+  if (dst.is_multicast()) {
+    mac = ipv6_multicast_mac(dst);
+    return true;
+  }
+  if (const MacAddr* m = guest_mac(IpAddr(dst))) {
+    mac = *m;
+    return true;
+  }
+  nat_counters_.drop_unknown_guest++;
+  solicit_neighbour(dst);
+  return false;
+}
+
 bool NatGateway::send_ipv6(const Ipv6Addr& src, const Ipv6Addr& dst, IpProtocol proto, std::size_t len) {
   if (!config_.ipv6) return false;
   if (Ipv6Packet::kHeaderLen + len > std::max<std::size_t>(config_.mtu, 1280)) {
@@ -168,15 +184,7 @@ bool NatGateway::send_ipv6(const Ipv6Addr& src, const Ipv6Addr& dst, IpProtocol 
     return false;
   }
   MacAddr dst_mac;
-  if (dst.is_multicast()) {
-    dst_mac = ipv6_multicast_mac(dst);
-  } else if (const MacAddr* m = guest_mac(IpAddr(dst))) {
-    dst_mac = *m;
-  } else {
-    nat_counters_.drop_unknown_guest++;
-    solicit_neighbour(dst);
-    return false;
-  }
+  if (!ipv6_dst_mac(dst, dst_mac)) return false;
   Ipv6Repr ip;
   ip.src = src;
   ip.dst = dst;
@@ -216,7 +224,9 @@ void NatGateway::emit_frame(const MacAddr& dst, EtherType type, std::uint8_t* l3
 }
 
 std::size_t NatGateway::tcp_offload_room(const IpAddr& guest) const {
-  if (!guest.is_v4()) return 0;  // super-segments are built for IPv4 only
+  // The same room for both families: the IPv4 total length and the IPv6
+  // payload length both stay within 16 bits (the IPv6 header is not counted).
+  if (!guest.is_v4() && !config_.ipv6) return 0;
   return kOffloadFrame - kEthIpHeaders - TcpPacket::kMinHeaderLen;
 }
 
@@ -238,55 +248,85 @@ MutBytes NatGateway::l4_offload_buffer() {
 // switch cuts it and completes the checksums (Port::deliver).
 bool NatGateway::send_tcp_offloaded(const IpAddr& src_ip, const IpAddr& dst_ip, std::size_t len,
                                     std::uint16_t mss) {
-  if (!src_ip.is_v4() || !dst_ip.is_v4() || mss == 0) return false;
+  if (src_ip.is_v4() != dst_ip.is_v4() || mss == 0) return false;
+  const bool v4 = dst_ip.is_v4();
+  const std::size_t ip_header = v4 ? Ipv4Packet::kMinHeaderLen : Ipv6Packet::kHeaderLen;
   const MutBytes l4 = l4_offload_buffer();
-  if (len < TcpPacket::kMinHeaderLen || len > l4.size() || len + Ipv4Packet::kMinHeaderLen > 65535) return false;
-  const Ipv4Addr src = src_ip.v4(), dst = dst_ip.v4();
+  if (len < TcpPacket::kMinHeaderLen || len > l4.size() || len + (v4 ? ip_header : 0) > 65535) return false;
   MacAddr dst_mac;
-  if (!ipv4_dst_mac(dst, dst_mac)) return false;
+  if (v4 ? !ipv4_dst_mac(dst_ip.v4(), dst_mac) : !ipv6_dst_mac(dst_ip.v6(), dst_mac)) return false;
   const std::size_t tcp_header = static_cast<std::size_t>(l4[12] >> 4) * 4;
   if (tcp_header < TcpPacket::kMinHeaderLen || tcp_header > len) return false;
-  const std::uint32_t pseudo =
-      pseudo_header_v4(src, dst, static_cast<std::uint8_t>(IpProtocol::Tcp), static_cast<std::uint16_t>(len));
+  const auto proto = static_cast<std::uint8_t>(IpProtocol::Tcp);
+  const auto l4_len = static_cast<std::uint16_t>(len);
+  const std::uint32_t pseudo = v4 ? pseudo_header_v4(src_ip.v4(), dst_ip.v4(), proto, l4_len)
+                                  : pseudo_header_v6(src_ip.v6(), dst_ip.v6(), proto, l4_len);
   store_be16(l4, kTcpChecksumOffset, checksum_fold(pseudo));
-  Ipv4Repr ip;
-  ip.src = src;
-  ip.dst = dst;
-  ip.protocol = IpProtocol::Tcp;
-  ip.payload_len = static_cast<std::uint16_t>(len);
-  std::uint8_t* l3 = frame_.get() + kL4Offset - Ipv4Packet::kMinHeaderLen;
-  ip.emit({l3, Ipv4Packet::kMinHeaderLen});
+  std::uint8_t* l3 = frame_.get() + kL4Offset - ip_header;
+  if (v4) {
+    Ipv4Repr ip;
+    ip.src = src_ip.v4();
+    ip.dst = dst_ip.v4();
+    ip.protocol = IpProtocol::Tcp;
+    ip.payload_len = l4_len;
+    ip.emit({l3, ip_header});
+  } else {
+    Ipv6Repr ip;
+    ip.src = src_ip.v6();
+    ip.dst = dst_ip.v6();
+    ip.next_header = IpProtocol::Tcp;
+    ip.payload_len = l4_len;
+    ip.emit({l3, ip_header});
+  }
+  const std::size_t l4_start = EthernetFrame::kHeaderLen + ip_header;
   Offload off;
   off.flags = Offload::kNeedsCsum;
-  off.csum_start = static_cast<std::uint16_t>(kEthIpHeaders);
+  off.csum_start = static_cast<std::uint16_t>(l4_start);
   off.csum_offset = static_cast<std::uint16_t>(kTcpChecksumOffset);
-  off.hdr_len = static_cast<std::uint16_t>(kEthIpHeaders + tcp_header);
+  off.hdr_len = static_cast<std::uint16_t>(l4_start + tcp_header);
   if (len - tcp_header > mss) {
-    off.gso_type = Offload::kGsoTcpV4;
+    off.gso_type = v4 ? Offload::kGsoTcpV4 : Offload::kGsoTcpV6;
     off.gso_size = mss;
   }
-  emit_frame(dst_mac, EtherType::Ipv4, l3, Ipv4Packet::kMinHeaderLen + len, &off);
+  emit_frame(dst_mac, v4 ? EtherType::Ipv4 : EtherType::Ipv6, l3, ip_header + len, &off);
   return true;
 }
 
-void NatGateway::send_offloaded(Bytes frame, const Offload& offload) {
-  // Whole: IPv4 TCP whose checksum (if left open) is the TCP checksum. The
-  // segment size a TSO header asks for does not matter here: the payload
-  // goes into a host socket, whose kernel cuts it as its own path needs.
+// True when an offloaded frame from a guest can go to the translators
+// whole: a TCP segment (TSO of its own family, or none) whose open checksum,
+// if any, is exactly the TCP checksum.
+bool NatGateway::takes_whole(Bytes frame, const Offload& offload) const {
   const std::uint8_t gso = offload.gso_type & ~Offload::kGsoEcn;
   auto eth = EthernetFrame::parse(frame);
-  if (eth && eth->ethertype() == EtherType::Ipv4 && (gso == Offload::kGsoNone || gso == Offload::kGsoTcpV4)) {
+  if (!eth) return false;
+  std::size_t ip_header = 0;
+  if (eth->ethertype() == EtherType::Ipv4 && (gso == Offload::kGsoNone || gso == Offload::kGsoTcpV4)) {
     auto ip = Ipv4Packet::parse(eth->payload());
-    const std::size_t l4_start = eth->header_len() + (ip ? ip->header_len() : 0);
-    if (ip && ip->protocol() == IpProtocol::Tcp &&
-        (!offload.needs_csum() ||
-         (offload.csum_start == l4_start && offload.csum_offset == kTcpChecksumOffset))) {
-      const bool saved = checksum_offloaded_;
-      checksum_offloaded_ = offload.needs_csum() || gso != Offload::kGsoNone;
-      send_to_peer(frame);
-      checksum_offloaded_ = saved;
-      return;
-    }
+    if (!ip || ip->protocol() != IpProtocol::Tcp) return false;
+    ip_header = ip->header_len();
+  } else if (eth->ethertype() == EtherType::Ipv6 && config_.ipv6 &&
+             (gso == Offload::kGsoNone || gso == Offload::kGsoTcpV6)) {
+    auto ip = Ipv6Packet::parse(eth->payload());
+    if (!ip || ip->next_header() != IpProtocol::Tcp) return false;
+    ip_header = Ipv6Packet::kHeaderLen;
+  } else {
+    return false;
+  }
+  const std::size_t l4_start = eth->header_len() + ip_header;
+  return !offload.needs_csum() || (offload.csum_start == l4_start && offload.csum_offset == kTcpChecksumOffset);
+}
+
+void NatGateway::send_offloaded(Bytes frame, const Offload& offload) {
+  // Whole: TCP over IPv4, or over IPv6 without extension headers, whose
+  // checksum (if left open) is the TCP checksum. The segment size a TSO
+  // header asks for does not matter here: the payload goes into a host
+  // socket, whose kernel cuts it as its own path needs.
+  if (takes_whole(frame, offload)) {
+    const bool saved = checksum_offloaded_;
+    checksum_offloaded_ = offload.needs_csum() || (offload.gso_type & ~Offload::kGsoEcn) != Offload::kGsoNone;
+    send_to_peer(frame);
+    checksum_offloaded_ = saved;
+    return;
   }
   Network::ScratchLease scratch(net_);
   if (!resolve_offload(frame, offload, scratch.bytes(), [this](Bytes f) { send_to_peer(f); }))

@@ -127,6 +127,8 @@ class NatGateway : public Port, public GuestIo {
   void emit_frame(const wire::MacAddr& dst, wire::EtherType type, std::uint8_t* l3, std::size_t l3_len,
                   const Offload* offload = nullptr);
   bool ipv4_dst_mac(wire::Ipv4Addr dst, wire::MacAddr& mac);
+  bool ipv6_dst_mac(const wire::Ipv6Addr& dst, wire::MacAddr& mac);
+  bool takes_whole(wire::Bytes frame, const Offload& offload) const;
   bool is_own_address(wire::Ipv4Addr a) const { return a == config_.gateway || a == config_.dns; }
   bool is_own_address(const wire::Ipv6Addr& a) const { return a == config_.gateway6 || a == config_.dns6; }
 

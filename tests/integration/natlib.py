@@ -110,9 +110,9 @@ exit 0
 
 
 def listening(pid, port, proto="tcp"):
-    """True once a socket of pid's namespace listens on (tcp) or is bound
-    to (udp) `port`."""
-    state = "0A" if proto == "tcp" else "07"
+    """True once a socket of pid's namespace listens on (tcp, tcp6) or is
+    bound to (udp, udp6) `port`."""
+    state = "0A" if proto.startswith("tcp") else "07"
     try:
         with open(f"/proc/{pid}/net/{proto}") as f:
             lines = f.read().splitlines()[1:]
@@ -123,6 +123,12 @@ def listening(pid, port, proto="tcp"):
         if len(fields) > 3 and int(fields[1].split(":")[1], 16) == port and fields[3] == state:
             return True
     return False
+
+
+def enable_ipv6(ns, *ifnames):
+    """Turns IPv6 back on in a namespace the lab made IPv4-only."""
+    for key in ("all", "default", "lo") + ifnames:
+        ns.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=0"])
 
 
 def tcp_flow_count(nat):
@@ -276,7 +282,8 @@ class NatTestCase(VnetTestCase):
             self.cleanup.add(sink.close)
             proc = self.hostns.popen(self.cleanup, ["nc", "-l", "-d", addr, str(port)], stdout=sink,
                                      stderr=subprocess.DEVNULL)
-        wait_for(lambda: listening(proc.pid, port), what=f"nc listening on {addr}:{port}")
+        proto = "tcp6" if ":" in addr else "tcp"
+        wait_for(lambda: listening(proc.pid, port, proto), what=f"nc listening on {addr}:{port}")
         return proc
 
 

@@ -8,7 +8,7 @@ import os
 import subprocess
 import unittest
 
-from natlib import GATEWAY_MAC, NatTestCase, PY, listening
+from natlib import GATEWAY_MAC, NatTestCase, PY, enable_ipv6, listening
 from vnetlib import random_file, sha256_of, wait_for
 
 HOST6 = "2001:db8:100::1"
@@ -161,11 +161,6 @@ print(peer, h.hexdigest(), n)
 """
 
 
-def enable_ipv6(ns, *ifnames):
-    for key in ("all", "default", "lo") + ifnames:
-        ns.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=0"])
-
-
 class Nat6Test(NatTestCase):
     def setUp(self):
         super().setUp()
@@ -180,7 +175,7 @@ class Nat6Test(NatTestCase):
         self.servers6 = self.inet.popen(self.cleanup, [PY, "-c", SERVERS6_PY, INET6, self.sink_path,
                                                        self.source_path],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: listening6(self.servers6.pid, SOURCE_PORT), what="IPv6 servers listening")
+        wait_for(lambda: listening(self.servers6.pid, SOURCE_PORT, "tcp6"), what="IPv6 servers listening")
         self.nat_net()
 
     def guest6(self, addr, net="nat"):
@@ -223,7 +218,7 @@ class Nat6Test(NatTestCase):
             "import socket\n"
             "s=socket.socket(socket.AF_INET6); s.bind(('::1', 6000)); s.listen(1)\n"
             "c,p=s.accept(); c.sendall(b'hello6'); c.close()\n")], stdout=subprocess.DEVNULL)
-        wait_for(lambda: listening6(lst.pid, 6000), what="host ::1 listener")
+        wait_for(lambda: listening(lst.pid, 6000, "tcp6"), what="host ::1 listener")
         got = g.py("import socket,sys\ns=socket.create_connection(('fec0::2',6000),timeout=5)\n"
                    "print(s.recv(100).decode())", timeout=20).stdout.strip()
         self.assertEqual(got, "hello6")
@@ -239,7 +234,7 @@ class Nat6Test(NatTestCase):
         g.run(["ip", "-6", "route", "replace", "default", "via", GATEWAY6, "dev", "eth0"])
         srv = g.popen(self.cleanup, [PY, "-c", PEER_ECHO_PY, "8022"], stdout=subprocess.DEVNULL,
                       stderr=subprocess.DEVNULL)
-        wait_for(lambda: listening6(srv.pid, 8022), what="guest server")
+        wait_for(lambda: listening(srv.pid, 8022, "tcp6"), what="guest server")
         self.e.vnet("pf", "add", "nat", "tcp:[::1]:2240-:8022")
         self.e.vnet("pf", "add", "nat", "ssh6:tcp:[::1]:2241:[fec0::17]:8022")
         blob = random_file(self.tmp, 1 << 20)
@@ -268,7 +263,7 @@ class Nat6Test(NatTestCase):
             f"--listen-address={INET6}", "--bind-interfaces", f"--address=/www6.test/{WWW6}", "--user=root",
             f"--pid-file={os.path.join(self.tmp, 'dnsmasq6.pid')}"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: listening6(dnsmasq6.pid, 53, "udp"), what="dnsmasq on IPv6")
+        wait_for(lambda: listening(dnsmasq6.pid, 53, "udp6"), what="dnsmasq on IPv6")
         self.e.vnet("net", "add", "nat6dns", "--mode", "nat", "--dns-upstream", f"[{INET6}]:53")
         g = self.guest6("fec0::18", net="nat6dns")
         res = g.run(["busybox", "ping", "-6", "-c", "3", "-W", "2", INET6], check=False, timeout=20)
@@ -291,16 +286,6 @@ class Nat6Test(NatTestCase):
         a, b = self.guest6("fec0::21"), self.guest6("fec0::22")
         res = a.run(["busybox", "ping", "-6", "-c", "2", "-W", "2", "fec0::22"], check=False, timeout=20)
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
-
-
-def listening6(pid, port, proto="tcp"):
-    try:
-        with open(f"/proc/{pid}/net/{proto}6") as f:
-            lines = f.read().splitlines()[1:]
-    except FileNotFoundError:
-        return False
-    state = "0A" if proto == "tcp" else "07"  # LISTEN, or an unconnected UDP socket
-    return any(int(l.split()[1].split(":")[1], 16) == port and l.split()[3] == state for l in lines)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import subprocess
 import time
 import unittest
 
-from natlib import GATEWAY, NatTestCase
+from natlib import GATEWAY, GATEWAY_MAC, NatTestCase, enable_ipv6
 from vnetlib import random_file, sha256_of
 
 SIZE = 48 << 20
@@ -31,6 +31,7 @@ MIB = SIZE / (1 << 20)
 # path ~720 frames and 1300-1800 syscalls.
 MAX_FRAMES_PER_MIB = 120
 MAX_SYSCALLS_PER_MIB = 400
+GATEWAY6 = "fec0::2"
 
 
 class Strace:
@@ -69,6 +70,25 @@ class PerfGuardTest(NatTestCase):
         self.nat_net("nat", "--mtu", "1500")
         g = self.guest()
         g.run(["ip", "link", "set", "eth0", "mtu", "1500"])
+        self.check_counts(g, GATEWAY, "127.0.0.1")
+
+    def test_tcp_over_ipv6_mtu1500_counts_per_mib(self):
+        """The same over IPv6: the guest's TSO6 segments reach the gateway
+        whole and TCPV6 super-segments go back (guest fec0::15 to the host's
+        ::1 through fec0::2)."""
+        self.build_lab()
+        enable_ipv6(self.hostns)
+        self.nat_net("nat", "--mtu", "1500")
+        g = self.guest(dhcp=False)
+        g.run(["ip", "link", "set", "eth0", "mtu", "1500"])
+        g.run(["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"])
+        enable_ipv6(g.ns, "eth0")
+        g.run(["ip", "-6", "addr", "add", "fec0::15/64", "dev", "eth0", "nodad"])
+        g.run(["ip", "-6", "neigh", "replace", GATEWAY6, "lladdr", GATEWAY_MAC, "dev", "eth0", "nud", "permanent"])
+        g.run(["ip", "-6", "route", "replace", "default", "via", GATEWAY6, "dev", "eth0"])
+        self.check_counts(g, GATEWAY6, "::1")
+
+    def check_counts(self, g, gateway, host_addr):
         path = random_file(self.tmp, SIZE)
         want = sha256_of(path)
         port = 12346
@@ -89,22 +109,22 @@ class PerfGuardTest(NatTestCase):
             results[name] = (frames / MIB, calls / MIB, secs)
 
         def download():
-            srv = self.host_listener(port, send_path=path)
+            srv = self.host_listener(port, send_path=path, addr=host_addr)
             out = os.path.join(self.tmp, "down")
-            g.sh(f"nc -d {GATEWAY} {port} > {out}", timeout=60)
+            g.sh(f"nc -d {gateway} {port} > {out}", timeout=60)
             srv.wait(timeout=10)
             self.assertEqual(sha256_of(out), want, "host->guest data differs")
 
         def upload():
             out = os.path.join(self.tmp, "up")
-            rx = self.host_listener(port, out_path=out)
-            g.sh(f"nc -N {GATEWAY} {port} < {path}", timeout=60)
+            rx = self.host_listener(port, out_path=out, addr=host_addr)
+            g.sh(f"nc -N {gateway} {port} < {path}", timeout=60)
             rx.wait(timeout=60)
             self.assertEqual(sha256_of(out), want, "guest->host data differs")
 
         measure("download", download)
         measure("upload", upload)
-        print("\n  per MiB at MTU 1500: " + ", ".join(
+        print(f"\n  per MiB at MTU 1500 to {gateway}: " + ", ".join(
             f"{n} {f:.0f} frames, {c:.0f} syscalls ({s:.1f} s under strace)" for n, (f, c, s) in results.items()))
         for name, (frames, calls, _) in results.items():
             self.assertLessEqual(frames, MAX_FRAMES_PER_MIB,
