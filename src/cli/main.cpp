@@ -220,7 +220,7 @@ int run(int argc, char** argv) {
                     "Do not save this network (nor its ports and forwards): it is gone after `vnet down; vnet up`");
   struct NatFlags {
     std::string subnet, gateway, dns, dhcp_start, dhcp, host_loopback, restrict, tftp, bootfile, domain;
-    std::string ipv6, net6, gateway6, dns6;
+    std::string ipv6, net6, gateway6, dns6, ra;
     std::string dhcp6;
     std::vector<std::string> dns_upstream, dhcp_reserve;
   } natf;
@@ -233,15 +233,20 @@ int run(int argc, char** argv) {
                       "internal network it answers DHCP and pings and lets nothing out)")->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--dns-upstream", natf.dns_upstream,
                       "nat: resolvers ADDR[:PORT] to forward to (default: follow /etc/resolv.conf)");
-  net_add->add_option("--ipv6", natf.ipv6, "nat: IPv6 for guests (router advertisements, NAT to host IPv6) on|off (default on)")
+  net_add->add_option("--ipv6", natf.ipv6, "IPv6 for guests (router advertisements, DHCPv6, and on nat NAT to host IPv6) on|off (default on for "
+                      "nat, off otherwise)")
       ->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--net6", natf.net6, "nat: the guests' IPv6 prefix (default fec0::/64)");
   net_add->add_option("--gateway6", natf.gateway6, "nat: IPv6 gateway address, also the host's ::1 (default ::2 of --net6)");
   net_add->add_option("--dns6", natf.dns6, "nat: IPv6 address of the DNS forwarder (default ::3 of --net6)");
   net_add->add_option("--dhcp6", natf.dhcp6,
-                      "nat: DHCPv6 server on|off|managed (default on: DNS and addresses to guests that ask; "
+                      "DHCPv6 server on|off|managed (default on with IPv6: DNS and addresses to guests that ask; "
                       "managed also sets the RA's M flag so guests ask for addresses)")
       ->check(CLI::IsMember({"on", "off", "managed"}));
+  net_add->add_option("--ra", natf.ra,
+                      "IPv6 router advertisements on|off (default: on with IPv6 on nat; on a switch, hub, internal or "
+                      "hostonly network, on starts vnet's RA and DHCPv6 there, offering no route and no DNS)")
+      ->check(CLI::IsMember({"on", "off"}));
   net_add->add_option("--host-loopback", natf.host_loopback,
                       "nat: gateway addresses reach the host's 127.0.0.1 and ::1 (on|off)")
       ->check(CLI::IsMember({"on", "off"}));
@@ -379,6 +384,7 @@ int run(int argc, char** argv) {
     put("gateway6", natf.gateway6);
     put("dns6", natf.dns6);
     put("dhcp6", natf.dhcp6);
+    put("ra", natf.ra);
     if (!natf.dns_upstream.empty()) req["dns_upstream"] = natf.dns_upstream;
     if (!natf.dhcp_reserve.empty()) req["dhcp_reserve"] = natf.dhcp_reserve;
     client.call(req);

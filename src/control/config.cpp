@@ -199,7 +199,7 @@ class Parser {
       RequestSource where{line_of(net_node), "name", {}};
       copy_keys(net, "[[network]]", add, where,
                 {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
-                 "restrict", "tftp", "bootfile", "domain", "ipv6", "net6", "gateway6", "dns6", "dhcp6"},
+                 "restrict", "tftp", "bootfile", "domain", "ipv6", "net6", "gateway6", "dns6", "dhcp6", "ra"},
                 {"mtu", "mac_limit"}, {"port", "dns_upstream", "dhcp_reserve", "forward", "forwards"});
       for (const char* key : {"dns_upstream", "dhcp_reserve"}) copy_string_list(net, key, add, where);
       if (!add.contains("name")) fail(net_node, "a [[network]] needs a name, e.g. name = \"lab\"");

@@ -67,7 +67,7 @@ const std::vector<CommandKeys>& command_keys() {
       {"net_add",
        {"name", "mode", "mtu", "mac_limit", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp",
         "host_loopback", "restrict", "dns_upstream", "dhcp_reserve", "tftp", "bootfile", "domain", "resolv_conf",
-        "transient", "ipv6", "net6", "gateway6", "dns6", "dhcp6"}},
+        "transient", "ipv6", "net6", "gateway6", "dns6", "dhcp6", "ra"}},
       {"net_del", {"name"}},
       {"port_add", {"net", "spec"}, true},
       {"port_del", {"net", "port"}},
@@ -216,6 +216,7 @@ bool on_off_field(const json& req, const char* key, bool fallback) {
 // (::2 gateway, ::3 DNS), as for IPv4.
 void ipv6_settings_from(const json& req, nat::NatConfig& c) {
   c.ipv6 = on_off_field(req, "ipv6", c.ipv6);
+  c.ra = on_off_field(req, "ra", c.ra);
   if (auto text = optional_string(req, "net6")) {
     auto cidr = wire::Ipv6Cidr::parse(*text);
     if (!cidr || cidr->prefix_len < 8 || cidr->prefix_len > 64 || cidr->addr.is_multicast() ||
@@ -305,23 +306,28 @@ nat::NatConfig nat_config_from(const json& req) {
 std::optional<nat::NatConfig> gateway_config_from(NetworkMode mode, const json& req) {
   if (mode == NetworkMode::Nat) return nat_config_from(req);
   const bool dhcp = optional_string(req, "dhcp").value_or(mode == NetworkMode::Hostonly ? "on" : "off") == "on";
-  if (mode != NetworkMode::Hostonly && !dhcp) {
+  // IPv6 frames cross these networks unchanged; vnet's router advertisements
+  // and DHCPv6 run only when asked (--ipv6 on, --ra on or --dhcp6 on).
+  const auto dhcp6 = optional_string(req, "dhcp6");
+  const bool ipv6 = on_off_field(req, "ipv6", false) || on_off_field(req, "ra", false) || (dhcp6 && *dhcp6 != "off");
+  if (mode != NetworkMode::Hostonly && !dhcp && !ipv6) {
     for (const char* key : {"subnet", "gateway", "dhcp_start", "dhcp_reserve", "dns", "bootfile", "tftp", "domain"})
       if (req.contains(key))
         throw UserError(std::string("--") + (std::string(key) == "subnet" ? "net" : key) + " needs a DHCP server: add "
                         "--dhcp on (or use --mode nat or hostonly)");
     return std::nullopt;
   }
-  // The NAT gateway's DHCP, TFTP and ping answers, with translation to the
-  // outside off by policy (nat/fwd.hpp): nothing leaves, except on a
-  // host-only network the gateway address, which reaches the host's loopback.
+  // The NAT gateway's DHCP, TFTP, RA, DHCPv6 and ping answers, with
+  // translation to the outside off by policy (nat/fwd.hpp): nothing leaves,
+  // except on a host-only network the gateway addresses, which reach the
+  // host's loopback. No default route and no DNS server is offered, over
+  // DHCP, RAs (router lifetime 0) or DHCPv6.
   nat::NatConfig c = nat_config_from(req);
+  c.dhcp = dhcp;
   c.outside = false;
   c.dns_forwarder = false;
   c.offer_router = false;
-  // IPv6 frames cross these networks unchanged; the gateway's router
-  // advertisements (which would offer a default route) only when asked.
-  c.ipv6 = on_off_field(req, "ipv6", false);
+  c.ipv6 = ipv6;
   if (mode != NetworkMode::Hostonly) {
     if (on_off_field(req, "host_loopback", false))
       throw UserError("--host-loopback on: guests of a " + std::string(to_string(mode)) +

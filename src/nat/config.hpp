@@ -65,6 +65,9 @@ struct NatConfig {
   // DHCPv6 server (nat/dhcp6); router advertisements then set the O flag,
   // and with dhcp6_managed the M flag too (--dhcp6 on|off|managed).
   bool dhcp6 = true;
+  // Router advertisements (unsolicited, and answers to solicitations);
+  // off: guests configure IPv6 themselves (--ra on|off).
+  bool ra = true;
   bool dhcp6_managed = false;
 };
 

@@ -291,8 +291,8 @@ void Dhcp6Server::on_message(PortId port, const MacAddr& src_mac, const Ipv6Addr
     w.status(all_on_link ? Dhcp6Status::Success : Dhcp6Status::NotOnLink, "");
   }
   const Ipv6Addr dns[] = {st.s.dns};
-  w.option_addrs(dhcp6_opt::kDnsServers, dns);
-  if (!st.s.domain.empty()) {
+  if (st.s.announce_dns) w.option_addrs(dhcp6_opt::kDnsServers, dns);
+  if (st.s.announce_dns && !st.s.domain.empty()) {
     const std::string_view search[] = {st.s.domain};
     w.option_domains(dhcp6_opt::kDomainList, search);
   }

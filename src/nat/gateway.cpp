@@ -104,6 +104,9 @@ void NatGateway::start_ipv6_control() {
   // O: DNS by DHCPv6 too; M: addresses by DHCPv6 (see docs/nat.md).
   s.other = config_.dhcp6;
   s.managed = config_.dhcp6 && config_.dhcp6_managed;
+  s.router = config_.offer_router;
+  s.announce_dns = config_.dns_forwarder;
+  s.advertise = config_.ra;
   neigh_.set_gateway_link_local(link_local_from_mac(mac_));
   control6_ = std::make_unique<Ipv6ControlOut>(mac_, [this](Bytes frame) { from_peer(frame); });
   ndp_ = std::make_unique<NdpServer>(loop_, *control6_, neigh_, nat_counters_, s);
@@ -660,6 +663,8 @@ nlohmann::json NatGateway::status() const {
           {"net6", config_.net6.to_string()},
           {"gateway6", config_.gateway6.to_string()},
           {"dns6", config_.dns6.to_string()},
+          {"ra", config_.ipv6 && config_.ra},
+          {"dhcp6", config_.ipv6 && config_.dhcp6},
           {"restrict", config_.restrict},
           {"host_loopback", config_.host_loopback},
           {"outside", config_.outside},

@@ -68,7 +68,7 @@ NdpServer::NdpServer(EventLoop& loop, Ipv6ControlOut& out, NeighTable& neigh, Na
       rng_(static_cast<std::uint32_t>(monotonic_now())) {
   // The first unsolicited RA goes out soon; guests that boot later ask
   // with an RS anyway.
-  ra_timer_.arm_in(kSeconds);
+  if (s_.advertise) ra_timer_.arm_in(kSeconds);
 }
 
 NdpServer::~NdpServer() = default;
@@ -102,6 +102,7 @@ void NdpServer::on_message(PortId port, const MacAddr& src_mac, const Ipv6Addr& 
   }
   switch (m->type()) {
     case Icmpv6Type::RouterSolicit:
+      if (!s_.advertise) return;
       if (!src.is_unspecified() &&
           neigh_.check_source(port, src_mac, IpAddr(src), monotonic_now()) != NeighTable::Verdict::Ok)
         return;
@@ -234,16 +235,18 @@ void NdpServer::send_router_advert(const MacAddr& dst_mac, const Ipv6Addr& dst) 
   ra.type = Icmpv6Type::RouterAdvert;
   ra.cur_hop_limit = 64;
   ra.ra_flags = static_cast<std::uint8_t>((s_.managed ? kRaFlagManaged : 0) | (s_.other ? kRaFlagOther : 0));
-  ra.router_lifetime = kRouterLifetimeS;
+  ra.router_lifetime = s_.router ? kRouterLifetimeS : 0;
   ra.options.source_lladdr = s_.mac;
   // Autonomous configuration works on a /64 only (RFC 4862 5.5.3).
   const std::uint8_t prefix_flags =
       static_cast<std::uint8_t>(kPrefixFlagOnLink | (s_.prefix_len == 64 ? kPrefixFlagAuto : 0));
   ra.options.prefix = NdpPrefixInfo{s_.prefix_len, prefix_flags, kPrefixValidS, kPrefixPreferredS, s_.prefix};
   ra.options.mtu = s_.mtu;
-  ra.options.rdnss_lifetime = kDnsLifetimeS;
-  ra.options.rdnss = dns;
-  if (!s_.domain.empty()) {
+  if (s_.announce_dns) {
+    ra.options.rdnss_lifetime = kDnsLifetimeS;
+    ra.options.rdnss = dns;
+  }
+  if (s_.announce_dns && !s_.domain.empty()) {
     ra.options.dnssl_lifetime = kDnsLifetimeS;
     ra.options.dnssl = search;
   }

@@ -58,6 +58,12 @@ struct Ipv6Settings {
   std::string domain;  // DNSSL and DHCPv6 domain list; empty: none
   bool managed = false;  // RA M flag: addresses from DHCPv6 too
   bool other = true;     // RA O flag: DNS from DHCPv6 (information-request)
+  // A network without NAT (internal, host-only) has no way out: its RAs say
+  // "not a default router" (lifetime 0), and without a DNS forwarder
+  // neither RAs nor DHCPv6 name a DNS server.
+  bool router = true;
+  bool announce_dns = true;
+  bool advertise = true;  // false: no RAs at all (--ra off)
 };
 
 // Builds whole Ethernet + IPv6 frames for the gateway's own IPv6 control

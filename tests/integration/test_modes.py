@@ -16,7 +16,7 @@ import struct
 import subprocess
 import unittest
 
-from natlib import ECHO_PORT, INET_ADDR, PY, NatTestCase, connect_result_py, listening
+from natlib import ECHO_PORT, INET_ADDR, PY, NatTestCase, connect_result_py, enable_ipv6, listening
 from vnetlib import VnetTestCase, wait_for
 
 # A TCP echo server: python3 -c ECHO_SERVER_PY ADDR PORT
@@ -48,6 +48,14 @@ def send_frame(sock, src_mac, dst=b"\xff" * 6):
     # QEMU's stream framing: a 4-byte big-endian length, then the frame.
     frame = dst + bytes.fromhex(src_mac.replace(":", "")) + b"\x08\x06" + bytes(46)
     sock.sendall(struct.pack(">I", len(frame)) + frame)
+
+
+def prefix_ipv6(guest, prefix="fec0:"):
+    """The guest's address on eth0 inside the network's prefix (fec0::/64 is
+    site-scoped to the kernel), or None."""
+    out = guest.run(["ip", "-6", "-o", "addr", "show", "dev", "eth0"]).stdout
+    m = re.search(rf"inet6 ({prefix}[0-9a-f:]*)/", out)
+    return m.group(1) if m else None
 
 
 class AttachTest(VnetTestCase):
@@ -158,6 +166,31 @@ class ModesByNameTest(NatTestCase):
         res = self.e.vnet("pf", "add", "intnet", "tcp::2200-:22", check=False)
         self.assertNotEqual(res.returncode, 0)
         self.assertIn("no port forwards", res.stderr)
+
+    def test_internal_network_with_router_advertisements(self):
+        """--ra on: the kernel's SLAAC gives each guest an address of the
+        prefix, the RA offers no default route and no DNS, and the guests
+        reach each other over IPv6."""
+        self.build_lab()
+        self.e.vnet("net", "add", "int6", "--mode", "internal", "--ra", "on")
+        guests = []
+        for _ in range(2):
+            g = self.guest("int6", dhcp=False)
+            g.run(["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=0"])
+            for key in ("all", "default", "eth0"):
+                g.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.accept_ra=2"])
+            enable_ipv6(g.ns, "eth0")
+            guests.append(g)
+        addrs = [wait_for(lambda g=g: prefix_ipv6(g), timeout=10, what="a SLAAC address") for g in guests]
+        for a in addrs:
+            self.assertTrue(a.startswith("fec0::"), a)
+        self.assertEqual(guests[0].run(["ip", "-6", "route", "show", "default"]).stdout.strip(), "",
+                         "an RA with router lifetime 0 sets no default route")
+        res = guests[0].run(["busybox", "ping", "-6", "-c", "2", "-W", "2", addrs[1]], check=False, timeout=20)
+        self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        nat = self.e.network("int6")["nat"]
+        self.assertEqual((nat["ra"], nat["dhcp6"], nat["dhcp"]), (True, True, False))
+        self.assertGreater(nat["counters"]["ndp_ra_sent"], 0)
 
     def test_hostonly_network_reaches_the_host_and_nothing_beyond(self):
         self.build_lab()

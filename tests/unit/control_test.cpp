@@ -169,6 +169,31 @@ TEST(NatRequest, Dhcp6Modes) {
   EXPECT_THROW(nat_config_from(json{{"dhcp6", true}}), UserError);
 }
 
+TEST(NatRequest, Ipv6ServicesWithoutNatOnlyWhenAsked) {
+  // A plain switch: no server at all.
+  EXPECT_FALSE(gateway_config_from(NetworkMode::Switch, json::object()));
+  // --ra on (or --ipv6 on, or --dhcp6 on) starts RA and DHCPv6 without
+  // IPv4 DHCP, offering no route, no DNS and no way out.
+  for (const json& req : {json{{"ra", "on"}}, json{{"ipv6", "on"}}, json{{"dhcp6", "on"}}}) {
+    auto c = gateway_config_from(NetworkMode::Internal, req);
+    ASSERT_TRUE(c) << req.dump();
+    EXPECT_TRUE(c->ipv6 && c->ra && c->dhcp6) << req.dump();
+    EXPECT_FALSE(c->dhcp || c->outside || c->dns_forwarder || c->offer_router || c->host_loopback) << req.dump();
+  }
+  auto ra_only = gateway_config_from(NetworkMode::Switch, json{{"ra", "on"}, {"dhcp6", "off"}});
+  ASSERT_TRUE(ra_only);
+  EXPECT_TRUE(ra_only->ipv6 && ra_only->ra && !ra_only->dhcp6);
+  // Host-only keeps IPv4 DHCP and stays IPv4-only unless asked.
+  auto hostonly = gateway_config_from(NetworkMode::Hostonly, json::object());
+  ASSERT_TRUE(hostonly);
+  EXPECT_TRUE(hostonly->dhcp && hostonly->host_loopback);
+  EXPECT_FALSE(hostonly->ipv6);
+  // On a NAT network --ra off keeps IPv6 but sends no advertisements.
+  auto nat = gateway_config_from(NetworkMode::Nat, json{{"ra", "off"}});
+  EXPECT_TRUE(nat->ipv6 && !nat->ra);
+  EXPECT_THROW(gateway_config_from(NetworkMode::Nat, json{{"ra", "maybe"}}), UserError);
+}
+
 TEST(Config, NatListsBecomeRequestFields) {
   auto c = parse_config(R"(
 [[network]]

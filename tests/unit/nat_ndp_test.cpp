@@ -170,6 +170,46 @@ TEST_F(Ndp, RouterSolicitationGetsUnicastAdvertisement) {
   EXPECT_EQ(load_be32(m->find(ndp_opt::kMtu)->data, 2), 1500u);
 }
 
+TEST_F(Ndp, WithoutNatAdvertisementsOfferNoRouteAndNoDns) {
+  Ipv6Settings s = settings();
+  s.router = false;
+  s.announce_dns = false;
+  NdpServer quiet{loop, out, table, ctr, s};
+  NdpRepr rs;
+  rs.type = Icmpv6Type::RouterSolicit;
+  rs.options.source_lladdr = mac(1);
+  std::vector<std::uint8_t> b(rs.buffer_len());
+  ASSERT_EQ(rs.emit(b, guest_ll, all_routers_multicast()), b.size());
+  quiet.on_message(1, mac(1), guest_ll, all_routers_multicast(), 255, b);
+  ASSERT_EQ(sent.size(), 1u);
+  auto m = NdpMessage::parse(sent[0].icmp);
+  ASSERT_TRUE(m);
+  EXPECT_EQ(m->type(), Icmpv6Type::RouterAdvert);
+  EXPECT_EQ(m->router_lifetime(), 0);  // not a default router
+  EXPECT_TRUE(m->find(ndp_opt::kPrefixInfo));  // addresses still come from the prefix
+  EXPECT_FALSE(m->find(ndp_opt::kRdnss));
+  EXPECT_FALSE(m->find(ndp_opt::kDnssl));
+}
+
+TEST_F(Ndp, RaOffSendsNoAdvertisementsButStillAnswersNeighbourSolicitations) {
+  Ipv6Settings s = settings();
+  s.advertise = false;
+  NdpServer silent{loop, out, table, ctr, s};
+  NdpRepr rs;
+  rs.type = Icmpv6Type::RouterSolicit;
+  rs.options.source_lladdr = mac(1);
+  std::vector<std::uint8_t> b(rs.buffer_len());
+  ASSERT_EQ(rs.emit(b, guest_ll, all_routers_multicast()), b.size());
+  silent.on_message(1, mac(1), guest_ll, all_routers_multicast(), 255, b);
+  EXPECT_TRUE(sent.empty());
+  NdpRepr q = ns(a6("fec0::2"), mac(1));
+  std::vector<std::uint8_t> nb(q.buffer_len());
+  ASSERT_EQ(q.emit(nb, guest_ll, solicited_node(a6("fec0::2"))), nb.size());
+  silent.on_message(1, mac(1), guest_ll, solicited_node(a6("fec0::2")), 255, nb);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(NdpMessage::parse(sent[0].icmp)->type(), Icmpv6Type::NeighborAdvert);
+}
+
 TEST_F(Ndp, SolicitationsFromUnspecifiedAreAnsweredToAllNodesAtMostEvery3s) {
   NdpRepr rs;
   rs.type = Icmpv6Type::RouterSolicit;
