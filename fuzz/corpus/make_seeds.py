@@ -64,6 +64,15 @@ SEEDS = {
         "sack_blocks": bytes.fromhex("0101050a0000000100000002 0101080a0000000100000002".replace(" ", "")),
         "malformed_len1": bytes.fromhex("01010201"),
     },
+    "guard": {
+        # first byte: 1 = IPv6, 0 = IPv4
+        "ipv6_router_advert": b"\x01" + bytes.fromhex("6000000000103aff") + bytes(16) + bytes(16)
+                              + bytes.fromhex("8600000040000708") + bytes(8),
+        "ipv6_frag_then_icmp6": b"\x01" + bytes.fromhex("6000000000102cff") + bytes(32)
+                                + bytes.fromhex("3a00000100000007") + bytes.fromhex("8600000000000000"),
+        "ipv4_dhcp_offer": b"\x00" + bytes.fromhex("4500001c00010000401100000a000202ffffffff")
+                           + bytes.fromhex("0043004400080000"),
+    },
     "roundtrip": {
         "v4_tcp": bytes([0x00, 0x00, 0x40]) + bytes(range(1, 64)),
         "v6_udp": bytes([0x03, 0x01, 0x00]) + bytes(range(100, 180)),

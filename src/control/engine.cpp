@@ -201,6 +201,7 @@ json counters_json(const PortCounters& c) {
           {"drop_malformed", c.drop_malformed},
           {"drop_down", c.drop_down},
           {"drop_vlan", c.drop_vlan},
+          {"drop_guard", c.drop_guard},
           {"drop_loop", c.drop_loop},
           {"mac_limit", c.mac_limit},
           {"mac_duplicate", c.mac_duplicate},

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/log.hpp"
+#include "fabric/guard.hpp"
 #include "wire/ethernet.hpp"
 
 namespace vnet {
@@ -70,9 +71,11 @@ Port* Network::find_port(PortId id) {
 void Network::rebuild_port_lists() {
   frame_ports_.clear();
   mirror_ports_.clear();
+  guard_servers_ = false;
   for (auto& [id, p] : ports_) {
     if (p->is_mirror()) mirror_ports_.push_back(p.get());
     else if (p->carries_frames()) frame_ports_.push_back(p.get());
+    guard_servers_ = guard_servers_ || p->runs_network_servers();
   }
 }
 
@@ -221,6 +224,10 @@ void Network::ingress(Port& from, wire::Bytes frame, const Offload* offload) {
       c.drop_vlan++;
       return;
     }
+  }
+  if (guard_servers_ && !from.runs_network_servers() && is_server_message(eth->ethertype(), eth->payload())) {
+    c.drop_guard++;
+    return;
   }
   c.rx_frames++;
   c.rx_bytes += frame.size();

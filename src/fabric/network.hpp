@@ -153,6 +153,7 @@ class Network {
   // Flat copies of ports_ for the forwarding path, rebuilt on add/remove.
   std::vector<Port*> frame_ports_;
   std::vector<Port*> mirror_ports_;
+  bool guard_servers_ = false;  // a port runs the network's servers (fabric/guard)
   std::unordered_map<wire::MacAddr, MacEntry> macs_;
   std::unordered_map<PortId, std::uint32_t> macs_learned_;
   std::vector<DuplicateMac> duplicate_macs_;

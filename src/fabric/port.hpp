@@ -76,6 +76,9 @@ class Port {
   void set_parent(PortId p) { parent_ = p; }
   // Ports that pass virtio-net headers through (TAP with IFF_VNET_HDR).
   virtual bool accepts_offload() const { return false; }
+  // The port is vnet's own router and DHCP servers (a NAT gateway): while
+  // one is on the network, no other port may send as a server (fabric/guard).
+  virtual bool runs_network_servers() const { return false; }
   // Frames waiting to go out to the peer (for status).
   virtual std::size_t queued_frames() const { return 0; }
   // Bytes of frames the port can still queue toward its peer: the smaller

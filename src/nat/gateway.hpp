@@ -83,6 +83,7 @@ class NatGateway : public Port, public GuestIo {
 
   // Guests' TSO segments stay whole into the host sockets (offload.hpp).
   bool accepts_offload() const override { return true; }
+  bool runs_network_servers() const override { return true; }
 
   wire::MacAddr mac() const { return mac_; }
   TcpTranslator& tcp() { return *tcp_; }

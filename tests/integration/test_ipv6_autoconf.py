@@ -89,6 +89,41 @@ s.send(mac("52:55:0a:00:02:02") + mac(smac) + b"\x86\xdd" + ip + udp)
 """
 
 
+# A guest posing as the network's router and DHCP server: sends one router
+# advertisement for 2001:db8:bad::/64 (router lifetime 1800 s) from its
+# link-local address to all nodes, and one DHCPv4 OFFER from port 67 to the
+# broadcast address. argv = ifname, src_mac, src_ll.
+ROGUE_SERVER_PY = r"""
+import socket, struct, sys
+ifname, smac, src = sys.argv[1:4]
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xFFFF) + (s >> 16)
+    return (~s) & 0xFFFF
+mac = lambda m: bytes.fromhex(m.replace(":", ""))
+sa, da = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, "ff02::1")
+prefix = bytes([3, 4, 64, 0xC0]) + struct.pack("!II", 86400, 14400) + bytes(4) + \
+    socket.inet_pton(socket.AF_INET6, "2001:db8:bad::")
+icmp = struct.pack("!BBHBBHII", 134, 0, 0, 64, 0, 1800, 0, 0) + prefix + bytes([1, 1]) + mac(smac)
+c = csum(sa + da + struct.pack("!IxxxB", len(icmp), 58) + icmp)
+icmp = icmp[:2] + struct.pack("!H", c) + icmp[4:]
+ip6 = struct.pack("!IHBB", 6 << 28, len(icmp), 58, 255) + sa + da
+bootp = bytearray(240)
+bootp[0:3] = b"\x02\x01\x06"
+bootp[16:20] = bytes([10, 0, 2, 99])
+bootp[236:240] = bytes([99, 130, 83, 99])
+dhcp = bytes(bootp) + bytes([53, 1, 2, 255])
+udp = struct.pack("!HHHH", 67, 68, 8 + len(dhcp), 0) + dhcp
+ip4 = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 1, 0, 64, 17, 0, bytes([10, 0, 2, 66]), b"\xff" * 4)
+ip4 = ip4[:10] + struct.pack("!H", csum(ip4)) + ip4[12:]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((ifname, 0))
+for _ in range(3):
+    s.send(mac("33:33:00:00:00:01") + mac(smac) + b"\x86\xdd" + ip6 + icmp)
+    s.send(b"\xff" * 6 + mac(smac) + b"\x08\x00" + ip4 + udp)
+"""
+
 # PID 1 of the QEMU guest (in a private copy of the guest kit): the kernel's
 # own IPv6 with accept_ra=2, then markers on ttyS0: when the link came up,
 # when a fec0::/64 address was ready, the default route, a ping6 to the
@@ -277,6 +312,41 @@ class Ipv6AutoconfTest(NatTestCase):
         # The victim still reaches the gateway.
         res = a.run(["busybox", "ping", "-6", "-c", "1", "-W", "2", GATEWAY6], check=False, timeout=20)
         self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+
+
+    def test_rogue_router_advertisement_and_dhcp_offer_never_reach_other_guests(self):
+        """RA guard: on a network whose router vnet runs, a guest's RA (and
+        DHCP or DHCPv6 server message) is dropped at the switch and counted,
+        so another guest's kernel neither takes the rogue prefix nor the
+        rogue default route."""
+        (victim, _, _), (rogue, rogue_port, _) = self.guest6(), self.guest6()
+        self.slaac_address(victim)
+        self.slaac_address(rogue)
+        rogue_ll = [x for x, _ in self.addresses(rogue, "link")][0]
+        dump = os.path.join(self.tmp, "victim.txt")
+        with open(dump, "w") as out:
+            tcpdump = victim.popen(self.cleanup, ["tcpdump", "-n", "-l", "-i", "eth0",
+                                                  "icmp6 and ip6[40] == 134 or udp src port 67"],
+                                   stdout=out, stderr=subprocess.DEVNULL)
+        time.sleep(1)
+        rogue.run([PY, "-c", ROGUE_SERVER_PY, "eth0", self.mac_of(rogue), rogue_ll])
+        wait_for(lambda: self.port_counters(rogue_port)["drop_guard"] >= 6, timeout=5,
+                 what="the rogue's three RAs and three offers counted as drop_guard")
+        time.sleep(2)  # what would have reached the victim has arrived by now
+        tcpdump.terminate()
+        tcpdump.wait(timeout=5)
+        with open(dump) as f:
+            seen = f.read()
+        self.assertNotIn(rogue_ll, seen, "the rogue RA reached the victim")
+        self.assertNotIn("10.0.2.66", seen, "the rogue DHCP offer reached the victim")
+        self.assertFalse([a for a, _ in self.addresses(victim) if a.startswith("2001:db8:bad:")],
+                         "the victim took the rogue prefix")
+        routes = victim.run(["ip", "-6", "route", "show", "default"]).stdout
+        self.assertNotIn(rogue_ll, routes)
+        self.assertIn("via fe80::5055:aff:fe00:202", routes, "the gateway's route stays")
+
+    def port_counters(self, port_id):
+        return next(p for p in self.e.network("nat")["ports"] if p["id"] == port_id)["counters"]
 
 
 class Ipv6QemuGuestTest(NatTestCase):
