@@ -43,6 +43,10 @@ from natlib import HOST_ADDR, INET_ADDR, listening  # noqa: E402
 from vnetlib import wait_for  # noqa: E402
 
 RR_PORT, CONN_PORT = 7007, 7008
+# --ipv6: the same lab with IPv6 on the host and "internet" link; guests
+# reach INET6 over IPv6 (vnet and the veth pair: fec0::15 behind fec0::2;
+# pasta copies the host's address; slirp4netns uses its own fd00::/64).
+HOST6, INET6 = "2001:db8:100::1", "2001:db8:100::10"
 MTU = 65520
 NATS = ("vnet", "pasta", "slirp4netns", "veth")
 TESTS = ("tcp_out", "tcp_in", "udp_out", "rr", "conn")
@@ -55,7 +59,7 @@ import socket, sys, threading
 addr, rr_port, conn_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 
 def listener(port):
-    s = socket.socket()
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind((addr, port))
     s.listen(1024)
@@ -212,8 +216,9 @@ class Bench:
         sh(["ip", "netns", "add", ns])
         undo.append(lambda: sh(["ip", "netns", "del", ns], check=False))
         sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        flag = 0 if self.opts.ipv6 else 1
         for key in ("all", "default"):
-            sh(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=1"])
+            sh(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6={flag}"])
 
     def tune(self, prefix):
         """Port range and TIME_WAIT reuse so the connect loop does not run out of ports."""
@@ -230,10 +235,31 @@ class Bench:
         sh(["ip", "-n", self.ns_inet, "addr", "add", f"{INET_ADDR}/24", "dev", "in0"])
         sh(["ip", "-n", self.ns_inet, "link", "set", "in0", "up"])
         sh(h + ["route", "add", "default", "via", INET_ADDR])
+        if self.opts.ipv6:
+            sh(h + ["-6", "addr", "add", f"{HOST6}/64", "dev", "up0", "nodad"])
+            sh(["ip", "-n", self.ns_inet, "-6", "addr", "add", f"{INET6}/64", "dev", "in0", "nodad"])
+            # pasta takes its template interface from the default route.
+            sh(h + ["-6", "route", "add", "default", "via", INET6])
         self.tune(["ip", "netns", "exec", self.ns_host])
-        servers = self.start_base(["ip", "netns", "exec", self.ns_inet, PY, "-c", SERVERS_PY, INET_ADDR,
+        servers = self.start_base(["ip", "netns", "exec", self.ns_inet, PY, "-c", SERVERS_PY, self.target,
                                    str(RR_PORT), str(CONN_PORT)])
-        wait_until(lambda: self.listening(servers.pid, CONN_PORT), what="test servers listening")
+        proto = "tcp6" if self.opts.ipv6 else "tcp"
+        wait_until(lambda: self.listening(servers.pid, CONN_PORT, proto), what="test servers listening")
+
+    @property
+    def target(self):
+        """The internet server's address the guest connects to."""
+        return INET6 if self.opts.ipv6 else INET_ADDR
+
+    def guest_ipv6(self, ns, addr=None, via=None):
+        """Static IPv6 for a guest namespace (vnet, veth) or, without addr,
+        addresses from router advertisements (slirp4netns)."""
+        run = ["ip", "netns", "exec", ns, "sysctl", "-q", "-w"]
+        sh(run + ["net.ipv6.conf.eth0.accept_dad=0"], check=False)
+        if addr:
+            g = ["ip", "-n", ns, "-6"]
+            sh(g + ["addr", "add", f"{addr}/64", "dev", "eth0", "nodad"])
+            sh(g + ["route", "replace", "default", "via", via, "dev", "eth0"])
 
     listening = staticmethod(listening)
 
@@ -302,6 +328,8 @@ class Bench:
         sh(g + ["addr", "add", "10.0.2.15/24", "dev", "eth0"])
         sh(g + ["link", "set", "eth0", "up"])
         sh(g + ["route", "add", "default", "via", "10.0.2.2"])
+        if self.opts.ipv6:
+            self.guest_ipv6(self.ns_guest, "fec0::15", "fec0::2")
         self.guest = ["ip", "netns", "exec", self.ns_guest]
         return pid
 
@@ -311,15 +339,19 @@ class Bench:
         # ip netns exec execs sleep, so sleeper.pid is the sleep in the guest namespace.
         wait_until(lambda: comm(sleeper.pid) == "sleep", what="sleep in the guest namespace")
         log = open(os.path.join(self.tmp, "slirp4netns.log"), "w")
+        if self.opts.ipv6:  # libslirp's RAs give the guest fd00::/64
+            sh(["ip", "netns", "exec", self.ns_guest, "sysctl", "-q", "-w", "net.ipv6.conf.default.accept_ra=2",
+                "net.ipv6.conf.default.accept_dad=0"])
+        v6 = ["--enable-ipv6"] if self.opts.ipv6 else []
         p = self.start(["ip", "netns", "exec", self.ns_host, "slirp4netns", "--configure", f"--mtu={self.opts.mtu}",
-                        "--disable-host-loopback", str(sleeper.pid), "tap0"], stdout=log, stderr=log)
+                        "--disable-host-loopback"] + v6 + [str(sleeper.pid), "tap0"], stdout=log, stderr=log)
         log.close()
 
         def configured():
             if p.poll() is not None:
                 raise RuntimeError("slirp4netns exited: " + open(os.path.join(self.tmp, "slirp4netns.log")).read())
-            return "10.0.2.100" in sh(["ip", "-n", self.ns_guest, "-o", "addr", "show", "dev", "tap0"],
-                                      check=False).stdout
+            addrs = sh(["ip", "-n", self.ns_guest, "-o", "addr", "show", "dev", "tap0"], check=False).stdout
+            return "10.0.2.100" in addrs and (not self.opts.ipv6 or "inet6 fd00:" in addrs)
         wait_until(configured, what="slirp4netns to configure tap0")
         self.guest = ["ip", "netns", "exec", self.ns_guest]
         return p.pid
@@ -332,7 +364,8 @@ class Bench:
         log = open(logfile, "w")
         p = self.start(["ip", "netns", "exec", self.ns_host, "setpriv", "--reuid=nobody", "--regid=nogroup",
                         "--clear-groups", "pasta", "--config-net", "-f", "-q", "-m", str(self.opts.mtu), "--no-map-gw",
-                        "-4", "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--", "sleep", "100000"],
+                        "-6" if self.opts.ipv6 else "-4", "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--",
+                        "sleep", "100000"],
                        stdout=log, stderr=log, cwd="/")
         log.close()
         sleep_pid = [None]
@@ -345,7 +378,8 @@ class Bench:
             if not pids:
                 return False
             sleep_pid[0] = pids[0]
-            out = sh(["nsenter", "-t", str(pids[0]), "-n", "ip", "-o", "-4", "route", "show", "default"],
+            family = "-6" if self.opts.ipv6 else "-4"
+            out = sh(["nsenter", "-t", str(pids[0]), "-n", "ip", "-o", family, "route", "show", "default"],
                      check=False).stdout
             return "default" in out
         wait_until(ready, what="pasta's namespace to be configured")
@@ -372,14 +406,22 @@ class Bench:
         sh(g + ["addr", "add", "10.0.2.15/24", "dev", "eth0"])
         sh(g + ["link", "set", "eth0", "up"])
         sh(g + ["route", "add", "default", "via", "10.0.2.2"])
+        if self.opts.ipv6:
+            sh(h + ["-6", "addr", "add", "fec0::2/64", "dev", "gw0", "nodad"])
+            sh(["ip", "netns", "exec", self.ns_host, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1"])
+            sh(["ip", "-n", self.ns_inet, "-6", "route", "add", "fec0::/64", "via", HOST6])
+            self.nat_undo.append(lambda: sh(["ip", "-n", self.ns_inet, "-6", "route", "del", "fec0::/64"],
+                                            check=False))
+            self.guest_ipv6(self.ns_guest, "fec0::15", "fec0::2")
         self.guest = ["ip", "netns", "exec", self.ns_guest]
         return None
 
     # --- measurement ----------------------------------------------------
     def iperf(self, extra):
-        server = self.start(["ip", "netns", "exec", self.ns_inet, "iperf3", "-s", "-1", "-B", INET_ADDR])
-        wait_until(lambda: self.listening(server.pid, 5201) or server.poll() is not None, what="iperf3 -s")
-        res = sh(self.guest + ["iperf3", "-c", INET_ADDR, "-J", "-t", str(self.opts.seconds)] + extra,
+        server = self.start(["ip", "netns", "exec", self.ns_inet, "iperf3", "-s", "-1", "-B", self.target])
+        proto = "tcp6" if self.opts.ipv6 else "tcp"
+        wait_until(lambda: self.listening(server.pid, 5201, proto) or server.poll() is not None, what="iperf3 -s")
+        res = sh(self.guest + ["iperf3", "-c", self.target, "-J", "-t", str(self.opts.seconds)] + extra,
                  check=False, timeout=self.opts.seconds + 30)
         try:
             server.wait(timeout=5)
@@ -436,7 +478,7 @@ class Bench:
 
         runs, err = [], None
         for _ in range(self.opts.runs if "rr" in self.opts.tests else 0):
-            r, e = self.guest_py(RR_CLIENT_PY, INET_ADDR, RR_PORT, self.opts.rr_count, timeout=120)
+            r, e = self.guest_py(RR_CLIENT_PY, self.target, RR_PORT, self.opts.rr_count, timeout=120)
             if r:
                 runs.append(r)
             err = err or e
@@ -447,7 +489,7 @@ class Bench:
 
         runs, err = [], None
         for _ in range(self.opts.runs if "conn" in self.opts.tests else 0):
-            r, e = self.guest_py(CONN_CLIENT_PY, INET_ADDR, CONN_PORT, self.opts.seconds,
+            r, e = self.guest_py(CONN_CLIENT_PY, self.target, CONN_PORT, self.opts.seconds,
                                  timeout=self.opts.seconds + 60)
             if r:
                 runs.append(r)
@@ -504,7 +546,7 @@ class Bench:
 
 
 def report(results, opts):
-    print(f"user-mode NAT, guest as client toward {INET_ADDR} in an 'internet' namespace; "
+    print(f"user-mode NAT, guest as client toward {INET6 if opts.ipv6 else INET_ADDR} in an 'internet' namespace; "
           f"MTU {opts.mtu}; iperf3 {opts.seconds}s, req/resp {opts.rr_count} round trips, connect loop {opts.seconds}s; "
           f"median of {opts.runs}")
     w = 12
@@ -545,6 +587,7 @@ def main():
     ap.add_argument("--only", default="vnet,pasta,slirp4netns", help="comma-separated subset of " + ",".join(NATS))
     ap.add_argument("--mtu", type=int, default=MTU, help="the guest link's MTU (default %(default)s)")
     ap.add_argument("--tests", default=",".join(TESTS), help="comma-separated subset of " + ",".join(TESTS))
+    ap.add_argument("--ipv6", action="store_true", help="guests reach the internet namespace over IPv6")
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
     opts = ap.parse_args()
     opts.only = [n.strip() for n in opts.only.split(",") if n.strip()]
