@@ -244,6 +244,12 @@ class Nat6Test(NatTestCase):
             self.assertEqual(res.returncode, 0, f"forward on [::1]:{port}: {res.stderr[-300:]}")
             out = res.stdout.split()
             self.assertEqual(out, [seen, want, str(1 << 20)], f"forward on [::1]:{port}")
+        # A client outside the host (the internet namespace) on the host's
+        # own IPv6 address: the guest sees the client's real address.
+        self.e.vnet("pf", "add", "nat", f"real6:tcp:[{HOST6}]:2242:[fec0::17]:8022")
+        res = self.inet.run([PY, "-c", FORWARD_CLIENT_PY, HOST6, "2242", blob], timeout=60, check=False)
+        self.assertEqual(res.returncode, 0, f"forward on [{HOST6}]:2242: {res.stderr[-300:]}")
+        self.assertEqual(res.stdout.split(), [INET6, want, str(1 << 20)])
         forwards = {f["name"]: f for f in self.e.network("nat")["nat"]["forwards"]}
         self.assertEqual(forwards["tcp6-2240"]["host"], "[::1]:2240")
         self.assertEqual(forwards["ssh6"]["guest"], "[fec0::17]:8022")
