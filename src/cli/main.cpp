@@ -24,7 +24,7 @@ using vnet::UserError;
 using vnet::cli::ControlClient;
 
 struct ImpairmentFlags {
-  std::string link, direction, rate, burst, delay, jitter, loss, dup, reorder, queue;
+  std::string link, direction, rate, burst, delay, jitter, loss, dup, reorder, queue, bwgroup;
   bool clear = false;
 
   void add_to(CLI::App* cmd) {
@@ -41,6 +41,8 @@ struct ImpairmentFlags {
     cmd->add_option("--reorder", reorder, "Share of frames sent out of order, e.g. 1%");
     cmd->add_option("--queue", queue, "Impairment queue size, e.g. 1m (frames beyond it are dropped)");
     cmd->add_flag("--clear", clear, "Remove all impairments in --direction");
+    cmd->add_option("--bwgroup", bwgroup,
+                    "Share a bandwidth group's limit with its other ports (see `vnet bwgroup`); none leaves it");
   }
   void fill(json& req) const {
     auto put = [&req](const char* key, const std::string& v) {
@@ -56,6 +58,7 @@ struct ImpairmentFlags {
     put("dup", dup);
     put("reorder", reorder);
     put("queue", queue);
+    put("bwgroup", bwgroup);
     if (clear) req["clear"] = true;
   }
 };
@@ -305,6 +308,23 @@ int run(int argc, char** argv) {
   pf_list->add_option("net", pf_net, "Network")->required();
   pf_list->add_flag("--json", json_out, "Machine-readable output");
 
+  auto* bw = app.add_subcommand("bwgroup", "Bandwidth groups: ports of a network sharing one rate limit "
+                                            "(VirtualBox's bandwidthctl)");
+  bw->require_subcommand(1);
+  std::string bw_net, bw_name, bw_rate, bw_burst;
+  auto* bw_add = bw->add_subcommand("add", "Add a group, or give an existing one a new limit; then put ports in it "
+                                           "with `vnet port set NET ID --bwgroup NAME`");
+  bw_add->add_option("net", bw_net, "Network")->required();
+  bw_add->add_option("name", bw_name, "Group name (letters, digits, - and _)")->required();
+  bw_add->add_option("--rate", bw_rate, "The members' combined limit per direction, e.g. 10mbit")->required();
+  bw_add->add_option("--burst", bw_burst, "Token bucket size, e.g. 32k (default: one frame)");
+  auto* bw_del = bw->add_subcommand("del", "Remove a group that holds no ports");
+  bw_del->add_option("net", bw_net, "Network")->required();
+  bw_del->add_option("name", bw_name, "Group name")->required();
+  auto* bw_list = bw->add_subcommand("list", "List a network's groups and their ports");
+  bw_list->add_option("net", bw_net, "Network")->required();
+  bw_list->add_flag("--json", json_out, "Machine-readable output");
+
   check_command_words(app, argc, argv);
   CLI11_PARSE(app, argc, argv);
   const std::string run_dir = vnet::cli::resolve_run_dir(run_dir_flag);
@@ -420,6 +440,31 @@ int run(int argc, char** argv) {
     json req = {{"cmd", "port_set"}, {"net", port_net}, {"port", parse_port_id(port_id)}};
     imp.fill(req);
     client.call(req);
+    return 0;
+  }
+  if (*bw_add) {
+    json req = {{"cmd", "bwgroup_add"}, {"net", bw_net}, {"name", bw_name}, {"rate", bw_rate}};
+    if (!bw_burst.empty()) req["burst"] = bw_burst;
+    client.call(req);
+    return 0;
+  }
+  if (*bw_del) {
+    client.call({{"cmd", "bwgroup_del"}, {"net", bw_net}, {"name", bw_name}});
+    return 0;
+  }
+  if (*bw_list) {
+    auto reply = client.call({{"cmd", "status"}, {"net", bw_net}});
+    const json groups = reply["networks"][0].value("bwgroups", json::array());
+    if (json_out) {
+      fmt::print("{}\n", groups.dump(2));
+    } else {
+      for (const auto& g : groups) {
+        std::string ports;
+        for (const auto& id : g["ports"]) ports += (ports.empty() ? "" : ",") + std::to_string(id.get<int>());
+        fmt::print("{:<16} {} bit/s  ports {}\n", g["name"].get<std::string>(), g["rate_bps"].get<std::uint64_t>(),
+                   ports.empty() ? "-" : ports);
+      }
+    }
     return 0;
   }
   if (*pf_add) {

@@ -57,6 +57,7 @@ std::string render_status(const nlohmann::json& status) {
       if (p.value("trunk", "") != "") detail += fmt::format(" trunk {}", p["trunk"].get<std::string>());
       if (p["vlan"].get<int>() != 0) detail += fmt::format(" vlan {}", p["vlan"].get<int>());
       for (const auto& [dir, text] : p["impairments"].items()) detail += fmt::format(" [{}: {}]", dir, text.get<std::string>());
+      if (p.contains("bwgroup")) detail += fmt::format(" bwgroup {}", p["bwgroup"].get<std::string>());
       if (!detail.empty()) out += fmt::format("        {}\n", detail);
     }
     if (const auto& nat = net["nat"]; nat.is_object()) {

@@ -1,5 +1,7 @@
 #include "control/engine.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -140,6 +142,41 @@ void Engine::set_port(const std::string& net_name, PortId id, const PortSettings
     log::info("{}: port {} impairments: {}", net_name, id,
               settings.impairment->active() ? settings.impairment->describe() : "none");
   }
+  if (settings.bandwidth_group) {
+    const std::string& name = *settings.bandwidth_group;
+    std::shared_ptr<BandwidthGroup> group;
+    if (!name.empty()) {
+      group = network(net_name).find_bandwidth_group(name);
+      if (!group)
+        throw UserError("no bandwidth group '" + name + "' on " + net_name + " (add it first: vnet bwgroup add " +
+                        net_name + " " + name + " --rate 10mbit)");
+    }
+    p.set_bandwidth_group(std::move(group));
+    log::info("{}: port {} bandwidth group: {}", net_name, id, name.empty() ? "none" : name);
+  }
+}
+
+void Engine::bwgroup_add(const std::string& net_name, const std::string& name, std::uint64_t rate_bps,
+                         std::uint64_t burst) {
+  if (name.empty() || name.size() > 64 ||
+      !std::all_of(name.begin(), name.end(), [](unsigned char c) { return std::isalnum(c) || c == '-' || c == '_'; }))
+    throw UserError("bandwidth group name '" + name + "': use 1 to 64 letters, digits, '-' or '_'");
+  if (rate_bps == 0) throw UserError("--rate: a bandwidth group needs a rate above 0, e.g. 10mbit");
+  network(net_name).set_bandwidth_group(name, rate_bps, burst);
+  log::info("{}: bandwidth group {}: {} bit/s", net_name, name, rate_bps);
+}
+
+void Engine::bwgroup_del(const std::string& net_name, const std::string& name) {
+  Network& net = network(net_name);
+  auto group = net.find_bandwidth_group(name);
+  if (!group) throw UserError("no bandwidth group '" + name + "' on " + net_name);
+  std::string members;
+  for (const auto& [id, p] : net.ports())
+    if (p->bandwidth_group() == group) members += (members.empty() ? "" : ", ") + std::to_string(id);
+  if (!members.empty())
+    throw UserError("bandwidth group '" + name + "' still holds port(s) " + members +
+                    " (move them out first: vnet port set " + net_name + " ID --bwgroup none)");
+  net.remove_bandwidth_group(name);
 }
 
 namespace {
@@ -220,9 +257,11 @@ json port_json(const Port& p) {
             {"counters", counters_json(p.counters())}};
   if (p.parent()) j["parent"] = p.parent();
   json imp = json::object();
-  if (auto* in = p.impairment(Direction::In)) imp["in"] = in->describe();
-  if (auto* out = p.impairment(Direction::Out)) imp["out"] = out->describe();
+  // A stage may exist for the bandwidth group alone, with no settings of its own.
+  if (auto* in = p.impairment(Direction::In); in && in->active()) imp["in"] = in->describe();
+  if (auto* out = p.impairment(Direction::Out); out && out->active()) imp["out"] = out->describe();
   j["impairments"] = imp;
+  if (const auto& g = p.bandwidth_group()) j["bwgroup"] = g->name;
   return j;
 }
 
@@ -244,6 +283,13 @@ json network_json(const Network& net) {
   json duplicates = json::array();
   for (const auto& d : net.duplicate_macs())
     duplicates.push_back({{"mac", d.mac.to_string()}, {"ports", {d.first_port, d.second_port}}, {"times", d.times}});
+  json groups = json::array();
+  for (const auto& [name, g] : net.bandwidth_groups()) {
+    json members = json::array();
+    for (const auto& [id, p] : net.ports())
+      if (p->bandwidth_group() == g) members.push_back(id);
+    groups.push_back({{"name", name}, {"rate_bps", g->rate_bps}, {"burst", g->burst_bytes}, {"ports", members}});
+  }
   const auto& o = net.options();
   return {{"name", net.name()},
           {"mode", to_string(o.mode)},
@@ -255,6 +301,7 @@ json network_json(const Network& net) {
           {"macs_truncated", net.mac_table().size() - macs.size()},
           {"duplicate_macs", duplicates},
           {"duplicate_mac_events", net.duplicate_mac_events()},
+          {"bwgroups", groups},
           {"nat", nat_status}};
 }
 

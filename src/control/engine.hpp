@@ -27,6 +27,7 @@ struct PortSettings {
   std::optional<bool> link_up;
   Direction direction = Direction::Both;
   std::optional<ImpairmentParams> impairment;  // all-zero params clear them
+  std::optional<std::string> bandwidth_group;  // join it; "" leaves the port's group
 };
 
 // Host-side facts and counters shown under "host" in `vnet status --json`.
@@ -66,6 +67,11 @@ class Engine {
   PortId add_port(const std::string& net, const std::string& spec_text);
   void del_port(const std::string& net, PortId id);
   void set_port(const std::string& net, PortId id, const PortSettings& settings);
+  // Bandwidth groups: ports of a network that share one rate limit per
+  // direction (VirtualBox's bandwidthctl). Adding an existing name changes
+  // its limit; a group still holding ports cannot be deleted.
+  void bwgroup_add(const std::string& net, const std::string& name, std::uint64_t rate_bps, std::uint64_t burst);
+  void bwgroup_del(const std::string& net, const std::string& name);
   Port& port(const std::string& net, PortId id);
 
   // Port forwards of a NAT network (throw "network X is not a nat network"

@@ -53,8 +53,16 @@ json ok(json extra = json::object()) {
 // What each command takes besides "cmd". Any other key is an error, so that a
 // typo ("subnett") is reported instead of silently leaving a default in place.
 // A new request field must be added here too.
-constexpr std::string_view kPortSettingKeys[] = {"link", "direction", "rate", "burst", "delay", "jitter",
-                                                "loss", "dup",       "reorder", "queue", "clear"};
+}  // namespace
+
+const std::vector<std::string_view>& port_setting_keys() {
+  static const std::vector<std::string_view> keys = {"link", "direction", "rate",  "burst", "delay",  "jitter",
+                                                     "loss", "dup",       "reorder", "queue", "clear", "bwgroup"};
+  return keys;
+}
+
+namespace {
+
 struct CommandKeys {
   std::string_view cmd;
   std::vector<std::string_view> keys;
@@ -75,6 +83,8 @@ const std::vector<CommandKeys>& command_keys() {
       {"pf_add", {"net", "rule"}},
       {"pf_del", {"net", "name"}},
       {"pf_list", {"net"}},
+      {"bwgroup_add", {"net", "name", "rate", "burst"}},
+      {"bwgroup_del", {"net", "name"}},
       {"shutdown", {}},
       {"capture", {"net"}},
       {"attach", {"net"}},
@@ -91,7 +101,7 @@ void check_keys(const std::string& cmd, const json& req) {
     const std::string& key = item.key();  // not a structured binding: lambdas below capture it
     if (key == "cmd") continue;
     auto in = [&key](auto& keys) { return std::find(std::begin(keys), std::end(keys), key) != std::end(keys); };
-    if (in(known->keys) || (known->impairments && in(kPortSettingKeys))) continue;
+    if (in(known->keys) || (known->impairments && in(port_setting_keys()))) continue;
     std::string allowed;
     for (auto k : known->keys) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
     if (known->impairments) allowed += ", and the impairment settings";
@@ -125,7 +135,7 @@ json dispatch(Engine& engine, const json& req) {
     const std::string net = string_field(req, "net");
     PortSettings settings = port_settings_from(req);  // parse before the port exists: a typo leaves nothing behind
     PortId id = engine.add_port(net, string_field(req, "spec"));
-    if (settings.link_up || settings.impairment) {
+    if (settings.link_up || settings.impairment || settings.bandwidth_group) {
       try {
         engine.set_port(net, id, settings);
       } catch (...) {
@@ -149,6 +159,17 @@ json dispatch(Engine& engine, const json& req) {
     return ok();
   }
   if (cmd == "pf_list") return ok({{"forwards", engine.pf_list(string_field(req, "net"))}});
+  if (cmd == "bwgroup_add") {
+    std::uint64_t rate = 0, burst = 0;
+    parse_into(req, "rate", rate, parse_rate, "10mbit");
+    parse_into(req, "burst", burst, parse_size, "32k");
+    engine.bwgroup_add(string_field(req, "net"), string_field(req, "name"), rate, burst);
+    return ok();
+  }
+  if (cmd == "bwgroup_del") {
+    engine.bwgroup_del(string_field(req, "net"), string_field(req, "name"));
+    return ok();
+  }
   if (cmd == "attach") return ok(engine.attach(string_field(req, "net")));
   if (cmd == "shutdown") return ok();
   if (cmd == "metrics") return ok({{"text", render_engine_metrics(engine)}});
@@ -343,6 +364,7 @@ PortSettings port_settings_from(const json& req) {
     if (*link != "up" && *link != "down") throw UserError("--link " + *link + ": expected up or down");
     s.link_up = *link == "up";
   }
+  if (auto group = optional_string(req, "bwgroup")) s.bandwidth_group = *group == "none" ? "" : *group;
   auto dir = optional_string(req, "direction").value_or("both");
   if (dir == "both") s.direction = Direction::Both;
   else if (dir == "in") s.direction = Direction::In;

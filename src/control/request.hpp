@@ -7,6 +7,7 @@
 #pragma once
 
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -31,5 +32,8 @@ NetworkOptions network_options_from(const nlohmann::json& request);
 std::optional<nat::NatConfig> gateway_config_from(NetworkMode mode, const nlohmann::json& req);
 nat::NatConfig nat_config_from(const nlohmann::json& request);
 PortSettings port_settings_from(const nlohmann::json& request);
+// The fields of port_add and port_set that are port settings (link state,
+// impairments, bandwidth group), for checking requests and saving ports.
+const std::vector<std::string_view>& port_setting_keys();
 
 }  // namespace vnet

@@ -122,10 +122,6 @@ std::string request_net(const json& request) {
   return it != request.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-// Fields of a port_set request that change how a saved port is re-created.
-constexpr const char* kPortSettingKeys[] = {"link",   "direction", "rate", "burst", "delay",
-                                            "jitter", "loss",      "dup",  "reorder", "queue"};
-
 }  // namespace
 
 std::string resolve_state_dir(const std::string& flag, const std::string& run_dir, bool run_dir_chosen) {
@@ -223,7 +219,7 @@ std::vector<std::string> Persistence::restore(const json& saved) {
     for (const auto& entry : *defs) {
       const json* request = entry.is_object() && entry.contains("request") ? &entry["request"] : nullptr;
       const std::string cmd = request && request->is_object() ? request->value("cmd", "") : "";
-      if (cmd != "net_add" && cmd != "port_add" && cmd != "pf_add") {
+      if (cmd != "net_add" && cmd != "port_add" && cmd != "pf_add" && cmd != "bwgroup_add") {
         problems.push_back(where + ": skipped an entry that is not a saved definition: " + entry.dump().substr(0, 200));
         continue;
       }
@@ -284,12 +280,37 @@ void Persistence::record(const json& request, const json& reply) {
     for (auto& e : entries_) {
       json& r = e["request"];
       if (r["cmd"] != "port_add" || request_net(r) != net || e.value("port", 0) != id) continue;
-      // The port comes back with its latest link state and impairments.
-      for (const char* k : kPortSettingKeys)
-        if (request.value("clear", false) ? std::string_view(k) != "link" : request.contains(k)) r.erase(k);
-      for (const char* k : kPortSettingKeys)
-        if (request.contains(k)) r[k] = request[k];
+      // The port comes back with its latest link state, impairments and
+      // bandwidth group; "clear" drops the impairments only.
+      const bool clear = request.value("clear", false);
+      for (std::string_view k : port_setting_keys()) {
+        if (k == "clear") continue;
+        const std::string key(k);
+        if (clear ? k != "link" && k != "bwgroup" : request.contains(key)) r.erase(key);
+        if (request.contains(key)) r[key] = request[key];
+      }
     }
+  } else if (cmd == "bwgroup_add") {
+    if (transient_.count(net)) return;
+    const std::string name = request.value("name", "");
+    auto same_group = [&](const json& e) {
+      const json& r = e["request"];
+      return r["cmd"] == "bwgroup_add" && request_net(r) == net && r.value("name", "") == name;
+    };
+    if (auto it = std::find_if(entries_.begin(), entries_.end(), same_group); it != entries_.end()) {
+      (*it)["request"] = request;  // a new limit for a saved group
+    } else {
+      // Before the network's ports, which may name it when they are restored.
+      auto first_port = std::find_if(entries_.begin(), entries_.end(), [&](const json& e) {
+        return e["request"]["cmd"] != "net_add" && request_net(e["request"]) == net;
+      });
+      entries_.insert(first_port, json{{"request", request}});
+    }
+  } else if (cmd == "bwgroup_del") {
+    const std::string name = request.value("name", "");
+    erase_if([&](const json& r, const json&) {
+      return r["cmd"] == "bwgroup_add" && request_net(r) == net && r.value("name", "") == name;
+    });
   } else if (cmd == "pf_del") {
     const std::string name = request.value("name", "");
     erase_if([&](const json& r, const json& e) {

@@ -98,7 +98,7 @@ std::string ImpairmentParams::describe() const {
 }
 
 Impairment::Impairment(EventLoop& loop, const ImpairmentParams& params, PortCounters& counters, Sink sink,
-                       std::uint64_t seed)
+                       std::uint64_t seed, std::shared_ptr<BandwidthGroup> group, int direction)
     : loop_(loop),
       params_(params),
       counters_(counters),
@@ -107,7 +107,9 @@ Impairment::Impairment(EventLoop& loop, const ImpairmentParams& params, PortCoun
       queue_(params.queue_bytes),
       timer_(loop, [this] { release_due(); }),
       held_(70 * 1024),
-      held_timer_(loop, [this] { release_held(); }) {}
+      held_timer_(loop, [this] { release_held(); }),
+      group_(std::move(group)),
+      group_finish_(group_ ? &group_->finish[direction == 0 ? 0 : 1] : nullptr) {}
 
 void Impairment::process(wire::Bytes frame) {
   if (chance(params_.loss)) {
@@ -117,7 +119,7 @@ void Impairment::process(wire::Bytes frame) {
   const int copies = chance(params_.duplicate) ? 2 : 1;
   if (copies == 2) counters_.imp_duplicated++;
   for (int i = 0; i < copies; ++i) {
-    const bool queued_stage = params_.delay || params_.jitter || params_.rate_bps;
+    const bool queued_stage = this->queued_stage();
     if (chance(params_.reorder)) {
       if (queued_stage && !queue_.empty()) {
         // Jumps the queue: overtakes every frame still waiting.
@@ -140,6 +142,25 @@ void Impairment::process(wire::Bytes frame) {
   }
 }
 
+namespace {
+
+// A token bucket as a virtual finish time: the frame may leave once the
+// bucket's finish time, less the burst it allows early, has come. Moves
+// `finish` on by the frame's time on the wire; returns that departure time.
+Nanos shape(std::uint64_t rate_bps, std::uint64_t burst_bytes, Nanos& finish, std::size_t len, Nanos now) {
+  const std::uint64_t burst = burst_bytes ? burst_bytes : 1514;
+  const Nanos burst_ns = static_cast<Nanos>(burst * 8.0 * kSeconds / rate_bps);
+  finish = std::max(finish, now - burst_ns) + static_cast<Nanos>(len * 8.0 * kSeconds / rate_bps);
+  return finish - burst_ns;
+}
+
+// Gives back a frame's slot that it never took on the wire.
+void unshape(std::uint64_t rate_bps, Nanos& finish, std::size_t len) {
+  finish -= static_cast<Nanos>(len * 8.0 * kSeconds / rate_bps);
+}
+
+}  // namespace
+
 void Impairment::enqueue(wire::Bytes frame) {
   const Nanos now = monotonic_now();
   Nanos depart = now + params_.delay;
@@ -147,22 +168,18 @@ void Impairment::enqueue(wire::Bytes frame) {
     std::uniform_int_distribution<Nanos> jitter(-params_.jitter, params_.jitter);
     depart = std::max(now, depart + jitter(rng_));
   }
-  if (params_.rate_bps) {
-    const std::uint64_t burst = params_.burst_bytes ? params_.burst_bytes : 1514;
-    const Nanos burst_ns = static_cast<Nanos>(burst * 8.0 * kSeconds / params_.rate_bps);
-    const Nanos tx_ns = static_cast<Nanos>(frame.size() * 8.0 * kSeconds / params_.rate_bps);
-    virtual_finish_ = std::max(virtual_finish_, now - burst_ns) + tx_ns;
-    const Nanos shaped = virtual_finish_ - burst_ns;
-    if (shaped > now) counters_.imp_shaped++;
-    depart = std::max(depart, shaped + params_.delay);
-  }
+  Nanos shaped = now;
+  if (params_.rate_bps)
+    shaped = std::max(shaped, shape(params_.rate_bps, params_.burst_bytes, virtual_finish_, frame.size(), now));
+  if (group_)
+    shaped = std::max(shaped, shape(group_->rate_bps, group_->burst_bytes, *group_finish_, frame.size(), now));
+  if (shaped > now) counters_.imp_shaped++;
+  depart = std::max(depart, shaped + params_.delay);
   depart = std::max(depart, last_departure_);
   if (!queue_.push(frame, depart)) {
     counters_.imp_queue_drop++;
-    if (params_.rate_bps) {
-      // The frame never took its slot on the wire.
-      virtual_finish_ -= static_cast<Nanos>(frame.size() * 8.0 * kSeconds / params_.rate_bps);
-    }
+    if (params_.rate_bps) unshape(params_.rate_bps, virtual_finish_, frame.size());
+    if (group_) unshape(group_->rate_bps, *group_finish_, frame.size());
     return;
   }
   last_departure_ = depart;

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <random>
 #include <string>
@@ -22,6 +23,7 @@
 
 #include "core/event_loop.hpp"
 #include "core/frame_queue.hpp"
+#include "fabric/bandwidth_group.hpp"
 #include "fabric/counters.hpp"
 #include "wire/bytes.hpp"
 
@@ -54,8 +56,10 @@ class Impairment {
  public:
   using Sink = std::function<void(wire::Bytes)>;
 
+  // `group`, if any, is a bandwidth group whose bucket `direction` (0: in,
+  // 1: out) this stage shares with the group's other members.
   Impairment(EventLoop& loop, const ImpairmentParams& params, PortCounters& counters, Sink sink,
-             std::uint64_t seed);
+             std::uint64_t seed, std::shared_ptr<BandwidthGroup> group = nullptr, int direction = 0);
 
   void process(wire::Bytes frame);
   const ImpairmentParams& params() const { return params_; }
@@ -65,6 +69,7 @@ class Impairment {
 
  private:
   bool chance(double p) { return p > 0 && uniform_(rng_) < p; }
+  bool queued_stage() const { return params_.delay || params_.jitter || params_.rate_bps || group_; }
   void enqueue(wire::Bytes frame);
   void release_due();
   void release_held();
@@ -79,6 +84,8 @@ class Impairment {
   Timer timer_;
   Nanos last_departure_ = 0;
   Nanos virtual_finish_ = 0;
+  std::shared_ptr<BandwidthGroup> group_;
+  Nanos* group_finish_ = nullptr;  // group_->finish[direction]
   FrameQueue held_;  // reorder without delay: one frame waits for the next
   Timer held_timer_;
 };

@@ -79,6 +79,21 @@ void Network::rebuild_port_lists() {
   }
 }
 
+BandwidthGroup& Network::set_bandwidth_group(const std::string& name, std::uint64_t rate_bps,
+                                             std::uint64_t burst_bytes) {
+  auto& group = bandwidth_groups_[name];
+  if (!group) group = std::make_shared<BandwidthGroup>();
+  group->name = name;
+  group->rate_bps = rate_bps;
+  group->burst_bytes = burst_bytes;
+  return *group;
+}
+
+std::shared_ptr<BandwidthGroup> Network::find_bandwidth_group(const std::string& name) const {
+  auto it = bandwidth_groups_.find(name);
+  return it == bandwidth_groups_.end() ? nullptr : it->second;
+}
+
 PortId Network::port_of(const wire::MacAddr& mac) const {
   auto it = macs_.find(mac);
   if (it == macs_.end() || monotonic_now() - it->second.last_seen >= options_.mac_aging) return 0;

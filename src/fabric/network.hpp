@@ -96,6 +96,14 @@ class Network {
   Port* find_port(PortId id);
   const std::map<PortId, std::unique_ptr<Port>>& ports() const { return ports_; }
 
+  // Bandwidth groups (fabric/bandwidth_group.hpp), by name. Setting an
+  // existing group changes its rate for every member at once.
+  BandwidthGroup& set_bandwidth_group(const std::string& name, std::uint64_t rate_bps, std::uint64_t burst_bytes);
+  std::shared_ptr<BandwidthGroup> find_bandwidth_group(const std::string& name) const;
+  // False if no such group; the caller checks it has no members left.
+  bool remove_bandwidth_group(const std::string& name) { return bandwidth_groups_.erase(name) > 0; }
+  const std::map<std::string, std::shared_ptr<BandwidthGroup>>& bandwidth_groups() const { return bandwidth_groups_; }
+
   // A frame from a port's peer enters the fabric.
   void ingress(Port& from, wire::Bytes frame, const Offload* offload = nullptr);
   // The port the frame being forwarded entered on; 0 outside ingress().
@@ -153,7 +161,8 @@ class Network {
   // Flat copies of ports_ for the forwarding path, rebuilt on add/remove.
   std::vector<Port*> frame_ports_;
   std::vector<Port*> mirror_ports_;
-  bool guard_servers_ = false;  // a port runs the network's servers (fabric/guard)
+  bool guard_servers_ = false;
+  std::map<std::string, std::shared_ptr<BandwidthGroup>> bandwidth_groups_;  // a port runs the network's servers (fabric/guard)
   std::unordered_map<wire::MacAddr, MacEntry> macs_;
   std::unordered_map<PortId, std::uint32_t> macs_learned_;
   std::vector<DuplicateMac> duplicate_macs_;

@@ -107,15 +107,25 @@ void Port::close_later() { net_.remove_port_later(id_); }
 
 void Port::set_impairment(Direction dir, const ImpairmentParams& params) {
   // Each direction gets its own random stream so tests can reason per direction.
-  auto make = [&](auto sink, std::uint64_t salt) -> std::unique_ptr<Impairment> {
-    if (!params.active()) return nullptr;
+  auto make = [&](auto sink, std::uint64_t salt, int direction) -> std::unique_ptr<Impairment> {
+    if (!params.active() && !group_) return nullptr;
     return std::make_unique<Impairment>(loop_, params, counters_, sink,
-                                        (std::uint64_t{id_} << 32) ^ salt ^ monotonic_now());
+                                        (std::uint64_t{id_} << 32) ^ salt ^ monotonic_now(), group_, direction);
   };
   if (dir == Direction::In || dir == Direction::Both)
-    ingress_ = make([this](wire::Bytes f) { to_network(f); }, 1);
+    ingress_ = make([this](wire::Bytes f) { to_network(f); }, 1, 0);
   if (dir == Direction::Out || dir == Direction::Both)
-    egress_ = make([this](wire::Bytes f) { to_peer(f); }, 2);
+    egress_ = make([this](wire::Bytes f) { to_peer(f); }, 2, 1);
+}
+
+void Port::set_bandwidth_group(std::shared_ptr<BandwidthGroup> group) {
+  // The stages are rebuilt with their own settings; frames waiting in them
+  // are dropped, as when impairments change.
+  const ImpairmentParams in = ingress_ ? ingress_->params() : ImpairmentParams{};
+  const ImpairmentParams out = egress_ ? egress_->params() : ImpairmentParams{};
+  group_ = std::move(group);
+  set_impairment(Direction::In, in);
+  set_impairment(Direction::Out, out);
 }
 
 const ImpairmentParams* Port::impairment(Direction dir) const {

@@ -97,6 +97,9 @@ class Port {
   void set_vlan_config(const VlanConfig& config) { vlan_ = config; }
   void set_impairment(Direction dir, const ImpairmentParams& params);
   const ImpairmentParams* impairment(Direction dir) const;
+  // Joins a bandwidth group (both directions), or leaves it with nullptr.
+  void set_bandwidth_group(std::shared_ptr<BandwidthGroup> group);
+  const std::shared_ptr<BandwidthGroup>& bandwidth_group() const { return group_; }
 
   PortCounters& counters() { return counters_; }
   const PortCounters& counters() const { return counters_; }
@@ -130,6 +133,7 @@ class Port {
   VlanConfig vlan_ = VlanConfig::make_plain();
   std::unique_ptr<Impairment> ingress_;
   std::unique_ptr<Impairment> egress_;
+  std::shared_ptr<BandwidthGroup> group_;
 };
 
 }  // namespace vnet

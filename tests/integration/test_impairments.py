@@ -36,6 +36,52 @@ class ImpairmentTest(VnetTestCase):
         self.assertLess(bps, 11e6, f"{bps / 1e6:.2f} Mbit/s")
         self.assertGreater(e.counters("lab", pa)["imp_shaped"], 0)
 
+    def test_bandwidth_group_shares_one_limit(self):
+        """Two senders in one bandwidth group of 20 Mbit/s, sending at once to
+        a third guest, get about 20 Mbit/s together; the group's limit changes
+        for both at once; a group with ports cannot be deleted."""
+        e = self.engine()
+        e.vnet("net", "add", "lab")
+        e.vnet("bwgroup", "add", "lab", "vms", "--rate", "20mbit")
+        a, pa = guest(e, self.cleanup, "lab", "10.0.0.1/24")
+        b, pb = guest(e, self.cleanup, "lab", "10.0.0.2/24", flags=("--bwgroup", "vms"))  # joins as it is added
+        c, _ = guest(e, self.cleanup, "lab", "10.0.0.3/24")
+        e.vnet("port", "set", "lab", str(pa), "--bwgroup", "vms")  # joins later
+        self.assertEqual(e.port("lab", pa)["bwgroup"], "vms")
+        groups = e.network("lab")["bwgroups"]
+        self.assertEqual([(g["name"], g["rate_bps"], g["ports"]) for g in groups], [("vms", 20_000_000, [pa, pb])])
+        self.assertRegex(e.vnet("bwgroup", "list", "lab"), rf"vms +20000000 bit/s +ports {pa},{pb}")
+        res = e.vnet("bwgroup", "del", "lab", "vms", check=False)
+        self.assertNotEqual(res.returncode, 0)
+        self.assertIn("still holds port(s)", res.stderr)
+
+        def together():
+            servers = [c.popen(self.cleanup, ["iperf3", "-s", "-1", "-p", str(port)], stdout=subprocess.DEVNULL)
+                       for port in (5201, 5202)]
+            for srv, port in zip(servers, (5201, 5202)):
+                wait_for(lambda: listening(srv.pid, port), what="iperf3 listening")
+            clients = [ns.popen(self.cleanup, ["iperf3", "-c", "10.0.0.3", "-p", str(port), "-t", "5", "-J"],
+                                stdout=subprocess.PIPE, text=True) for ns, port in ((a, 5201), (b, 5202))]
+            return [json.loads(cl.communicate(timeout=40)[0])["end"]["sum_received"]["bits_per_second"]
+                    for cl in clients]
+
+        rates = together()
+        print(f"\n  bandwidth group of 20 Mbit/s, two senders: {rates[0] / 1e6:.2f} + {rates[1] / 1e6:.2f} Mbit/s")
+        total = sum(rates)
+        self.assertGreater(total, 16e6, f"{[r / 1e6 for r in rates]} Mbit/s")
+        self.assertLess(total, 22e6, f"{[r / 1e6 for r in rates]} Mbit/s")
+        self.assertGreater(min(rates), 4e6, f"one sender starved: {[r / 1e6 for r in rates]} Mbit/s")
+        # A new limit applies to every member.
+        e.vnet("bwgroup", "add", "lab", "vms", "--rate", "8mbit")
+        rates = together()
+        self.assertLess(sum(rates), 9e6, f"{[r / 1e6 for r in rates]} Mbit/s")
+        self.assertGreater(sum(rates), 6e6, f"{[r / 1e6 for r in rates]} Mbit/s")
+        e.vnet("port", "set", "lab", str(pa), "--bwgroup", "none")
+        e.vnet("port", "set", "lab", str(pb), "--bwgroup", "none")
+        self.assertNotIn("bwgroup", e.port("lab", pa))
+        e.vnet("bwgroup", "del", "lab", "vms")
+        self.assertEqual(e.network("lab")["bwgroups"], [])
+
     def test_delay_set_at_runtime_and_cleared(self):
         e, a, pa, b, pb = self.lab()
         self.assertLess(self.rtt(a, 3), 10, "baseline RTT")

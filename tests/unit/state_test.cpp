@@ -143,6 +143,38 @@ TEST_F(StateTest, TransientNetworksAndTheirPortsAreNotSaved) {
   engine.set_persistence(nullptr);
 }
 
+TEST_F(StateTest, BandwidthGroupsAreSavedBeforeThePortsThatNameThem) {
+  Persistence p(engine, StateStore(dir));
+  engine.set_persistence(&p);
+  p.restore(json::object());
+  auto call = [&](const json& r) { const json reply = handle_request(engine, r); ASSERT_TRUE(reply["ok"]) << r.dump() << reply.dump(); };
+  call({{"cmd", "net_add"}, {"name", "lab"}});
+  call({{"cmd", "port_add"}, {"net", "lab"}, {"spec", "pcap,file=/dev/null"}});
+  call({{"cmd", "bwgroup_add"}, {"net", "lab"}, {"name", "vms"}, {"rate", "10mbit"}});
+  call({{"cmd", "port_set"}, {"net", "lab"}, {"port", 1u}, {"bwgroup", "vms"}});
+  call({{"cmd", "bwgroup_add"}, {"net", "lab"}, {"name", "vms"}, {"rate", "20mbit"}});  // a new limit
+  std::ifstream in(dir + "/state.json");
+  const json saved = json::parse(in);
+  const json& defs = saved["definitions"];
+  ASSERT_EQ(defs.size(), 3u) << saved.dump();
+  EXPECT_EQ(defs[1]["request"]["cmd"], "bwgroup_add");
+  EXPECT_EQ(defs[1]["request"]["rate"], "20mbit");
+  EXPECT_EQ(defs[2]["request"]["bwgroup"], "vms");
+  engine.set_persistence(nullptr);
+
+  // Restored into a fresh engine, the port is back in its group.
+  EventLoop loop2;
+  Engine restored{loop2};
+  Persistence p2(restored, StateStore(dir + "/again"));
+  restored.set_persistence(&p2);
+  EXPECT_EQ(joined(p2.restore(saved)), "");
+  auto group = restored.network("lab").find_bandwidth_group("vms");
+  ASSERT_TRUE(group);
+  EXPECT_EQ(group->rate_bps, 20'000'000u);
+  EXPECT_EQ(restored.network("lab").find_port(1)->bandwidth_group(), group);
+  restored.set_persistence(nullptr);
+}
+
 TEST_F(StateTest, LeaseImportSkipsMalformedExpiredAndTakenEntries) {
   ASSERT_TRUE(handle_request(engine, {{"cmd", "net_add"}, {"name", "n"}, {"mode", "nat"}})["ok"]);
   nat::DhcpServer* dhcp = nullptr;
