@@ -155,6 +155,23 @@ class Parser {
     remember(where, key, *node);
   }
 
+  // [[network.bwgroup]] name = "vms", rate = "10mbit": before the ports,
+  // which may join it with bwgroup = "vms".
+  void add_bandwidth_groups(const toml::table& net, const json& net_name, Config& config) const {
+    const toml::node* groups = net.get("bwgroup");
+    if (!groups) return;
+    if (!groups->is_array_of_tables()) fail(*groups, "bwgroup: use [[network.bwgroup]] tables");
+    for (const auto& node : *groups->as_array()) {
+      json req = {{"cmd", "bwgroup_add"}, {"net", net_name}};
+      RequestSource where{line_of(node), "name", {}};
+      copy_keys(*node.as_table(), "[[network.bwgroup]]", req, where, {"name", "rate", "burst"}, {}, {});
+      if (!req.contains("name") || !req.contains("rate"))
+        fail(node, "a [[network.bwgroup]] needs a name and a rate, e.g. name = \"vms\", rate = \"10mbit\"");
+      config.requests.push_back(req);
+      config.sources.push_back(std::move(where));
+    }
+  }
+
   void add_ports(const toml::table& net, const json& net_name, Config& config) const {
     const toml::node* ports = net.get("port");
     if (!ports) return;
@@ -163,7 +180,8 @@ class Parser {
       json port = {{"cmd", "port_add"}, {"net", net_name}};
       RequestSource where{line_of(port_node), "spec", {}};
       copy_keys(*port_node.as_table(), "[[network.port]]", port, where,
-                {"spec", "link", "direction", "rate", "burst", "delay", "jitter", "loss", "dup", "reorder", "queue"},
+                {"spec", "link", "direction", "rate", "burst", "delay", "jitter", "loss", "dup", "reorder", "queue",
+                 "bwgroup"},
                 {}, {});
       if (!port.contains("spec"))
         fail(port_node, "a [[network.port]] needs a spec, e.g. spec = \"stream,server=on,addr.type=unix,addr.path=P\"");
@@ -200,7 +218,7 @@ class Parser {
       copy_keys(net, "[[network]]", add, where,
                 {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
                  "restrict", "tftp", "bootfile", "domain", "ipv6", "net6", "gateway6", "dns6", "dhcp6", "ra"},
-                {"mtu", "mac_limit"}, {"port", "dns_upstream", "dhcp_reserve", "forward", "forwards"});
+                {"mtu", "mac_limit"}, {"port", "dns_upstream", "dhcp_reserve", "forward", "forwards", "bwgroup"});
       for (const char* key : {"dns_upstream", "dhcp_reserve"}) copy_string_list(net, key, add, where);
       if (!add.contains("name")) fail(net_node, "a [[network]] needs a name, e.g. name = \"lab\"");
       const std::string name = add["name"];
@@ -210,6 +228,7 @@ class Parser {
       config.requests.push_back(add);
       config.sources.push_back(std::move(where));
       add_forwards(net, add["name"], config);
+      add_bandwidth_groups(net, add["name"], config);
       add_ports(net, add["name"], config);
     }
     return config;

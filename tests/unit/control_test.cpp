@@ -209,6 +209,30 @@ dhcp_reserve = ["52:54:00:12:34:56=10.0.2.50"]
   EXPECT_THROW(parse_config("[[network]]\nname = \"n\"\ndhcp_reserve = \"x\"\n", "t.toml"), UserError);
 }
 
+TEST(Config, BandwidthGroupsComeBeforeThePortsThatJoinThem) {
+  auto c = parse_config(R"(
+[[network]]
+name = "lab"
+  [[network.port]]
+  spec = "pcap,file=/dev/null"
+  bwgroup = "vms"
+  [[network.bwgroup]]
+  name = "vms"
+  rate = "10mbit"
+)",
+                        "t.toml");
+  ASSERT_EQ(c.requests.size(), 3u);
+  EXPECT_EQ(c.requests[1]["cmd"], "bwgroup_add");
+  EXPECT_EQ(c.requests[1]["rate"], "10mbit");
+  EXPECT_EQ(c.requests[2]["bwgroup"], "vms");
+  try {
+    parse_config("[[network]]\nname = \"n\"\n[[network.bwgroup]]\nname = \"g\"\n", "t.toml");
+    FAIL() << "a group without a rate";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("t.toml:3: a [[network.bwgroup]] needs a name and a rate"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Config, TranslatesToRequests) {
   auto c = parse_config(R"(
 log_level = "debug"
