@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstring>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "cli/attach.hpp"
 #include "cli/client.hpp"
@@ -71,6 +74,35 @@ std::uint64_t parse_port_id(const std::string& text) {
   } catch (const std::exception&) {
   }
   throw UserError("port id '" + text + "': expected a positive number (see `vnet status`)");
+}
+
+// The guest kit (guest/ in the source tree): $VNET_GUEST_KIT, else beside
+// the binary as installed (PREFIX/bin/vnet -> PREFIX/share/vnet/guest) or as
+// built (build/vnet -> guest/).
+std::string find_guest_kit(const std::string& exe) {
+  if (const char* env = std::getenv("VNET_GUEST_KIT"); env && *env) return env;
+  const std::string bin_dir = exe.substr(0, exe.rfind('/'));
+  for (const std::string& dir : {bin_dir + "/../share/vnet/guest", bin_dir + "/../guest"})
+    if (::access((dir + "/demo.py").c_str(), R_OK) == 0) return dir;
+  throw UserError("the guest kit is not installed next to " + exe +
+                  " (scripts/quickstart installs it; or set VNET_GUEST_KIT to the source tree's guest/ directory)");
+}
+
+// `vnet demo ARGS`: the kit's demo script, told which vnet and run dir to use.
+int run_demo(const std::string& run_dir, const std::vector<std::string>& args) {
+  char exe[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) throw UserError("cannot find the vnet binary's own path (/proc/self/exe)");
+  exe[n] = '\0';
+  const std::string script = find_guest_kit(exe) + "/demo.py";
+  std::vector<std::string> argv = {"python3", script, "--vnet", exe, "--run-dir", run_dir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  ::execvp("python3", cargv.data());
+  throw UserError(std::string("cannot run python3 for the demo: ") + std::strerror(errno) +
+                  " (apt-get install -y python3)");
 }
 
 // Streams a live capture to stdout (or a file) until the reader or vnet stops.
@@ -190,6 +222,12 @@ int run(int argc, char** argv) {
   attach->add_option("net", attach_net, "Network (default: default)");
   auto* attach_qemu_flag = attach->add_flag("--qemu", attach_qemu, "QEMU -netdev/-device options (the default)");
   attach->add_flag("--libvirt", attach_libvirt, "A libvirt domain XML <interface> element")->excludes(attach_qemu_flag);
+
+  auto* demo = app.add_subcommand("demo", "Boot a tiny real guest (QEMU, the Debian kernel, busybox) on a running "
+                                          "network and show it get a lease, ping, resolve and fetch; "
+                                          "`vnet demo --help` for its options");
+  demo->prefix_command();  // everything after `demo` is the demo's own
+  demo->set_help_flag();
 
   std::string status_net;
   auto* status = app.add_subcommand("status", "Networks, ports, learned MACs and counters");
@@ -338,6 +376,7 @@ int run(int argc, char** argv) {
     return vnet::cli::run_up(up_opts);
   }
   if (*capture) return run_capture(run_dir, capture_net, capture_file);
+  if (*demo) return run_demo(run_dir, demo->remaining());
 
   ControlClient client(run_dir);
   if (*down) {

@@ -20,9 +20,8 @@ import time
 import unittest
 
 from natlib import NatTestCase, PY
-from vnetlib import Netns, have, need_root, run, wait_for
+from vnetlib import GUEST_KIT, Netns, have, need_root, run, wait_for
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 PREFIX = "fec0::"
 GATEWAY6 = "fec0::2"
@@ -369,7 +368,7 @@ class Ipv6QemuGuestTest(NatTestCase):
         self.nat_net("nat")
         # The shared guest kit with this test's own init.
         kit = os.path.join(self.tmp, "kit")
-        shutil.copytree(os.path.join(HERE, "guest"), kit)
+        shutil.copytree(GUEST_KIT, kit)
         with open(os.path.join(kit, "init"), "w") as f:
             f.write(GUEST_INIT)
         initrd = os.path.join(self.tmp, "initrd.gz")

@@ -1,5 +1,5 @@
 """A real booted guest on a NAT network: the Debian kernel with a busybox
-initramfs (built at test time by guest/mkinitramfs.sh) under QEMU (TCG: KVM
+initramfs (built at test time by the guest kit, guest/mkinitramfs.sh) under QEMU (TCG: KVM
 does not work on these machines), its NIC a QEMU stream socket into vnet.
 The guest gets its address by DHCP, resolves www.test through the DNS
 forwarder and downloads a file from the internet namespace over the TCP
@@ -14,9 +14,8 @@ import time
 import unittest
 
 from natlib import FIRST_LEASE, DNS, GATEWAY, HTTP_PORT, NatTestCase
-from vnetlib import Netns, have, run, wait_for
+from vnetlib import GUEST_KIT, Netns, have, run, wait_for
 
-HERE = os.path.dirname(os.path.abspath(__file__))
 BOOT_BUDGET_S = 90
 
 
@@ -44,7 +43,7 @@ class NatGuestVmTest(NatTestCase):
         self.build_lab(http_files={"file": body})
         self.nat_net("nat")
         initrd = os.path.join(self.tmp, f"initrd-{nic}.gz")
-        run(["sh", os.path.join(HERE, "guest", "mkinitramfs.sh"), initrd, self.kver, nic], timeout=60)
+        run(["sh", os.path.join(GUEST_KIT, "mkinitramfs.sh"), initrd, self.kver, nic], timeout=60)
 
         sock = os.path.join(self.e.run_dir, "guest.sock")
         port = self.e.add_port("nat", f"stream,server=on,addr.type=unix,addr.path={sock}")

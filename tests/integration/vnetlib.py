@@ -20,6 +20,8 @@ import uuid
 
 VNET = os.environ.get("VNET_BIN") or shutil.which("vnet") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "vnet")
+# The project's guest kit (a Debian kernel + busybox initramfs builder).
+GUEST_KIT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "guest"))
 
 
 def need_root(test):

@@ -1,8 +1,11 @@
 #!/bin/sh
-# Builds a tiny initramfs for a real QEMU guest of vnet's NAT tests:
-# busybox-static, the NIC driver's kernel modules (of the installed Debian
-# kernel, not the running one), and guest/init, which configures the NIC by
-# DHCP, fetches a URL and prints markers on the serial console.
+# vnet's guest kit: builds a tiny initramfs for a real QEMU guest from
+# Debian packages only: busybox-static (udhcpc, nc, wget, ping, tftp,
+# httpd...), iperf3 with its libraries when it is installed, the NIC
+# driver's kernel modules (of the installed Debian kernel, not the running
+# one), and guest/init, which runs the script given on the kernel command
+# line and prints markers on the serial console. `vnet demo` and the
+# booted-guest tests use it.
 #
 # usage: mkinitramfs.sh OUT.cpio.gz KVER virtio|e1000
 set -eu
@@ -25,6 +28,22 @@ chmod 755 "$root/init" "$root/etc/udhcpc/default.script"
 printf 'hosts: files dns\n' > "$root/etc/nsswitch.conf"
 printf '127.0.0.1 localhost\n' > "$root/etc/hosts"
 printf 'root:x:0:0:root:/:/bin/sh\n' > "$root/etc/passwd"
+
+# iperf3 with the shared libraries it loads, apart in /opt/iperf3 behind a
+# wrapper: a libc.so.6 in /lib would be picked up by busybox-static's name
+# lookups (glibc's NSS loads modules even from a static binary) and crash
+# them.
+if iperf3=$(command -v iperf3); then
+  mkdir -p "$root/opt/iperf3" "$root/usr/bin"
+  cp "$iperf3" "$root/opt/iperf3/iperf3"
+  for lib in $(ldd "$iperf3" | sed -n 's/.*=> \(\/[^ ]*\).*/\1/p; s/^[[:space:]]*\(\/[^ ]*\) .*/\1/p'); do
+    cp -L "$lib" "$root/opt/iperf3/"
+  done
+  loader=$(basename "$(ldd "$iperf3" | sed -n 's/^[[:space:]]*\(\/[^ ]*ld-linux[^ ]*\) .*/\1/p')")
+  printf '#!/bin/sh\nexec /opt/iperf3/%s --library-path /opt/iperf3 /opt/iperf3/iperf3 "$@"\n' "$loader" \
+    > "$root/usr/bin/iperf3"
+  chmod 755 "$root/usr/bin/iperf3"
+fi
 
 case $nic in
   virtio) mods="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci failover net_failover virtio_net" ;;
