@@ -43,17 +43,22 @@ esac
 exit 0
 """
 
-# Sends one hand-made NDP neighbour advertisement from a guest's raw packet
-# socket: argv = ifname, src_mac, src_ip, target, tllao_mac.
-FORGED_NA_PY = r"""
+# What the hand-made packets below share: the Internet checksum and MAC
+# text to bytes.
+RAW_PRELUDE = r"""
 import socket, struct, sys
-ifname, smac, src, target, tllao = sys.argv[1:6]
 def csum(b):
     if len(b) % 2: b += b"\0"
     s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
     while s >> 16: s = (s & 0xFFFF) + (s >> 16)
     return (~s) & 0xFFFF
 mac = lambda m: bytes.fromhex(m.replace(":", ""))
+"""
+
+# Sends one hand-made NDP neighbour advertisement from a guest's raw packet
+# socket: argv = ifname, src_mac, src_ip, target, tllao_mac.
+FORGED_NA_PY = RAW_PRELUDE + r"""
+ifname, smac, src, target, tllao = sys.argv[1:6]
 sa, da, ta = (socket.inet_pton(socket.AF_INET6, a) for a in (src, "ff02::1", target))
 icmp = struct.pack("!BBHI", 136, 0, 0, 0x20000000) + ta + bytes([2, 1]) + mac(tllao)
 c = csum(sa + da + struct.pack("!IxxxB", len(icmp), 58) + icmp)
@@ -67,15 +72,8 @@ s.send(mac("33:33:00:00:00:01") + mac(smac) + b"\x86\xdd" + ip + icmp)
 # Sends one UDP datagram with a forged IPv6 source to the gateway's DNS
 # address (what a guest impersonating another would send): argv = ifname,
 # src_mac, forged src.
-FORGED_UDP_PY = r"""
-import socket, struct, sys
+FORGED_UDP_PY = RAW_PRELUDE + r"""
 ifname, smac, src = sys.argv[1:4]
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-mac = lambda m: bytes.fromhex(m.replace(":", ""))
 sa, da = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, "fec0::3")
 payload = b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x04test\x00\x00\x1c\x00\x01"
 udp = struct.pack("!HHHH", 40000, 53, 8 + len(payload), 0) + payload
@@ -92,15 +90,8 @@ s.send(mac("52:55:0a:00:02:02") + mac(smac) + b"\x86\xdd" + ip + udp)
 # advertisement for 2001:db8:bad::/64 (router lifetime 1800 s) from its
 # link-local address to all nodes, and one DHCPv4 OFFER from port 67 to the
 # broadcast address. argv = ifname, src_mac, src_ll.
-ROGUE_SERVER_PY = r"""
-import socket, struct, sys
+ROGUE_SERVER_PY = RAW_PRELUDE + r"""
 ifname, smac, src = sys.argv[1:4]
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
-mac = lambda m: bytes.fromhex(m.replace(":", ""))
 sa, da = socket.inet_pton(socket.AF_INET6, src), socket.inet_pton(socket.AF_INET6, "ff02::1")
 prefix = bytes([3, 4, 64, 0xC0]) + struct.pack("!II", 86400, 14400) + bytes(4) + \
     socket.inet_pton(socket.AF_INET6, "2001:db8:bad::")

@@ -65,6 +65,20 @@ class Ndp : public ::testing::Test {
     ndp.on_message(port, m, src, dst, hop_limit, b);
   }
 
+  // A message from guest 1's link-local address to a server of its own
+  // settings (the fixture's `ndp` is the default one).
+  void deliver_to(NdpServer& server, const Ipv6Addr& dst, const NdpRepr& r) {
+    std::vector<std::uint8_t> b(r.buffer_len());
+    ASSERT_EQ(r.emit(b, guest_ll, dst), b.size());
+    server.on_message(1, mac(1), guest_ll, dst, 255, b);
+  }
+  void solicit_router(NdpServer& server) {
+    NdpRepr rs;
+    rs.type = Icmpv6Type::RouterSolicit;
+    rs.options.source_lladdr = mac(1);
+    deliver_to(server, all_routers_multicast(), rs);
+  }
+
   NdpRepr ns(const Ipv6Addr& target, std::optional<MacAddr> sllao) {
     NdpRepr r;
     r.type = Icmpv6Type::NeighborSolicit;
@@ -175,12 +189,7 @@ TEST_F(Ndp, WithoutNatAdvertisementsOfferNoRouteAndNoDns) {
   s.router = false;
   s.announce_dns = false;
   NdpServer quiet{loop, out, table, ctr, s};
-  NdpRepr rs;
-  rs.type = Icmpv6Type::RouterSolicit;
-  rs.options.source_lladdr = mac(1);
-  std::vector<std::uint8_t> b(rs.buffer_len());
-  ASSERT_EQ(rs.emit(b, guest_ll, all_routers_multicast()), b.size());
-  quiet.on_message(1, mac(1), guest_ll, all_routers_multicast(), 255, b);
+  solicit_router(quiet);
   ASSERT_EQ(sent.size(), 1u);
   auto m = NdpMessage::parse(sent[0].icmp);
   ASSERT_TRUE(m);
@@ -195,17 +204,9 @@ TEST_F(Ndp, RaOffSendsNoAdvertisementsButStillAnswersNeighbourSolicitations) {
   Ipv6Settings s = settings();
   s.advertise = false;
   NdpServer silent{loop, out, table, ctr, s};
-  NdpRepr rs;
-  rs.type = Icmpv6Type::RouterSolicit;
-  rs.options.source_lladdr = mac(1);
-  std::vector<std::uint8_t> b(rs.buffer_len());
-  ASSERT_EQ(rs.emit(b, guest_ll, all_routers_multicast()), b.size());
-  silent.on_message(1, mac(1), guest_ll, all_routers_multicast(), 255, b);
+  solicit_router(silent);
   EXPECT_TRUE(sent.empty());
-  NdpRepr q = ns(a6("fec0::2"), mac(1));
-  std::vector<std::uint8_t> nb(q.buffer_len());
-  ASSERT_EQ(q.emit(nb, guest_ll, solicited_node(a6("fec0::2"))), nb.size());
-  silent.on_message(1, mac(1), guest_ll, solicited_node(a6("fec0::2")), 255, nb);
+  deliver_to(silent, solicited_node(a6("fec0::2")), ns(a6("fec0::2"), mac(1)));
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(NdpMessage::parse(sent[0].icmp)->type(), Icmpv6Type::NeighborAdvert);
 }
