@@ -5,7 +5,6 @@ The guest gets its address by DHCP, resolves www.test through the DNS
 forwarder and downloads a file from the internet namespace over the TCP
 translator; it reports on its serial console, which the test reads."""
 
-import glob
 import os
 import re
 import subprocess
@@ -13,19 +12,11 @@ import threading
 import time
 import unittest
 
+from guestkit import installed_kernel
 from natlib import FIRST_LEASE, DNS, GATEWAY, HTTP_PORT, NatTestCase
 from vnetlib import GUEST_KIT, Netns, have, run, wait_for
 
 BOOT_BUDGET_S = 90
-
-
-def installed_kernel():
-    """(vmlinuz path, version) of an installed Debian kernel with its modules."""
-    for path in sorted(glob.glob("/boot/vmlinuz-*"), reverse=True):
-        kver = os.path.basename(path)[len("vmlinuz-"):]
-        if os.path.isdir(f"/lib/modules/{kver}"):
-            return path, kver
-    return None, None
 
 
 class NatGuestVmTest(NatTestCase):
