@@ -73,6 +73,12 @@ SEEDS = {
         "ipv4_dhcp_offer": b"\x00" + bytes.fromhex("4500001c00010000401100000a000202ffffffff")
                            + bytes.fromhex("0043004400080000"),
     },
+    "vxlan": {
+        # 8-byte VXLAN header (I flag, VNI 4242) in front of an Ethernet frame
+        "vni_4242_arp": bytes.fromhex("0800000000109200") + ARP_REQ,
+        "i_flag_clear": bytes.fromhex("0000000000000100") + ARP_REQ,
+        "inner_runt": bytes.fromhex("0800000000109200") + ARP_REQ[:13],
+    },
     "roundtrip": {
         "v4_tcp": bytes([0x00, 0x00, 0x40]) + bytes(range(1, 64)),
         "v6_udp": bytes([0x03, 0x01, 0x00]) + bytes(range(100, 180)),

@@ -20,7 +20,7 @@ std::string notable_counters(const nlohmann::json& c) {
   static constexpr std::pair<const char*, const char*> kNames[] = {
       {"drop_overflow", "overflow"}, {"drop_oversize", "oversize"}, {"drop_runt", "runt"},
       {"drop_malformed", "malformed"}, {"drop_down", "down"},       {"drop_vlan", "vlan"},
-      {"drop_guard", "guard"},
+      {"drop_guard", "guard"},       {"drop_tunnel", "tunnel"},
       {"mac_limit", "mac-limit"},    {"mac_duplicate", "dup-mac"}, {"imp_lost", "lost"},         {"imp_duplicated", "dup"},
       {"imp_reordered", "reordered"}, {"imp_delayed", "delayed"},  {"imp_shaped", "shaped"},
       {"imp_queue_drop", "shaper-drop"}};

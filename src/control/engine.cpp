@@ -239,6 +239,7 @@ json counters_json(const PortCounters& c) {
           {"drop_down", c.drop_down},
           {"drop_vlan", c.drop_vlan},
           {"drop_guard", c.drop_guard},
+          {"drop_tunnel", c.drop_tunnel},
           {"drop_loop", c.drop_loop},
           {"mac_limit", c.mac_limit},
           {"mac_duplicate", c.mac_duplicate},

@@ -118,10 +118,11 @@ void add_socket_rules(scmp_filter_ctx ctx) {
 
 void add_ioctl_rules(scmp_filter_ctx ctx, bool opens_taps_itself) {
   // ioctl only with the requests the engine makes: terminal and socket
-  // queries, non-blocking and close-on-exec flags, and the TAP set-up when
+  // queries, an interface's index by name (a VXLAN group's device),
+  // non-blocking and close-on-exec flags, and the TAP set-up when
   // it opens TAPs itself. TIOCSTI (typing into a terminal) and other device
   // ioctls stay out.
-  std::vector<unsigned long> requests = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS, TIOCGWINSZ, TIOCOUTQ};
+  std::vector<unsigned long> requests = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS, TIOCGWINSZ, TIOCOUTQ, SIOCGIFINDEX};
   if (opens_taps_itself)
     requests.insert(requests.end(), {TUNSETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD, SIOCGIFFLAGS, SIOCSIFFLAGS});
   const int nr = seccomp_syscall_resolve_name("ioctl");

@@ -19,6 +19,7 @@ struct PortCounters {
   std::uint64_t drop_vlan = 0;       // 802.1Q tag not allowed on this port
   std::uint64_t drop_loop = 0;       // ports answering each other deeper than Network::kMaxIngressDepth
   std::uint64_t drop_guard = 0;      // a guest speaking as the network's router or DHCP server (fabric/guard)
+  std::uint64_t drop_tunnel = 0;     // tunnel datagram not ours: another VNI, or a sender that is no endpoint
   std::uint64_t mac_limit = 0;       // source MAC not learned: port at its table limit
   std::uint64_t mac_duplicate = 0;   // source MAC last seen on another live port (two guests, one MAC)
   // Link impairments applied (both directions added up).

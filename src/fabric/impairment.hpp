@@ -84,10 +84,10 @@ class Impairment {
   Timer timer_;
   Nanos last_departure_ = 0;
   Nanos virtual_finish_ = 0;
-  std::shared_ptr<BandwidthGroup> group_;
-  Nanos* group_finish_ = nullptr;  // group_->finish[direction]
   FrameQueue held_;  // reorder without delay: one frame waits for the next
   Timer held_timer_;
+  std::shared_ptr<BandwidthGroup> group_;
+  Nanos* group_finish_ = nullptr;  // group_->finish[direction]
 };
 
 }  // namespace vnet

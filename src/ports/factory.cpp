@@ -1,11 +1,15 @@
 #include "ports/factory.hpp"
 
 #include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <bitset>
+#include <cstring>
 #include <charconv>
 #include <optional>
 
@@ -15,6 +19,8 @@
 #include "ports/stream.hpp"
 #include "ports/tap.hpp"
 #include "ports/vde.hpp"
+#include "ports/vxlan.hpp"
+#include "wire/vxlan.hpp"
 
 namespace vnet {
 namespace {
@@ -117,6 +123,84 @@ std::unique_ptr<Port> make_udp_tunnel(EventLoop& loop, Network& net, const PortS
   return std::make_unique<DgramPort>(loop, net, id, config);
 }
 
+// "H:P", "[V6]:P", or a bare host ("H", "V6", "[V6]") on the IANA port 4789.
+SockAddr vxlan_endpoint(const std::string& text, bool passive) {
+  const std::string default_port = ":" + std::to_string(wire::kVxlanUdpPort);
+  const auto colons = std::count(text.begin(), text.end(), ':');
+  if (!text.empty() && text.front() == '[')
+    return SockAddr::inet_hostport(text.find("]:") == std::string::npos ? text + default_port : text, passive);
+  if (colons == 0) return SockAddr::inet_hostport(text + default_port, passive);
+  if (colons > 1) return SockAddr::inet_hostport("[" + text + "]" + default_port, passive);
+  return SockAddr::inet_hostport(text, passive);
+}
+
+// The first IPv4 address of interface `dev`: where a group member sends from
+// and hears unicast replies when local= is not given.
+SockAddr interface_ipv4(const std::string& dev, std::uint16_t port) {
+  ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) throw UserError(errno_text("vxlan: cannot list interfaces"));
+  std::optional<SockAddr> found;
+  for (ifaddrs* a = list; a && !found; a = a->ifa_next)
+    if (a->ifa_addr && a->ifa_addr->sa_family == AF_INET && dev == a->ifa_name) {
+      SockAddr s;
+      std::memcpy(&s.storage, a->ifa_addr, sizeof(sockaddr_in));
+      s.length = sizeof(sockaddr_in);
+      reinterpret_cast<sockaddr_in*>(&s.storage)->sin_port = htons(port);
+      found = s;
+    }
+  ::freeifaddrs(list);
+  if (!found) throw UserError("vxlan: interface " + dev + " has no IPv4 address; give local=ADDR:PORT");
+  return *found;
+}
+
+bool is_wildcard(const SockAddr& a) {
+  if (a.family() == AF_INET) return reinterpret_cast<const sockaddr_in*>(&a.storage)->sin_addr.s_addr == INADDR_ANY;
+  if (a.family() == AF_INET6) return IN6_IS_ADDR_UNSPECIFIED(&reinterpret_cast<const sockaddr_in6*>(&a.storage)->sin6_addr);
+  return false;
+}
+
+std::uint32_t parse_vni(const std::string& text) {
+  std::uint32_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc{} || p != text.data() + text.size() || v > wire::kVxlanMaxVni)
+    throw UserError("vxlan: vni=" + text + ": expected a VXLAN network id from 0 to 16777215");
+  return v;
+}
+
+// vxlan,vni=N,remote=H[:P][,remote=...][,local=H:P]   (unicast, head-end replication)
+// vxlan,vni=N,group=G[:P],dev=IF[,local=H:P]           (IPv4 multicast)
+std::unique_ptr<Port> make_vxlan(EventLoop& loop, Network& net, const PortSpec& spec, PortId id) {
+  VxlanConfig config;
+  config.vni = parse_vni(require(spec, "vni"));
+  config.udp_checksum = parse_switch("udpcsum", spec.get("udpcsum", "off"));
+  const auto remotes = spec.all("remote");
+  if (spec.has("group") == !remotes.empty())
+    throw UserError("vxlan: give remote=H:P (one or more) or group=G:P,dev=IF, not both");
+  if (spec.has("group")) {
+    config.group = vxlan_endpoint(spec.get("group"), false);
+    if (!is_multicast(*config.group)) throw UserError("vxlan: group=" + spec.get("group") + " is not an IPv4 multicast group");
+    config.dev = require(spec, "dev");
+    if (if_nametoindex(config.dev.c_str()) == 0) throw UserError("vxlan: no interface named '" + config.dev + "'");
+    config.local = spec.has("local") ? vxlan_endpoint(spec.get("local"), true)
+                                     : interface_ipv4(config.dev, config.group->port());
+    if (config.local.family() != AF_INET || is_wildcard(config.local))
+      throw UserError("vxlan: with group=, local= must be this host's IPv4 address on " + config.dev);
+  } else {
+    if (spec.has("dev")) throw UserError("vxlan: dev= names the interface of a group=; unicast remotes need none");
+    for (const auto& r : remotes) {
+      config.remotes.push_back(vxlan_endpoint(r, false));
+      if (is_multicast(config.remotes.back()))
+        throw UserError("vxlan: remote=" + r + " is a multicast group; use group=" + r + ",dev=IF");
+    }
+    config.local = spec.has("local") ? vxlan_endpoint(spec.get("local"), true)
+                                     : SockAddr::inet_hostport(config.remotes.front().family() == AF_INET6 ? "[::]:4789" : "0.0.0.0:4789", true);
+    for (const auto& r : config.remotes)
+      if (r.family() != config.local.family())
+        throw UserError("vxlan: remote " + r.to_string() + " and local " + config.local.to_string() + " are of different IP versions");
+  }
+  return std::make_unique<VxlanPort>(loop, net, id, config);
+}
+
 std::uint16_t parse_vlan(const std::string& text) {
   unsigned v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
@@ -203,6 +287,7 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
     else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
     else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
     else if (spec.kind == "vde") port = make_vde(loop, net, spec, id, access);
+    else if (spec.kind == "vxlan") port = make_vxlan(loop, net, spec, id);
     else throw UserError("unknown port kind '" + spec.kind + "'");
     if (const std::string path = bound_unix_path(spec); !path.empty()) apply_socket_access(path, access);
   } catch (...) {

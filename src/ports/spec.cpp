@@ -11,6 +11,7 @@ namespace {
 struct KindKeys {
   std::string_view kind;
   std::vector<std::string_view> keys;
+  std::vector<std::string_view> repeatable = {};
 };
 
 // Keys every kind accepts: "id" as QEMU has it (ignored), and 802.1Q
@@ -28,6 +29,7 @@ const std::vector<KindKeys>& known_kinds() {
       {"udp-tunnel", {"local", "remote"}},
       {"pcap", {"file"}},
       {"vde", {"dir", "connect"}},
+      {"vxlan", {"vni", "local", "remote", "group", "dev", "udpcsum"}, {"remote"}},
   };
   return kinds;
 }
@@ -72,6 +74,13 @@ std::string PortSpec::get(std::string_view key, std::string_view fallback) const
   return v ? *v : std::string(fallback);
 }
 
+std::vector<std::string> PortSpec::all(std::string_view key) const {
+  std::vector<std::string> values;
+  for (const auto& [k, v] : options)
+    if (k == key) values.push_back(v);
+  return values;
+}
+
 std::string PortSpec::to_string() const {
   std::string out = kind;
   for (const auto& [k, v] : options) {
@@ -104,7 +113,8 @@ PortSpec parse_port_spec(std::string_view text) {
     if (!known)
       throw UserError("unknown option '" + key + "' for " + spec.kind + " (allowed: " + join(kind->keys) +
                       ", id, vlan, trunk)");
-    if (spec.has(key)) throw UserError("option '" + key + "' given twice");
+    const bool repeatable = std::find(kind->repeatable.begin(), kind->repeatable.end(), key) != kind->repeatable.end();
+    if (spec.has(key) && !repeatable) throw UserError("option '" + key + "' given twice");
     spec.options.emplace_back(std::move(key), std::move(value));
   }
   return spec;

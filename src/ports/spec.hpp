@@ -21,6 +21,8 @@ struct PortSpec {
 
   const std::string* find(std::string_view key) const;
   std::string get(std::string_view key, std::string_view fallback = "") const;
+  // Every value of a repeatable key, in the order given.
+  std::vector<std::string> all(std::string_view key) const;
   bool has(std::string_view key) const { return find(key) != nullptr; }
   std::string to_string() const;
 };

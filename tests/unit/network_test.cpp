@@ -7,22 +7,12 @@
 #include <bitset>
 #include <vector>
 
+#include "support/recording_port.hpp"
+
 namespace vnet {
 namespace {
 
-class RecordingPort : public Port {
- public:
-  using Port::Port;
-  std::string kind() const override { return "test"; }
-  void inject(const std::vector<std::uint8_t>& f) { from_peer(f); }
-  std::vector<std::vector<std::uint8_t>> sent;
-
- protected:
-  void send_to_peer(wire::Bytes f) override {
-    counters_.tx_frames++;
-    sent.emplace_back(f.begin(), f.end());
-  }
-};
+using test_support::RecordingPort;
 
 std::vector<std::uint8_t> frame(std::uint8_t dst_last, std::uint8_t src_last, std::size_t len = 60,
                                 bool broadcast = false) {

@@ -9,20 +9,13 @@
 #include <vector>
 
 #include "fabric/network.hpp"
+#include "support/recording_port.hpp"
 #include "wire/bytes.hpp"
 
 namespace vnet {
 namespace {
 
-class SinkPort : public Port {
- public:
-  using Port::Port;
-  std::string kind() const override { return "sink"; }
-  std::vector<std::vector<std::uint8_t>> got;
-
- protected:
-  void send_to_peer(wire::Bytes f) override { got.emplace_back(f.begin(), f.end()); }
-};
+using SinkPort = test_support::RecordingPort;
 
 std::vector<std::uint8_t> framed(std::uint32_t len, std::uint8_t fill = 0, bool broadcast = true) {
   std::vector<std::uint8_t> out(4 + len, fill);
@@ -72,11 +65,11 @@ TEST_F(StreamPortTest, FramesSplitAcrossWritesArriveWhole) {
   auto f = framed(100, 7);
   send({f.begin(), f.begin() + 3});
   pump();
-  EXPECT_TRUE(sink->got.empty());
+  EXPECT_TRUE(sink->sent.empty());
   send({f.begin() + 3, f.end()});
   pump();
-  ASSERT_EQ(sink->got.size(), 1u);
-  EXPECT_EQ(sink->got[0].size(), 100u);
+  ASSERT_EQ(sink->sent.size(), 1u);
+  EXPECT_EQ(sink->sent[0].size(), 100u);
 }
 
 TEST_F(StreamPortTest, ZeroLengthIsARuntAndTheStreamGoesOn) {
@@ -84,7 +77,7 @@ TEST_F(StreamPortTest, ZeroLengthIsARuntAndTheStreamGoesOn) {
   send(framed(60));
   pump();
   EXPECT_EQ(stream->counters().drop_runt, 1u);
-  EXPECT_EQ(sink->got.size(), 1u);
+  EXPECT_EQ(sink->sent.size(), 1u);
 }
 
 TEST_F(StreamPortTest, ShortFrameIsARunt) {
@@ -92,7 +85,7 @@ TEST_F(StreamPortTest, ShortFrameIsARunt) {
   send(framed(60));
   pump();
   EXPECT_EQ(stream->counters().drop_runt, 1u);
-  EXPECT_EQ(sink->got.size(), 1u);
+  EXPECT_EQ(sink->sent.size(), 1u);
 }
 
 TEST_F(StreamPortTest, OversizeFrameIsSkippedAndTheNextOneArrives) {
@@ -100,8 +93,8 @@ TEST_F(StreamPortTest, OversizeFrameIsSkippedAndTheNextOneArrives) {
   send(framed(60));
   pump();
   EXPECT_EQ(stream->counters().drop_oversize, 1u);
-  ASSERT_EQ(sink->got.size(), 1u);
-  EXPECT_EQ(sink->got[0].size(), 60u);
+  ASSERT_EQ(sink->sent.size(), 1u);
+  EXPECT_EQ(sink->sent[0].size(), 60u);
 }
 
 TEST_F(StreamPortTest, HugeLengthClosesTheConnection) {
