@@ -314,7 +314,8 @@ int run(int argc, char** argv) {
              "  udp-tunnel,local=H:P,remote=H:P (VirtualBox's UDP Tunnel: one datagram per frame)\n"
              "  tap,ifname=tap0[,netns=NS]    pcap,file=out.pcap    (any: ,vlan=N access  ,trunk=10:20|all)\n"
              "  vde,dir=DIR (a VDE switch for -netdev vde,sock=DIR)    vde,connect=DIR (plug into a vde_switch)\n"
-             "  vxlan,vni=N,remote=H[:P][,remote=...][,local=H:P]    vxlan,vni=N,group=G[:P],dev=IF (RFC 7348, port 4789)");
+             "  vxlan,vni=N,remote=H[:P][,remote=...][,local=H:P]    vxlan,vni=N,group=G[:P],dev=IF (RFC 7348, port 4789)\n"
+             "  vhost-user,path=SOCK[,server=on|off] (QEMU -chardev socket,path=SOCK -netdev vhost-user; shared memory)");
   port_add->add_option("net", port_net, "Network")->required();
   port_add->add_option("spec", port_spec, "Port spec")->required();
   imp.add_to(port_add);

@@ -19,6 +19,7 @@
 #include "ports/stream.hpp"
 #include "ports/tap.hpp"
 #include "ports/vde.hpp"
+#include "ports/vhost_user.hpp"
 #include "ports/vxlan.hpp"
 #include "wire/vxlan.hpp"
 
@@ -248,6 +249,7 @@ std::string bound_unix_path(const PortSpec& spec) {
   if (spec.kind == "stream" && spec.get("server") == "on" && spec.get("addr.type") == "unix")
     return spec.get("addr.path");
   if (spec.kind == "dgram" && spec.get("local.type") == "unix") return spec.get("local.path");
+  if (spec.kind == "vhost-user" && parse_switch("server", spec.get("server", "on"))) return spec.get("path");
   return "";
 }
 
@@ -288,6 +290,9 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
     else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
     else if (spec.kind == "vde") port = make_vde(loop, net, spec, id, access);
     else if (spec.kind == "vxlan") port = make_vxlan(loop, net, spec, id);
+    else if (spec.kind == "vhost-user")
+      port = std::make_unique<VhostUserPort>(loop, net, id, require(spec, "path"),
+                                             parse_switch("server", spec.get("server", "on")));
     else throw UserError("unknown port kind '" + spec.kind + "'");
     if (const std::string path = bound_unix_path(spec); !path.empty()) apply_socket_access(path, access);
   } catch (...) {

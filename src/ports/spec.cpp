@@ -30,6 +30,7 @@ const std::vector<KindKeys>& known_kinds() {
       {"pcap", {"file"}},
       {"vde", {"dir", "connect"}},
       {"vxlan", {"vni", "local", "remote", "group", "dev", "udpcsum"}, {"remote"}},
+      {"vhost-user", {"path", "server"}},
   };
   return kinds;
 }

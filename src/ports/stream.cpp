@@ -27,9 +27,8 @@ void tune_stream_socket(int fd, int family) {
   }
 }
 
+}  // namespace
 
-// A socket the engine's user may not reach (root's, in a directory only root
-// may enter): the privileged helper connects, if its rules allow.
 bool connected_by_helper(UniqueFd& fd, const SockAddr& remote) {
   if (remote.family() != AF_UNIX || !privsep::broker()) return false;
   try {
@@ -40,8 +39,6 @@ bool connected_by_helper(UniqueFd& fd, const SockAddr& remote) {
     return false;
   }
 }
-
-}  // namespace
 
 StreamPort::StreamPort(EventLoop& loop, Network& net, PortId id, UniqueFd fd, std::string peer)
     : FdPort(loop, net, id),
@@ -189,10 +186,10 @@ bool StreamPort::write_queued() {
   return false;
 }
 
-StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id, SockAddr local)
-    : Port(loop, net, id), local_(local) {
-  fd_.reset(::socket(local.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (!fd_) throw UserError(errno_text("socket"));
+std::string open_stream_listener(UniqueFd& fd, const SockAddr& local) {
+  fd.reset(::socket(local.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+  if (!fd) throw UserError(errno_text("socket"));
+  std::string unlink_path;
   if (local.family() == AF_UNIX) {
     auto* un = reinterpret_cast<const sockaddr_un*>(&local.storage);
     // A stale socket file from an earlier run would make bind fail; only a
@@ -204,23 +201,30 @@ StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id,
         throw UserError("unix socket " + std::string(un->sun_path) + " is in use by another process");
       ::unlink(un->sun_path);
     }
-    unlink_path_ = un->sun_path;
+    unlink_path = un->sun_path;
   } else {
     int one = 1;
-    setsockopt(fd_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   }
   // A unix socket file is created owner-only whatever the caller's umask;
   // the factory then sets its final mode (see SocketAccess).
   const mode_t old_umask = local.family() == AF_UNIX ? ::umask(0177) : 0;
-  const int bound = ::bind(fd_.get(), local.get(), local.length);
+  const int bound = ::bind(fd.get(), local.get(), local.length);
   if (local.family() == AF_UNIX) ::umask(old_umask);
   // Without root: the privileged helper binds what only root may (a path in
   // root's run dir, a port below 1024), if its rules allow.
-  if (bound != 0 && !privsep::bind_through_helper(fd_, local, privsep::SocketType::Stream)) {
-    unlink_path_.clear();
+  if (bound != 0 && !privsep::bind_through_helper(fd, local, privsep::SocketType::Stream))
     throw UserError(errno_text("cannot listen on " + local.to_string()));
+  if (::listen(fd.get(), 64) != 0) {
+    if (!unlink_path.empty()) ::unlink(unlink_path.c_str());
+    throw UserError(errno_text("listen on " + local.to_string()));
   }
-  if (::listen(fd_.get(), 64) != 0) throw UserError(errno_text("listen on " + local.to_string()));
+  return unlink_path;
+}
+
+StreamListenerPort::StreamListenerPort(EventLoop& loop, Network& net, PortId id, SockAddr local)
+    : Port(loop, net, id), local_(local) {
+  unlink_path_ = open_stream_listener(fd_, local);
   if (local.family() != AF_UNIX) {
     // Report the real port when 0 was asked for.
     socklen_t len = sizeof local_.storage;

@@ -61,6 +61,17 @@ class StreamPort : public FdPort {
   Timer retry_timer_;
 };
 
+// A unix socket the engine's user may not reach (root's, in a directory only
+// root may enter): the privileged helper connects `fd` to it, if its rules
+// allow. false (errno EACCES) otherwise.
+bool connected_by_helper(UniqueFd& fd, const SockAddr& remote);
+
+// Opens a listening stream socket on `local` (through the privileged
+// helper when only root may bind there); a stale unix socket file is
+// replaced, one in use refused. Returns the unix path to unlink at the end
+// ("" for inet). Throws UserError.
+std::string open_stream_listener(UniqueFd& fd, const SockAddr& local);
+
 class StreamListenerPort : public Port {
  public:
   StreamListenerPort(EventLoop& loop, Network& net, PortId id, SockAddr local);
