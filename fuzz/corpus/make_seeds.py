@@ -79,6 +79,13 @@ SEEDS = {
         "i_flag_clear": bytes.fromhex("0000000000000100") + ARP_REQ,
         "inner_runt": bytes.fromhex("0800000000109200") + ARP_REQ[:13],
     },
+    "vhost_user": {
+        # a control message (host byte order), then it doubles as guest memory
+        "get_features": struct.pack("<III", 1, 1, 0),
+        "set_vring_num": struct.pack("<IIIII", 8, 1, 8, 0, 256),
+        "mem_table_one_region": struct.pack("<III", 5, 1, 40) + struct.pack("<II", 1, 0)
+                                + struct.pack("<QQQQ", 0, 1 << 20, 0x7f0000000000, 0),
+    },
     "roundtrip": {
         "v4_tcp": bytes([0x00, 0x00, 0x40]) + bytes(range(1, 64)),
         "v6_udp": bytes([0x03, 0x01, 0x00]) + bytes(range(100, 180)),
