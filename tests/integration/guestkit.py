@@ -30,7 +30,8 @@ class BootedGuest:
     def __init__(self, cleanup, kernel, initrd, netdev, script, name="guest"):
         self.name = name
         self.lines = []
-        box = Netns(cleanup, "nq")  # QEMU's only network is the socket: a loopback-only namespace
+        # QEMU's only network is the socket: a loopback-only namespace.
+        self.box = box = Netns(cleanup, "nq")
         encoded = base64.b64encode(script.encode()).decode()
         self.qemu = box.popen(cleanup, [
             "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none",

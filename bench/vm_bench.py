@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""A booted QEMU guest's TCP throughput through each way it can reach vnet.
+
+The guest is the project's guest kit (Debian kernel, busybox, iperf3) under
+QEMU with TCG and a virtio-net NIC; inside it iperf3 runs against an iperf3
+server on the loopback of the host side, which the guest reaches at the
+gateway address 10.0.2.2 (guest->host, then host->guest with -R):
+
+  - vnet-vhost-user: `-netdev vhost-user` on a vnet vhost-user port
+    (shared-memory rings);
+  - vnet-stream: `-netdev stream` on a vnet stream listener (a unix socket);
+  - qemu-user: QEMU's own `-netdev user` (libslirp inside QEMU), the
+    reference a QEMU user starts from.
+
+The vnet engine runs in a namespace of its own with its NAT network at MTU
+1500 (the guest's default) and the iperf3 server there; QEMU's user-mode
+stack reaches the server in QEMU's loopback-only namespace. Medians of
+--runs boots. Needs root; the namespaces and processes are removed at the end.
+
+usage: sudo bench/vm_bench.py [--vnet build/vnet] [--seconds 4] [--runs 3] [--json]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+import vnetlib  # noqa: E402
+from guestkit import GuestKit  # noqa: E402
+from vnetlib import Cleanup, Netns, wait_for  # noqa: E402
+
+STACKS = ("vnet-vhost-user", "vnet-stream", "qemu-user")
+MEMORY = ["-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-machine", "memory-backend=mem"]
+
+
+def guest_script(seconds):
+    iperf = f"iperf3 -c 10.0.2.2 -t {seconds} -f m"
+    return ("udhcpc -i eth0 -n -q -t 5 -T 2 > /dev/null 2>&1 || echo VNET-DHCP-FAILED\n"
+            # the server may still be starting: wait for it
+            "i=0; until iperf3 -c 10.0.2.2 -t 1 > /dev/null 2>&1; do i=$((i+1)); [ $i -ge 20 ] && break; sleep 0.5; done\n"
+            f"echo VNET-OUT $({iperf} | grep receiver)\n"
+            f"echo VNET-IN $({iperf} -R | grep receiver)\n")
+
+
+def gbits(line):
+    m = re.search(r"([\d.]+) Mbits/sec", line or "")
+    return float(m.group(1)) / 1000 if m else None
+
+
+class Bench:
+    def __init__(self, opts):
+        self.opts = opts
+        self.tmp = tempfile.mkdtemp(prefix="vnet-vm-bench-")
+        os.chmod(self.tmp, 0o755)
+        self.kit = GuestKit(self.tmp)
+
+    def boot_once(self, stack):
+        cleanup = Cleanup()
+        try:
+            server_ns = None
+            if stack == "qemu-user":
+                netdev = ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,romfile="]
+            else:
+                host = Netns(cleanup, "bvm")
+                vnetlib.VNET = self.opts.vnet
+                engine = vnetlib.Engine(cleanup, extra=("--allow-path", self.tmp), netns=host)
+                engine.vnet("net", "add", "nat", "--mode", "nat", "--mtu", "1500")
+                sock = os.path.join(self.tmp, f"{stack}.sock")
+                if stack == "vnet-stream":
+                    engine.add_port("nat", f"stream,server=on,addr.type=unix,addr.path={sock}")
+                    netdev = ["-netdev", f"stream,id=n0,server=off,addr.type=unix,addr.path={sock}",
+                              "-device", "virtio-net-pci,netdev=n0,romfile="]
+                else:
+                    engine.add_port("nat", f"vhost-user,path={sock}")
+                    # vectors=0: QEMU 7.2 under TCG crashes starting vhost with MSI-X
+                    netdev = MEMORY + ["-chardev", f"socket,id=c0,path={sock}", "-netdev", "vhost-user,id=n0,chardev=c0",
+                                       "-device", "virtio-net-pci,netdev=n0,romfile=,vectors=0"]
+                server_ns = host
+            guest = self.kit.boot(cleanup, netdev if stack != "qemu-user" else MEMORY + netdev,
+                                  guest_script(self.opts.seconds), name=stack)
+            (server_ns or guest.box).popen(cleanup, ["iperf3", "-s", "-B", "127.0.0.1"],
+                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            results = guest.finish()
+            return {"tcp_out": gbits(results.get("VNET-OUT")), "tcp_in": gbits(results.get("VNET-IN"))}
+        finally:
+            cleanup.run_all()
+
+    def run(self):
+        out = {}
+        for stack in STACKS:
+            runs = [self.boot_once(stack) for _ in range(self.opts.runs)]
+            out[stack] = {}
+            for key in ("tcp_out", "tcp_in"):
+                vals = [r[key] for r in runs if r[key] is not None]
+                out[stack][key] = statistics.median(vals) if vals else None
+            print(f"vm_bench: {stack}: {out[stack]}", file=sys.stderr)
+        return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--vnet", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "vnet"))
+    ap.add_argument("--seconds", type=int, default=4)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--json", action="store_true", help="print the results as JSON")
+    opts = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("vm_bench: needs root (namespaces)")
+    opts.vnet = os.path.abspath(opts.vnet)
+    bench = Bench(opts)
+    try:
+        results = bench.run()
+    finally:
+        shutil.rmtree(bench.tmp, ignore_errors=True)
+    for stack, r in results.items():
+        print(f"{stack:16} guest->host {r['tcp_out']} Gbit/s, host->guest {r['tcp_in']} Gbit/s")
+    if opts.json:
+        print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
