@@ -58,7 +58,8 @@ class LibvirtXmlTest(VnetTestCase):
         blocks = xml_blocks()
         kinds = {re.match(r"<(interface type='\w+'|qemu:commandline)", b).group(1) for b in blocks}
         self.assertEqual(kinds, {"interface type='client'", "interface type='server'", "interface type='udp'",
-                                 "interface type='mcast'", "interface type='bridge'", "qemu:commandline"})
+                                 "interface type='mcast'", "interface type='bridge'", "interface type='vhostuser'",
+                                 "qemu:commandline"})
         for i, block in enumerate(blocks):
             self.assertValid(block, f"recipe-{i}")
         # The schema does check: a client interface without its port is refused.
