@@ -79,6 +79,11 @@ SEEDS = {
         "i_flag_clear": bytes.fromhex("0000000000000100") + ARP_REQ,
         "inner_runt": bytes.fromhex("0800000000109200") + ARP_REQ[:13],
     },
+    "http_request": {
+        "get_page": b"GET /?token=00112233445566778899aabbccddeeff HTTP/1.1\r\nHost: 127.0.0.1:8090\r\n\r\n",
+        "post_port": b"POST /api/port HTTP/1.1\r\nHost: 127.0.0.1:8090\r\nX-Vnet-Token: ab\r\n"
+                     b"Content-Length: 36\r\n\r\n{\"net\":\"default\",\"port\":1,\"link\":\"up\"}",
+    },
     "vhost_user": {
         # a control message (host byte order), then it doubles as guest memory
         "get_features": struct.pack("<III", 1, 1, 0),

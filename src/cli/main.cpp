@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/attach.hpp"
+#include "cli/ui.hpp"
 #include "cli/client.hpp"
 #include "cli/daemon.hpp"
 #include "cli/status_view.hpp"
@@ -242,6 +243,13 @@ int run(int argc, char** argv) {
       "metrics", "Counters in the Prometheus text format: per port frames, bytes and drops by cause; NAT flows, leases, "
                  "forward connections");
 
+  vnet::cli::UiOptions ui_opts;
+  auto* ui = app.add_subcommand(
+      "ui", "Serve a live topology page on loopback (networks, ports, guests, counters, throughput; link up/down and "
+            "port forwards from the page); prints the URL with its access token");
+  ui->add_option("--listen", ui_opts.listen, "Loopback address and port to serve on (port 0: any free port)")
+      ->capture_default_str();
+
   auto* net = app.add_subcommand("net", "Manage networks");
   net->require_subcommand(1);
   std::string net_name, net_mode = "switch", mac_aging;
@@ -379,6 +387,10 @@ int run(int argc, char** argv) {
   }
   if (*capture) return run_capture(run_dir, capture_net, capture_file);
   if (*demo) return run_demo(run_dir, demo->remaining());
+  if (*ui) {
+    ui_opts.run_dir = run_dir;
+    return vnet::cli::run_ui(ui_opts);
+  }
 
   ControlClient client(run_dir);
   if (*down) {
