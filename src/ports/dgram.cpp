@@ -17,11 +17,7 @@ namespace vnet {
 DgramPort::DgramPort(EventLoop& loop, Network& net, PortId id, DgramConfig config)
     : FdPort(loop, net, id),
       config_(std::move(config)),
-      buffer_size_(std::min<std::size_t>(net.max_frame(), 65536)),
-      buffers_(new std::uint8_t[buffer_size_ * kBatch]),
-      msgs_(kBatch),
-      iovs_(kBatch),
-      sources_(kBatch) {
+      batch_(std::min<std::size_t>(net.max_frame(), 65536)) {
   if (config_.multicast) open_multicast();
   else open_unicast();
 }
@@ -99,27 +95,17 @@ void DgramPort::open_multicast() {
 
 void DgramPort::on_readable() {
   for (int round = 0; round < 8; ++round) {
-    for (int i = 0; i < kBatch; ++i) {
-      iovs_[i] = {buffers_.get() + i * buffer_size_, buffer_size_};
-      msgs_[i].msg_hdr = {};
-      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
-      msgs_[i].msg_hdr.msg_iovlen = 1;
-      msgs_[i].msg_hdr.msg_name = &sources_[i];
-      msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-    }
-    int n = ::recvmmsg(fd(), msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) return;
+    const int n = batch_.receive(fd());
     for (int i = 0; i < n; ++i) {
-      const auto& hdr = msgs_[i].msg_hdr;
-      if (hdr.msg_flags & MSG_TRUNC) {
+      if (batch_.truncated(i)) {
         counters_.drop_oversize++;
         continue;
       }
-      if (config_.multicast && is_own_frame(sources_[i])) continue;
-      from_peer({buffers_.get() + i * buffer_size_, msgs_[i].msg_len});
+      if (config_.multicast && is_own_frame(batch_.source(i))) continue;
+      from_peer(batch_.datagram(i));
       if (!attached()) return;
     }
-    if (n < kBatch) return;
+    if (n < DatagramBatch::kSize) return;
   }
 }
 
@@ -155,17 +141,11 @@ void DgramPort::send_to_peer(wire::Bytes frame) { queue_out({}, frame); }
 bool DgramPort::write_queued() {
   const int out_fd = send_fd_ ? send_fd_.get() : fd();
   while (!out_.empty()) {
-    int n = 0;
+    batch_.start_sending();
     out_.for_each([&](const FrameQueue::Record& r) {
-      iovs_[n] = {const_cast<std::uint8_t*>(r.bytes.data()), r.bytes.size()};
-      msgs_[n].msg_hdr = {};
-      msgs_[n].msg_hdr.msg_iov = &iovs_[n];
-      msgs_[n].msg_hdr.msg_iovlen = 1;
-      msgs_[n].msg_hdr.msg_name = connected_ ? nullptr : const_cast<sockaddr*>(config_.remote.get());
-      msgs_[n].msg_hdr.msg_namelen = connected_ ? 0 : config_.remote.length;
-      return ++n < kBatch;
+      return batch_.add(r.bytes, connected_ ? nullptr : config_.remote.get(), config_.remote.length);
     });
-    int sent = ::sendmmsg(out_fd, msgs_.data(), n, MSG_DONTWAIT);
+    const int sent = batch_.send(out_fd);
     if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return true;
       if (errno == EACCES && connect_through_helper()) continue;

@@ -16,6 +16,7 @@
 #include <optional>
 #include <vector>
 
+#include "ports/datagram_batch.hpp"
 #include "ports/fd_port.hpp"
 #include "core/sockaddr.hpp"
 
@@ -30,8 +31,6 @@ struct DgramConfig {
 
 class DgramPort : public FdPort {
  public:
-  static constexpr int kBatch = 32;
-
   DgramPort(EventLoop& loop, Network& net, PortId id, DgramConfig config);
   ~DgramPort() override;
 
@@ -52,11 +51,7 @@ class DgramPort : public FdPort {
   DgramConfig config_;
   UniqueFd send_fd_;         // multicast only: the socket frames leave from
   SockAddr self_;            // its address, to drop our own looped-back frames
-  std::size_t buffer_size_;
-  std::unique_ptr<std::uint8_t[]> buffers_;
-  std::vector<mmsghdr> msgs_;
-  std::vector<iovec> iovs_;
-  std::vector<sockaddr_storage> sources_;
+  DatagramBatch batch_;
   std::string unlink_path_;
   bool connected_ = false;         // to the unix peer, by the privileged helper
   Nanos last_helper_connect_{};

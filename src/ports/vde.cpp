@@ -71,30 +71,20 @@ UniqueFd datagram_socket() {
 
 VdeDataPort::VdeDataPort(EventLoop& loop, Network& net, PortId id)
     : FdPort(loop, net, id),
-      buffer_size_(std::min<std::size_t>(net.max_frame(), 65536)),
-      buffers_(new std::uint8_t[buffer_size_ * kBatch]),
-      msgs_(kBatch),
-      iovs_(kBatch) {}
+      batch_(std::min<std::size_t>(net.max_frame(), 65536)) {}
 
 void VdeDataPort::on_readable() {
   for (int round = 0; round < 8; ++round) {
-    for (int i = 0; i < kBatch; ++i) {
-      iovs_[i] = {buffers_.get() + i * buffer_size_, buffer_size_};
-      msgs_[i].msg_hdr = {};
-      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
-      msgs_[i].msg_hdr.msg_iovlen = 1;
-    }
-    const int n = ::recvmmsg(fd(), msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) return;
+    const int n = batch_.receive(fd());
     for (int i = 0; i < n; ++i) {
-      if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      if (batch_.truncated(i)) {
         counters_.drop_oversize++;
         continue;
       }
-      from_peer({buffers_.get() + i * buffer_size_, msgs_[i].msg_len});
+      from_peer(batch_.datagram(i));
       if (!attached()) return;
     }
-    if (n < kBatch) return;
+    if (n < DatagramBatch::kSize) return;
   }
 }
 
@@ -102,15 +92,9 @@ void VdeDataPort::send_to_peer(wire::Bytes frame) { queue_out({}, frame); }
 
 bool VdeDataPort::write_queued() {
   while (!out_.empty()) {
-    int n = 0;
-    out_.for_each([&](const FrameQueue::Record& r) {
-      iovs_[n] = {const_cast<std::uint8_t*>(r.bytes.data()), r.bytes.size()};
-      msgs_[n].msg_hdr = {};
-      msgs_[n].msg_hdr.msg_iov = &iovs_[n];
-      msgs_[n].msg_hdr.msg_iovlen = 1;
-      return ++n < kBatch;
-    });
-    const int sent = ::sendmmsg(fd(), msgs_.data(), n, MSG_DONTWAIT);
+    batch_.start_sending();
+    out_.for_each([&](const FrameQueue::Record& r) { return batch_.add(r.bytes); });
+    const int sent = batch_.send(fd());
     if (sent < 0) {
       // A full peer queue: wait for EPOLLOUT, which a connected unix datagram
       // socket reports when the peer has room again.

@@ -25,6 +25,7 @@
 
 #include "core/log.hpp"
 #include "ports/factory.hpp"
+#include "ports/datagram_batch.hpp"
 #include "ports/fd_port.hpp"
 
 namespace vnet {
@@ -32,7 +33,6 @@ namespace vnet {
 // Frames over a connected datagram socket, read and written in batches.
 class VdeDataPort : public FdPort {
  public:
-  static constexpr int kBatch = 32;
   VdeDataPort(EventLoop& loop, Network& net, PortId id);
 
  protected:
@@ -41,10 +41,7 @@ class VdeDataPort : public FdPort {
   void send_to_peer(wire::Bytes frame) override;
 
  private:
-  std::size_t buffer_size_;
-  std::unique_ptr<std::uint8_t[]> buffers_;
-  std::vector<mmsghdr> msgs_;
-  std::vector<iovec> iovs_;
+  DatagramBatch batch_;
 };
 
 // One plug attached to vnet's switch.

@@ -73,11 +73,7 @@ VxlanPort::VxlanPort(EventLoop& loop, Network& net, PortId id, VxlanConfig confi
     : FdPort(loop, net, id),
       config_(std::move(config)),
       endpoints_(config_.remotes),
-      buffer_size_(std::min<std::size_t>(net.max_frame() + wire::kVxlanHeaderSize, 65536)),
-      buffers_(new std::uint8_t[buffer_size_ * kBatch]),
-      msgs_(kBatch),
-      iovs_(kBatch),
-      sources_(kBatch) {
+      batch_(std::min<std::size_t>(net.max_frame() + wire::kVxlanHeaderSize, 65536)) {
   open_receiver();
   if (config_.group) open_group_receiver();
   open_senders();
@@ -182,25 +178,16 @@ void VxlanPort::on_readable() { receive(fd()); }
 
 void VxlanPort::receive(int fd) {
   for (int round = 0; round < 8; ++round) {
-    for (int i = 0; i < kBatch; ++i) {
-      iovs_[i] = {buffers_.get() + i * buffer_size_, buffer_size_};
-      msgs_[i].msg_hdr = {};
-      msgs_[i].msg_hdr.msg_iov = &iovs_[i];
-      msgs_[i].msg_hdr.msg_iovlen = 1;
-      msgs_[i].msg_hdr.msg_name = &sources_[i];
-      msgs_[i].msg_hdr.msg_namelen = sizeof(sockaddr_storage);
-    }
-    const int n = ::recvmmsg(fd, msgs_.data(), kBatch, MSG_DONTWAIT, nullptr);
-    if (n <= 0) return;
+    const int n = batch_.receive(fd);
     for (int i = 0; i < n; ++i) {
-      if (msgs_[i].msg_hdr.msg_flags & MSG_TRUNC) {
+      if (batch_.truncated(i)) {
         counters_.drop_oversize++;
         continue;
       }
-      accept({buffers_.get() + i * buffer_size_, msgs_[i].msg_len}, sources_[i]);
+      accept(batch_.datagram(i), batch_.source(i));
       if (!attached()) return;
     }
-    if (n < kBatch) return;
+    if (n < DatagramBatch::kSize) return;
   }
 }
 
@@ -281,24 +268,17 @@ const SockAddr& VxlanPort::destination(std::uint16_t endpoint) const {
 // per run.
 bool VxlanPort::write_queued() {
   while (!out_.empty()) {
-    int n = 0;
     int sender = -1;
+    batch_.start_sending();
     out_.for_each([&](const FrameQueue::Record& r) {
       Route route;
       std::memcpy(&route, r.bytes.data(), sizeof route);
       if (sender >= 0 && route.sender != sender) return false;
       sender = route.sender;
       const SockAddr& to = destination(route.endpoint);
-      const auto datagram = r.bytes.subspan(sizeof(Route));
-      iovs_[n] = {const_cast<std::uint8_t*>(datagram.data()), datagram.size()};
-      msgs_[n].msg_hdr = {};
-      msgs_[n].msg_hdr.msg_iov = &iovs_[n];
-      msgs_[n].msg_hdr.msg_iovlen = 1;
-      msgs_[n].msg_hdr.msg_name = const_cast<sockaddr*>(to.get());
-      msgs_[n].msg_hdr.msg_namelen = to.length;
-      return ++n < kBatch;
+      return batch_.add(r.bytes.subspan(sizeof(Route)), to.get(), to.length);
     });
-    const int sent = ::sendmmsg(senders_[static_cast<std::size_t>(sender)].get(), msgs_.data(), n, MSG_DONTWAIT);
+    const int sent = batch_.send(senders_[static_cast<std::size_t>(sender)].get());
     if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return true;
       // This datagram cannot go (too big for UDP, no route to the endpoint):

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "core/sockaddr.hpp"
+#include "ports/datagram_batch.hpp"
 #include "ports/fd_port.hpp"
 #include "ports/vxlan_fdb.hpp"
 
@@ -45,7 +46,6 @@ struct VxlanConfig {
 
 class VxlanPort : public FdPort {
  public:
-  static constexpr int kBatch = 32;
   static constexpr std::size_t kSourcePorts = 8;
   // Endpoints learned from a group are bounded like the MAC table.
   static constexpr std::size_t kMaxEndpoints = 256;
@@ -93,11 +93,7 @@ class VxlanPort : public FdPort {
   std::vector<UniqueFd> senders_;
   std::vector<SockAddr> sender_addrs_;
   UniqueFd group_fd_;
-  std::size_t buffer_size_;
-  std::unique_ptr<std::uint8_t[]> buffers_;
-  std::vector<mmsghdr> msgs_;
-  std::vector<iovec> iovs_;
-  std::vector<sockaddr_storage> sources_;
+  DatagramBatch batch_;
 };
 
 }  // namespace vnet
