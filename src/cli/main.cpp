@@ -7,15 +7,17 @@
 
 #include <csignal>
 #include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "cli/attach.hpp"
-#include "cli/ui.hpp"
 #include "cli/client.hpp"
 #include "cli/daemon.hpp"
 #include "cli/status_view.hpp"
+#include "cli/ui.hpp"
+#include "control/option_schema.hpp"
 #include "control/state.hpp"
 #include "core/edit_distance.hpp"
 #include "core/error.hpp"
@@ -27,44 +29,50 @@ using nlohmann::json;
 using vnet::UserError;
 using vnet::cli::ControlClient;
 
-struct ImpairmentFlags {
-  std::string link, direction, rate, burst, delay, jitter, loss, dup, reorder, queue, bwgroup;
-  bool clear = false;
+// Command-line flags made from an option schema (control/option_schema):
+// the values given, turned into the request fields of the same names.
+class SchemaFlags {
+ public:
+  explicit SchemaFlags(const std::vector<vnet::OptionSpec>& schema) : schema_(schema) {}
 
   void add_to(CLI::App* cmd) {
-    cmd->add_option("--link", link, "Cable state: up or down (down keeps the port but carries nothing)")
-        ->check(CLI::IsMember({"up", "down"}));
-    cmd->add_option("--direction", direction, "Which way the impairments apply: in (from the peer), out, both")
-        ->check(CLI::IsMember({"in", "out", "both"}));
-    cmd->add_option("--rate", rate, "Bandwidth limit, e.g. 10mbit, 512kbit, 1gbit");
-    cmd->add_option("--burst", burst, "Token bucket size for --rate, e.g. 32k (default: one frame)");
-    cmd->add_option("--delay", delay, "Added latency, e.g. 25ms");
-    cmd->add_option("--jitter", jitter, "Random +- variation of the delay, e.g. 5ms");
-    cmd->add_option("--loss", loss, "Random loss, e.g. 1%");
-    cmd->add_option("--dup", dup, "Random duplication, e.g. 0.1%");
-    cmd->add_option("--reorder", reorder, "Share of frames sent out of order, e.g. 1%");
-    cmd->add_option("--queue", queue, "Impairment queue size, e.g. 1m (frames beyond it are dropped)");
-    cmd->add_flag("--clear", clear, "Remove all impairments in --direction");
-    cmd->add_option("--bwgroup", bwgroup,
-                    "Share a bandwidth group's limit with its other ports (see `vnet bwgroup`); none leaves it");
+    using vnet::OptionType;
+    for (const auto& o : schema_) {
+      const std::string flag(o.flag), help(o.help);
+      CLI::Option* opt = nullptr;
+      switch (o.type) {
+        case OptionType::Flag: opt = cmd->add_flag(flag, flags_[o.key], help); break;
+        case OptionType::List: opt = cmd->add_option(flag, lists_[o.key], help); break;
+        case OptionType::Count: opt = cmd->add_option(flag, counts_[o.key], help); break;
+        case OptionType::Choice:
+          opt = cmd->add_option(flag, texts_[o.key], help)
+                    ->check(CLI::IsMember(std::vector<std::string>(o.choices.begin(), o.choices.end())));
+          break;
+        case OptionType::Text: opt = cmd->add_option(flag, texts_[o.key], help); break;
+      }
+      options_.emplace_back(o.key, opt);
+    }
   }
+
+  // The flags given (on any of the subcommands they were added to).
   void fill(json& req) const {
-    auto put = [&req](const char* key, const std::string& v) {
-      if (!v.empty()) req[key] = v;
-    };
-    put("link", link);
-    put("direction", direction);
-    put("rate", rate);
-    put("burst", burst);
-    put("delay", delay);
-    put("jitter", jitter);
-    put("loss", loss);
-    put("dup", dup);
-    put("reorder", reorder);
-    put("queue", queue);
-    put("bwgroup", bwgroup);
-    if (clear) req["clear"] = true;
+    for (const auto& [key, opt] : options_) {
+      if (opt->count() == 0) continue;
+      const std::string k(key);
+      if (auto f = flags_.find(key); f != flags_.end()) req[k] = f->second;
+      else if (auto l = lists_.find(key); l != lists_.end()) req[k] = l->second;
+      else if (auto c = counts_.find(key); c != counts_.end()) req[k] = c->second;
+      else req[k] = texts_.at(key);
+    }
   }
+
+ private:
+  const std::vector<vnet::OptionSpec>& schema_;
+  std::vector<std::pair<std::string_view, CLI::Option*>> options_;
+  std::map<std::string_view, std::string> texts_;
+  std::map<std::string_view, std::vector<std::string>> lists_;
+  std::map<std::string_view, std::uint64_t> counts_;
+  std::map<std::string_view, bool> flags_;
 };
 
 std::uint64_t parse_port_id(const std::string& text) {
@@ -252,59 +260,14 @@ int run(int argc, char** argv) {
 
   auto* net = app.add_subcommand("net", "Manage networks");
   net->require_subcommand(1);
-  std::string net_name, net_mode = "switch", mac_aging;
-  unsigned mtu = 0, mac_limit = 0;
+  std::string net_name;
   auto* net_add = net->add_subcommand("add", "Add a network");
   net_add->add_option("name", net_name, "Network name")->required();
-  net_add->add_option("--mode", net_mode,
-                      "switch (learning, default), hub (repeat every frame), nat (DHCP, DNS, NAT to the host), "
-                      "internal (a switch: guests see each other only) or hostonly (guests and the host's loopback "
-                      "through the gateway address, nothing beyond; DHCP on). See docs/modes.md")
-      ->check(CLI::IsMember({"switch", "hub", "nat", "internal", "hostonly"}));
-  net_add->add_option("--mtu", mtu, "Largest packet without Ethernet header (default 65520)");
-  net_add->add_option("--mac-aging", mac_aging, "Forget a MAC not seen for this long (default 300s)");
-  net_add->add_option("--mac-limit", mac_limit, "Most MACs learned per port (default 1024)");
+  SchemaFlags net_flags(vnet::network_option_schema());
+  net_flags.add_to(net_add);
   bool transient = false;
   net_add->add_flag("--transient", transient,
                     "Do not save this network (nor its ports and forwards): it is gone after `vnet down; vnet up`");
-  struct NatFlags {
-    std::string subnet, gateway, dns, dhcp_start, dhcp, host_loopback, restrict, tftp, bootfile, domain;
-    std::string ipv6, net6, gateway6, dns6, ra;
-    std::string dhcp6;
-    std::vector<std::string> dns_upstream, dhcp_reserve;
-  } natf;
-  net_add->add_option("--net", natf.subnet, "nat, hostonly or --dhcp on: the guests' network (default 10.0.2.0/24)");
-  net_add->add_option("--gateway", natf.gateway, "nat: gateway address, also the host's loopback (default .2)");
-  net_add->add_option("--dns", natf.dns, "nat: DNS forwarder address (default .3)");
-  net_add->add_option("--dhcp-start", natf.dhcp_start, "nat, hostonly or --dhcp on: first DHCP lease (default .15)");
-  net_add->add_option("--dhcp", natf.dhcp,
-                      "DHCP server on|off (default: on for nat and hostonly, off otherwise; on a switch, hub or "
-                      "internal network it answers DHCP and pings and lets nothing out)")->check(CLI::IsMember({"on", "off"}));
-  net_add->add_option("--dns-upstream", natf.dns_upstream,
-                      "nat: resolvers ADDR[:PORT] to forward to (default: follow /etc/resolv.conf)");
-  net_add->add_option("--ipv6", natf.ipv6, "IPv6 for guests (router advertisements, DHCPv6, and on nat NAT to host IPv6) on|off (default on for "
-                      "nat, off otherwise)")
-      ->check(CLI::IsMember({"on", "off"}));
-  net_add->add_option("--net6", natf.net6, "nat: the guests' IPv6 prefix (default fec0::/64)");
-  net_add->add_option("--gateway6", natf.gateway6, "nat: IPv6 gateway address, also the host's ::1 (default ::2 of --net6)");
-  net_add->add_option("--dns6", natf.dns6, "nat: IPv6 address of the DNS forwarder (default ::3 of --net6)");
-  net_add->add_option("--dhcp6", natf.dhcp6,
-                      "DHCPv6 server on|off|managed (default on with IPv6: DNS and addresses to guests that ask; "
-                      "managed also sets the RA's M flag so guests ask for addresses)")
-      ->check(CLI::IsMember({"on", "off", "managed"}));
-  net_add->add_option("--ra", natf.ra,
-                      "IPv6 router advertisements on|off (default: on with IPv6 on nat; on a switch, hub, internal or "
-                      "hostonly network, on starts vnet's RA and DHCPv6 there, offering no route and no DNS)")
-      ->check(CLI::IsMember({"on", "off"}));
-  net_add->add_option("--host-loopback", natf.host_loopback,
-                      "nat: gateway addresses reach the host's 127.0.0.1 and ::1 (on|off)")
-      ->check(CLI::IsMember({"on", "off"}));
-  net_add->add_option("--restrict", natf.restrict, "nat: guests reach only the network's services and port forwards")
-      ->check(CLI::IsMember({"on", "off"}));
-  net_add->add_option("--dhcp-reserve", natf.dhcp_reserve, "with DHCP: MAC=ADDRESS, a fixed DHCP lease (repeatable)");
-  net_add->add_option("--tftp", natf.tftp, "nat: serve this directory read-only over TFTP");
-  net_add->add_option("--bootfile", natf.bootfile, "nat: DHCP boot file name (PXE)");
-  net_add->add_option("--domain", natf.domain, "nat: DNS domain given by DHCP");
   auto* net_del = net->add_subcommand("del", "Delete a network and its ports");
   net_del->add_option("name", net_name, "Network name")->required();
   auto* net_list = net->add_subcommand("list", "List networks");
@@ -313,7 +276,7 @@ int run(int argc, char** argv) {
   auto* port = app.add_subcommand("port", "Manage ports");
   port->require_subcommand(1);
   std::string port_net, port_spec, port_id;
-  ImpairmentFlags imp;
+  SchemaFlags imp(vnet::port_setting_schema());
   auto* port_add = port->add_subcommand(
       "add", "Add a port; prints its id. SPEC uses QEMU's -netdev syntax, e.g.\n"
              "  stream,server=on,addr.type=unix,addr.path=P    socket,listen=:1234    socket,connect=H:N\n"
@@ -434,32 +397,9 @@ int run(int argc, char** argv) {
     return 0;
   }
   if (*net_add) {
-    json req = {{"cmd", "net_add"}, {"name", net_name}, {"mode", net_mode}};
-    if (mtu) req["mtu"] = mtu;
-    if (mac_limit) req["mac_limit"] = mac_limit;
-    if (!mac_aging.empty()) req["mac_aging"] = mac_aging;
+    json req = {{"cmd", "net_add"}, {"name", net_name}};
+    net_flags.fill(req);
     if (transient) req["transient"] = true;
-    auto put = [&req](const char* key, const std::string& v) {
-      if (!v.empty()) req[key] = v;
-    };
-    put("subnet", natf.subnet);
-    put("gateway", natf.gateway);
-    put("dns", natf.dns);
-    put("dhcp_start", natf.dhcp_start);
-    put("dhcp", natf.dhcp);
-    put("host_loopback", natf.host_loopback);
-    put("restrict", natf.restrict);
-    put("tftp", natf.tftp);
-    put("bootfile", natf.bootfile);
-    put("domain", natf.domain);
-    put("ipv6", natf.ipv6);
-    put("net6", natf.net6);
-    put("gateway6", natf.gateway6);
-    put("dns6", natf.dns6);
-    put("dhcp6", natf.dhcp6);
-    put("ra", natf.ra);
-    if (!natf.dns_upstream.empty()) req["dns_upstream"] = natf.dns_upstream;
-    if (!natf.dhcp_reserve.empty()) req["dhcp_reserve"] = natf.dhcp_reserve;
     client.call(req);
     return 0;
   }

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "control/engine.hpp"
+#include "control/option_schema.hpp"
 #include "control/request.hpp"
 #include "core/edit_distance.hpp"
 #include "core/error.hpp"
@@ -50,10 +51,13 @@ std::string key_text(std::string_view key, const toml::node& value) {
 }
 
 
-using Keys = std::initializer_list<const char*>;
+using Keys = std::vector<std::string_view>;
 
-bool listed(Keys keys, std::string_view key) {
-  return std::any_of(keys.begin(), keys.end(), [key](const char* k) { return key == k; });
+bool listed(const Keys& keys, std::string_view key) { return std::find(keys.begin(), keys.end(), key) != keys.end(); }
+
+Keys operator+(Keys a, const Keys& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
 }
 
 // Builds the requests of one file, recording where each key was written.
@@ -73,7 +77,7 @@ class Parser {
   // unsigned integers). Keys in `handled` are the caller's; any other key is
   // an error that lists the known ones.
   void copy_keys(const toml::table& table, const char* table_name, json& request, RequestSource& where,
-                 Keys string_keys, Keys integer_keys, Keys handled) const {
+                 const Keys& string_keys, const Keys& integer_keys, const Keys& handled) const {
     for (const auto& [key, value] : table) {
       const std::string k(key.str());
       if (listed(handled, k)) continue;
@@ -85,9 +89,7 @@ class Parser {
           fail_key(k, value, "expected a non-negative integer (no quotes)");
         request[k] = static_cast<std::uint64_t>(value.as_integer()->get());
       } else {
-        std::vector<const char*> known;
-        for (Keys keys : {string_keys, integer_keys, handled}) known.insert(known.end(), keys.begin(), keys.end());
-        fail_key(k, value, unknown_key_text(k, table_name, known));
+        fail_key(k, value, unknown_key_text(k, table_name, string_keys + integer_keys + handled));
       }
       remember(where, k, value);
     }
@@ -98,16 +100,15 @@ class Parser {
                                 value.is_string() ? value.as_string()->get() : std::string(), value.is_string()};
   }
 
-  static std::string unknown_key_text(const std::string& key, const char* table_name,
-                                      const std::vector<const char*>& known) {
+  static std::string unknown_key_text(const std::string& key, const char* table_name, const Keys& known) {
     std::string text = std::string("unknown key in a ") + table_name + " table";
-    const char* closest = nullptr;
+    std::string_view closest;
     std::size_t best = 3;  // a suggestion only for a near miss (two edits at most)
-    for (const char* k : known)
+    for (std::string_view k : known)
       if (std::size_t d = edit_distance(key, k); d < best) best = d, closest = k;
-    if (closest) return text + " (did you mean " + closest + "?)";
+    if (!closest.empty()) return text + " (did you mean " + std::string(closest) + "?)";
     std::string list;
-    for (const char* k : known) list += (list.empty() ? "" : ", ") + std::string(k);
+    for (std::string_view k : known) list += (list.empty() ? "" : ", ") + std::string(k);
     return text + " (known keys: " + list + ")";
   }
 
@@ -180,9 +181,7 @@ class Parser {
       json port = {{"cmd", "port_add"}, {"net", net_name}};
       RequestSource where{line_of(port_node), "spec", {}};
       copy_keys(*port_node.as_table(), "[[network.port]]", port, where,
-                {"spec", "link", "direction", "rate", "burst", "delay", "jitter", "loss", "dup", "reorder", "queue",
-                 "bwgroup"},
-                {}, {});
+                Keys{"spec"} + schema_keys(port_setting_schema(), {OptionType::Text, OptionType::Choice}), {}, {});
       if (!port.contains("spec"))
         fail(port_node, "a [[network.port]] needs a spec, e.g. spec = \"stream,server=on,addr.type=unix,addr.path=P\"");
       config.requests.push_back(port);
@@ -215,11 +214,11 @@ class Parser {
       const toml::table& net = *net_node.as_table();
       json add = {{"cmd", "net_add"}};
       RequestSource where{line_of(net_node), "name", {}};
-      copy_keys(net, "[[network]]", add, where,
-                {"name", "mode", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp", "host_loopback",
-                 "restrict", "tftp", "bootfile", "domain", "ipv6", "net6", "gateway6", "dns6", "dhcp6", "ra"},
-                {"mtu", "mac_limit"}, {"port", "dns_upstream", "dhcp_reserve", "forward", "forwards", "bwgroup"});
-      for (const char* key : {"dns_upstream", "dhcp_reserve"}) copy_string_list(net, key, add, where);
+      const auto& schema = network_option_schema();
+      const Keys lists = schema_keys(schema, {OptionType::List});
+      copy_keys(net, "[[network]]", add, where, Keys{"name"} + schema_keys(schema, {OptionType::Text, OptionType::Choice}),
+                schema_keys(schema, {OptionType::Count}), Keys{"port", "forward", "forwards", "bwgroup"} + lists);
+      for (std::string_view key : lists) copy_string_list(net, std::string(key).c_str(), add, where);
       if (!add.contains("name")) fail(net_node, "a [[network]] needs a name, e.g. name = \"lab\"");
       const std::string name = add["name"];
       if (auto [it, fresh] = declared.emplace(name, where.keys["name"].line); !fresh)

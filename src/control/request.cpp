@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "control/metrics.hpp"
+#include "control/option_schema.hpp"
 #include "control/state.hpp"
 #include "core/error.hpp"
 
@@ -56,12 +57,19 @@ json ok(json extra = json::object()) {
 }  // namespace
 
 const std::vector<std::string_view>& port_setting_keys() {
-  static const std::vector<std::string_view> keys = {"link", "direction", "rate",  "burst", "delay",  "jitter",
-                                                     "loss", "dup",       "reorder", "queue", "clear", "bwgroup"};
+  static const std::vector<std::string_view> keys = schema_keys(port_setting_schema());
   return keys;
 }
 
 namespace {
+
+// The network options (control/option_schema), and what only requests
+// carry: the name, "transient" (not saved) and "resolv_conf" (tests).
+std::vector<std::string_view> net_add_keys() {
+  std::vector<std::string_view> keys = {"name", "transient", "resolv_conf"};
+  for (auto k : schema_keys(network_option_schema())) keys.push_back(k);
+  return keys;
+}
 
 struct CommandKeys {
   std::string_view cmd;
@@ -72,10 +80,7 @@ const std::vector<CommandKeys>& command_keys() {
   static const std::vector<CommandKeys> table = {
       {"status", {"net"}},
       {"net_list", {}},
-      {"net_add",
-       {"name", "mode", "mtu", "mac_limit", "mac_aging", "subnet", "gateway", "dns", "dhcp_start", "dhcp",
-        "host_loopback", "restrict", "dns_upstream", "dhcp_reserve", "tftp", "bootfile", "domain", "resolv_conf",
-        "transient", "ipv6", "net6", "gateway6", "dns6", "dhcp6", "ra"}},
+      {"net_add", net_add_keys()},
       {"net_del", {"name"}},
       {"port_add", {"net", "spec"}, true},
       {"port_del", {"net", "port"}},
