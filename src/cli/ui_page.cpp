@@ -29,6 +29,7 @@ button{font-size:12px;cursor:pointer}
 const token = new URLSearchParams(location.search).get("token") || "";
 const history = {};  // "net/port" -> [{t, bytes}] for the sparklines
 const SPARK = 60;
+const ruleInputs = {};  // network -> its "add forward" input
 
 async function api(path, body) {
   const opts = {headers: {"X-Vnet-Token": token}};
@@ -80,7 +81,7 @@ function guestsOf(net, port) {
 }
 
 function drawNetwork(net) {
-  const ports = net.ports || [], rowH = 64, h = Math.max(120, ports.length * rowH + 20), w = 900;
+  const ports = net.ports || [], rowH = 64, h = Math.max(120, ports.length * rowH + 20), w = 1060;
   const svg = el("svg", {width: w, height: h, viewBox: `0 0 ${w} ${h}`});
   const hub = {x: 30, y: h / 2 - 35, w: 150, h: 70};
   const shape = net.mode === "nat" ? "NAT router" : net.mode === "hub" ? "hub" : "switch";
@@ -101,7 +102,7 @@ function drawNetwork(net) {
     svg.append(sparkline(rates, 620, y - 18, 120, 30),
                el("text", {x: 620, y: y + 26, fill: "#666"}, human(rates.length ? rates[rates.length - 1] : 0, "bit/s")));
     guestsOf(net, p).slice(0, 2).forEach((g, k) =>
-      svg.append(el("text", {x: 760, y: y - 4 + 14 * k, fill: "#333"}, g)));
+      svg.append(el("text", {x: 770, y: y - 4 + 14 * k, fill: "#333"}, g)));
   });
   return svg;
 }
@@ -126,14 +127,24 @@ function forwards(net) {
     t.append(el("tr", {}, el("td", {}, f.name), el("td", {}, f.proto + " " + f.host), el("td", {}, f.guest),
                 el("td", {}, f.connections),
                 el("td", {}, el("button", {onclick: () => act("/api/pf/del", {net: net.name, name: f.name})}, "remove"))));
-  const input = el("input", {size: 32, placeholder: "tcp:127.0.0.1:2222-:22"});
-  box.append(t, el("div", {}, input, " ", el("button", {onclick: () => act("/api/pf/add", {net: net.name, rule: input.value})},
-                                             "add forward")));
+  // The same input element across redraws, so what the user types survives the refresh.
+  const input = (ruleInputs[net.name] = ruleInputs[net.name] ||
+                 el("input", {size: 32, placeholder: "tcp:127.0.0.1:2222-:22", class: "rule"}));
+  box.append(t, el("div", {}, input, " ", el("button", {onclick: async () => {
+    if (await act("/api/pf/add", {net: net.name, rule: input.value})) input.value = "";
+  }}, "add forward")));
   return box;
 }
 
 async function act(path, body) {
-  try { await api(path, body); await refresh(); } catch (e) { document.getElementById("err").textContent = e.message; }
+  try {
+    await api(path, body);
+    await refresh();
+    return true;
+  } catch (e) {
+    document.getElementById("err").textContent = e.message;
+    return false;
+  }
 }
 
 async function refresh() {

@@ -21,6 +21,7 @@ from natlib import NatTestCase
 from vnetlib import VNET, have, wait_for
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with python3-selenium
 
 
 class UiTest(NatTestCase):
@@ -101,6 +102,32 @@ class UiTest(NatTestCase):
         status, reply = self.api("/api/pf/add", {"net": "nat", "rule": "tcp:nonsense"})
         self.assertFalse(reply["ok"])
         self.assertTrue(reply["error"])
+
+    def test_the_page_in_headless_chromium(self):
+        for tool in ("chromium", "chromedriver"):
+            if not have(tool):
+                self.fail(f"{tool} is required (Debian: chromium, chromium-driver, python3-selenium)")
+        # Traffic for the counters, and a service in the guest for the forward.
+        pinger = self.g.ns.popen(self.cleanup, ["busybox", "ping", "-i", "0.2", "10.0.2.2"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.g.ns.popen(self.cleanup, ["sh", "-c", "echo hello-from-guest | nc -l -p 22"],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        artifacts = os.environ.get("VNET_ARTIFACTS") or self.tmp
+        os.makedirs(artifacts, exist_ok=True)
+        shot = os.path.join(artifacts, "vnet-ui.png")
+        res = subprocess.run([SYSTEM_PYTHON, os.path.join(HERE, "ui_browser.py"), self.url, "nat", str(self.g.port),
+                              "tcp:127.0.0.1:2298-:22", shot], capture_output=True, text=True, timeout=120)
+        pinger.terminate()
+        self.assertEqual(res.returncode, 0, res.stderr[-3000:])
+        seen = json.loads(res.stdout.strip().splitlines()[-1])
+        self.assertNotEqual(seen["rx_before"], seen["rx_after"], f"counters did not move while pinging: {seen}")
+        self.assertEqual(seen["forward_listed"], "tcp-2298")
+        self.assertEqual(seen["error_line"], "")
+        self.assertIn("open the URL", seen["wrong_token_page"])
+        self.assertGreater(os.path.getsize(shot), 10_000, "the screenshot")
+        # The forward added through the page carries a host connection to the guest.
+        out = self.hostns.run(["nc", "-N", "-w", "5", "127.0.0.1", "2298"], input="", timeout=20).stdout
+        self.assertIn("hello-from-guest", out)
 
     def test_requests_without_the_key_or_from_elsewhere_are_refused(self):
         with self.assertRaises(urllib.error.HTTPError) as cm:
