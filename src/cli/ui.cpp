@@ -58,7 +58,7 @@ std::string error_reply(const char* status, const std::string& why) {
 
 class UiServer {
  public:
-  UiServer(const UiOptions& options) : run_dir_(options.run_dir), token_(random_token()) {
+  explicit UiServer(const UiOptions& options) : run_dir_(options.run_dir), token_(random_token()) {
     const SockAddr addr = SockAddr::inet_hostport(options.listen, true);
     if (!is_loopback(addr))
       throw UserError("--listen " + options.listen + ": expected a loopback address, e.g. 127.0.0.1:8090 (the page "

@@ -46,8 +46,7 @@ VhostUserPort::VhostUserPort(EventLoop& loop, Network& net, PortId id, std::stri
       server_(server),
       retry_timer_(loop, [this] { connect_to_front_end(); }),
       pending_(kQueueBytes),
-      tx_buffer_size_(65536 + 64),
-      tx_buffer_(new std::uint8_t[65536 + 64]) {
+      tx_buffer_(new std::uint8_t[kTxBufferSize]) {
   if (path_.size() >= sizeof(sockaddr_un::sun_path)) throw UserError("vhost-user: path too long: " + path_);
   if (server_) listen();
   else connect_to_front_end();
@@ -350,7 +349,7 @@ void VhostUserPort::drain_tx() {
       return drop_connection("broken TX descriptor chain");
     }
     std::size_t len = 0;
-    bool fits = chain.bytes <= tx_buffer_size_;
+    bool fits = chain.bytes <= kTxBufferSize;
     for (std::size_t i = 0; fits && i < chain.count; ++i) {
       std::memcpy(tx_buffer_.get() + len, chain.segments[i].data, chain.segments[i].len);
       len += chain.segments[i].len;

@@ -37,6 +37,9 @@ namespace vnet {
 class VhostUserPort : public Port {
  public:
   static constexpr std::size_t kQueueBytes = 2 << 20;
+  // A guest's frame: a 64 KiB TSO segment, its Ethernet header and the
+  // virtio-net header.
+  static constexpr std::size_t kTxBufferSize = 65536 + 64;
 
   VhostUserPort(EventLoop& loop, Network& net, PortId id, std::string path, bool server);
   ~VhostUserPort() override;
@@ -101,7 +104,6 @@ class VhostUserPort : public Port {
   Queue queues_[2];
   FrameQueue pending_;  // frames waiting for RX buffers: [virtio_net_hdr][frame]
   std::unique_ptr<std::uint8_t[]> tx_buffer_;
-  std::size_t tx_buffer_size_;
   bool signal_posted_ = false;
   bool tx_posted_ = false;
   log::RateLimited log_{10, 10 * kSeconds};

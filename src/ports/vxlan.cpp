@@ -75,8 +75,10 @@ VxlanPort::VxlanPort(EventLoop& loop, Network& net, PortId id, VxlanConfig confi
       endpoints_(config_.remotes),
       batch_(std::min<std::size_t>(net.max_frame() + wire::kVxlanHeaderSize, 65536)) {
   open_receiver();
-  if (config_.group) open_group_receiver();
   open_senders();
+  // Last: the only set-up that registers a handler of its own with the loop,
+  // so nothing after it can throw and leave the handler behind.
+  if (config_.group) open_group_receiver();
   warn_about_path_mtu();
 }
 
