@@ -20,6 +20,12 @@ def ping_until(addr, tries=30):
     return f"(i=0; until ping -c 1 -W 1 {addr}; do i=$((i+1)); [ $i -ge {tries} ] && exit 1; sleep 0.5; done)"
 
 
+# A guest that is done stays up a while, so that a peer that booted later
+# still finds it to ping (seen in CI: the faster guest had powered off
+# before the slower one pinged it).
+LINGER_FOR_PEER = "sleep 20\n"
+
+
 class BootedModesTest(NatTestCase):
     def setUp(self):
         super().setUp()
@@ -45,7 +51,8 @@ class BootedModesTest(NatTestCase):
         each other and reach the internet namespace by name."""
         self.nat_net("nat")
         self.listener("nat")
-        script = DHCP + probe("PEER", ping_until("10.0.2.15") + " && " + ping_until("10.0.2.16")) + probe("WEB", WEB)
+        script = (DHCP + probe("PEER", ping_until("10.0.2.15") + " && " + ping_until("10.0.2.16")) + probe("WEB", WEB)
+                  + LINGER_FOR_PEER)
         results, guests = self.boot_all("nat", [script, script])
         addrs = sorted(r.get("VNET-ADDR", "") for r in results)
         self.assertEqual(addrs, ["10.0.2.15", "10.0.2.16"], [g.console() for g in guests])
@@ -59,7 +66,8 @@ class BootedModesTest(NatTestCase):
         self.listener("int")
         script = (DHCP + probe("PEER", ping_until("10.9.0.15") + " && " + ping_until("10.9.0.16"))
                   + "ip route add default via 10.9.0.2\n"
-                  + probe("OUTSIDE", WEB_BY_ADDR) + probe("HOST", "timeout 8 wget -q -O /tmp/h http://10.9.0.2:22/"))
+                  + probe("OUTSIDE", WEB_BY_ADDR) + probe("HOST", "timeout 8 wget -q -O /tmp/h http://10.9.0.2:22/")
+                  + LINGER_FOR_PEER)
         results, guests = self.boot_all("int", [script, script])
         for r, g in zip(results, guests):
             self.assertIn(r.get("VNET-ADDR"), ("10.9.0.15", "10.9.0.16"), g.console())
