@@ -38,6 +38,20 @@ std::string qemu_netdev(const nlohmann::json& l) {
 
 std::string attach_text(const nlohmann::json& reply, AttachFormat format) {
   const std::string mac = reply["mac"];
+  if (reply.contains("tap")) {
+    // kernel-nat: a persistent TAP already in the host bridge.
+    const std::string tap = reply["tap"];
+    if (format == AttachFormat::Qemu)
+      return fmt::format("-netdev tap,id=n0,ifname={},script=no,downscript=no -device virtio-net-pci,netdev=n0,mac={}\n",
+                         tap, mac);
+    return fmt::format(
+        "<interface type='ethernet'>\n"
+        "  <mac address='{}'/>\n"
+        "  <target dev='{}' managed='no'/>\n"
+        "  <model type='virtio'/>\n"
+        "</interface>\n",
+        mac, xml_attr(tap));
+  }
   const auto& l = reply["listener"];
   if (format == AttachFormat::Qemu)
     return fmt::format("-netdev {} -device virtio-net-pci,netdev=n0,mac={}\n", qemu_netdev(l), mac);

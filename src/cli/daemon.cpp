@@ -241,6 +241,9 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
   loop.run();
   persistence.save();
   engine.set_persistence(nullptr);
+  // Bridges, nftables tables and TAPs made for the root-only modes go while
+  // the privileged helper that can remove them is still there.
+  engine.remove_networks();
   log::info("vnet stopped (state saved in {})", store.dir());
 }
 

@@ -220,6 +220,10 @@ int run(int argc, char** argv) {
   up->add_option("--allow-port", up_opts.sandbox.allow_ports,
                  "As root with --user: a port below 1024 the privileged helper may bind for the engine (repeatable)")
       ->check(CLI::Range(1, 1023));
+  up->add_option("--allow-if", up_opts.sandbox.allow_interfaces,
+                 "As root with --user: a host interface the privileged helper may hand to the engine, as a bridged "
+                 "network's --uplink or a kernel-nat network's member (repeatable; vn-... interfaces vnet makes "
+                 "itself need none)");
 
   auto* down = app.add_subcommand("down", "Stop the engine");
 

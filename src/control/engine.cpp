@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include <unistd.h>
@@ -13,8 +14,11 @@
 #include "nat/gateway.hpp"
 #include "nat/portfwd.hpp"
 #include "nat/tcp.hpp"
+#include "ports/bridge_member.hpp"
 #include "ports/factory.hpp"
 #include "privsep/helper.hpp"
+#include "privsep/kernel_net.hpp"
+#include "privsep/request.hpp"
 
 namespace vnet {
 
@@ -31,11 +35,33 @@ void check_network_name(const std::string& name) {
 Engine::Engine(EventLoop& loop) : loop_(loop) {}
 Engine::~Engine() = default;
 
+namespace {
+
+// "A.B.C.D/LEN" for the address `host` of the gateway's subnet.
+std::string address_in(const nat::NatConfig& c, wire::Ipv4Addr host) {
+  return host.to_string() + "/" + std::to_string(c.net.prefix_len);
+}
+
+// Interface names are built from the network's name and must fit IFNAMSIZ.
+void check_host_name_room(const std::string& name, std::size_t most, const char* mode) {
+  if (name.size() > most)
+    throw UserError(std::string(mode) + " network names may have at most " + std::to_string(most) +
+                    " characters: vnet names its host interfaces after them (" + privsep::kOwnedPrefix + name + "...)");
+}
+
+}  // namespace
+
 Network& Engine::add_network(const std::string& name, const NetworkOptions& options,
-                             const std::optional<nat::NatConfig>& gateway) {
+                             const std::optional<nat::NatConfig>& gateway, const HostSetup& host) {
   check_network_name(name);
   if (networks_.count(name)) throw UserError("network '" + name + "' already exists");
   if (options.mtu < 68 || options.mtu > 65535) throw UserError("mtu must be between 68 and 65535");
+  std::unique_ptr<KernelNatBridge> bridge;
+  if (options.mode == NetworkMode::KernelNat) {
+    check_host_name_room(name, 9, "kernel-nat");  // vn-NAME-NN
+    bridge = std::make_unique<KernelNatBridge>(kernel_nat_bridge(name), address_in(*gateway, *gateway->router),
+                                               host.uplink);
+  }
   auto net = std::make_unique<Network>(loop_, name, options);
   if (gateway || options.mode == NetworkMode::Nat) {
     nat::NatConfig config = gateway.value_or(nat::NatConfig{});
@@ -44,14 +70,54 @@ Network& Engine::add_network(const std::string& name, const NetworkOptions& opti
   }
   Network& ref = *net;
   networks_[name] = std::move(net);
+  try {
+    add_host_side(name, options, gateway ? &*gateway : nullptr, host);
+  } catch (...) {
+    networks_.erase(name);
+    throw;
+  }
+  if (bridge) kernel_bridges_[name] = std::move(bridge);
   log::info("network {} added ({})", name, to_string(options.mode));
   return ref;
+}
+
+// The ports through which a root-only mode's network meets the host.
+void Engine::add_host_side(const std::string& name, const NetworkOptions& options, const nat::NatConfig* gateway,
+                           const HostSetup& host) {
+  switch (options.mode) {
+    case NetworkMode::Bridged:
+      if (!privsep::valid_ifname(host.uplink))
+        throw UserError("--mode bridged needs --uplink IF: the host interface whose LAN the guests join");
+      add_port(name, "uplink,ifname=" + host.uplink);
+      return;
+    case NetworkMode::KernelNat: {
+      const std::string service = kernel_nat_service_tap(name);
+      add_port(name, "tap,ifname=" + service);
+      set_bridge_membership(kernel_nat_bridge(name), service, true);
+      return;
+    }
+    case NetworkMode::Hostonly:
+      if (!host.host_tap) return;
+      check_host_name_room(name, 12, "--host-tap");
+      add_port(name, "tap,ifname=" + kernel_nat_bridge(name));
+      set_host_address(kernel_nat_bridge(name),
+                       address_in(*gateway, wire::Ipv4Addr::from_u32(gateway->net.network().to_u32() + 1)));
+      return;
+    default:
+      return;
+  }
 }
 
 void Engine::del_network(const std::string& name) {
   network(name);
   networks_.erase(name);
+  kernel_bridges_.erase(name);
   log::info("network {} removed", name);
+}
+
+void Engine::remove_networks() {
+  networks_.clear();
+  kernel_bridges_.clear();
 }
 
 Network& Engine::network(const std::string& name) {
@@ -202,8 +268,29 @@ json listener_json(const Port& p) {
 
 }  // namespace
 
+// kernel-nat: a fresh vn-NAME-N TAP in the bridge, for QEMU's -netdev tap.
+json Engine::attach_member(Network& net) {
+  std::set<std::string> taken;
+  for (const auto& [id, p] : net.ports())
+    if (p->kind() == "member") taken.insert(p->peer().substr(p->peer().find('/') + 1));
+  for (int n = 0; n < 100; ++n) {
+    const std::string tap = kernel_nat_bridge(net.name()) + "-" + std::to_string(n);
+    if (taken.count(tap)) continue;
+    add_port(net.name(), "member,ifname=" + tap);
+    return {{"tap", tap}};
+  }
+  throw UserError("network '" + net.name() + "' has no free vn-... TAP name left (100 members)");
+}
+
 json Engine::attach(const std::string& net_name) {
   Network& net = network(net_name);
+  if (net.mode() == NetworkMode::KernelNat) {
+    json reply = attach_member(net);
+    std::uint32_t& counter = attach_counters_[net_name];
+    reply["mac"] = attach_mac(net_name, ++counter & 0xffffff).to_string();
+    reply["net"] = net_name;
+    return reply;
+  }
   json listener, listeners = json::array();
   for (const auto& [id, p] : net.ports()) {
     if (p->kind() != "stream-listen") continue;

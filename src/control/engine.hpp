@@ -14,6 +14,7 @@
 #include "core/event_loop.hpp"
 #include "fabric/network.hpp"
 #include "nat/config.hpp"
+#include "ports/bridge_member.hpp"
 #include "ports/factory.hpp"
 
 namespace vnet {
@@ -28,6 +29,12 @@ struct PortSettings {
   Direction direction = Direction::Both;
   std::optional<ImpairmentParams> impairment;  // all-zero params clear them
   std::optional<std::string> bandwidth_group;  // join it; "" leaves the port's group
+};
+
+// What a root-only mode sets up on the host beside the network (docs/modes.md).
+struct HostSetup {
+  std::string uplink;     // bridged: the LAN's interface; kernel-nat: masquerade out of it only
+  bool host_tap = false;  // hostonly: a host interface vn-NAME holding the subnet's .1
 };
 
 // Host-side facts and counters shown under "host" in `vnet status --json`.
@@ -59,8 +66,10 @@ class Engine {
   // attached as the network's port 1 (other modes: DHCP with a policy that
   // keeps guests in, see nat_config_from()).
   Network& add_network(const std::string& name, const NetworkOptions& options,
-                       const std::optional<nat::NatConfig>& gateway = std::nullopt);
+                       const std::optional<nat::NatConfig>& gateway = std::nullopt, const HostSetup& host = {});
   void del_network(const std::string& name);
+  // All of them, and what they set up on the host (at shutdown).
+  void remove_networks();
   Network& network(const std::string& name);
   const std::map<std::string, std::unique_ptr<Network>>& networks() const { return networks_; }
 
@@ -94,11 +103,17 @@ class Engine {
 
  private:
   nat::PortForwarder& forwarder(const std::string& net);
+  void add_host_side(const std::string& name, const NetworkOptions& options, const nat::NatConfig* gateway,
+                     const HostSetup& host);
+  nlohmann::json attach_member(Network& net);
 
   EventLoop& loop_;
   HostStatus host_;
   SocketAccess socket_access_;
   Persistence* persistence_ = nullptr;
+  // Host bridges of kernel-nat networks; declared before networks_ so that
+  // a network's member ports leave the bridge before it goes.
+  std::map<std::string, std::unique_ptr<KernelNatBridge>> kernel_bridges_;
   std::map<std::string, std::unique_ptr<Network>> networks_;
   // MACs handed out by attach(), per network name (kept across net del/add so
   // a re-created network does not hand out a MAC a running guest still has).

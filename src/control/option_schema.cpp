@@ -7,15 +7,24 @@ namespace vnet {
 const std::vector<OptionSpec>& network_option_schema() {
   using T = OptionType;
   static const std::vector<OptionSpec> schema = {
-      {"mode", "--mode", T::Choice, {"switch", "hub", "nat", "internal", "hostonly"},
+      {"mode", "--mode", T::Choice, {"switch", "hub", "nat", "internal", "hostonly", "bridged", "kernel-nat"},
        "switch (learning, default), hub (repeat every frame), nat (DHCP, DNS, NAT to the host), internal (a switch: "
-       "guests see each other only) or hostonly (guests and the host's loopback through the gateway address, nothing "
-       "beyond; DHCP on). See docs/modes.md"},
+       "guests see each other only), hostonly (guests and the host's loopback through the gateway address, nothing "
+       "beyond; DHCP on), bridged (root: guests join the LAN of --uplink) or kernel-nat (root: a host bridge with "
+       "nftables masquerade, vnet's DHCP and DNS on it). See docs/modes.md"},
+      {"uplink", "--uplink", T::Text, {},
+       "bridged: the host interface whose LAN guests join; kernel-nat: masquerade out of this interface only "
+       "(default: any but the bridge)"},
+      {"host_tap", "--host-tap", T::Choice, {"on", "off"},
+       "hostonly, as root: a host interface vn-NAME with the network's .1 address, so the host and guests reach "
+       "each other directly (default off)"},
       {"mtu", "--mtu", T::Count, {}, "Largest packet without Ethernet header (default 65520)"},
       {"mac_aging", "--mac-aging", T::Text, {}, "Forget a MAC not seen for this long (default 300s)"},
       {"mac_limit", "--mac-limit", T::Count, {}, "Most MACs learned per port (default 1024)"},
       {"subnet", "--net", T::Text, {}, "nat, hostonly or --dhcp on: the guests' network (default 10.0.2.0/24)"},
-      {"gateway", "--gateway", T::Text, {}, "nat: gateway address, also the host's loopback (default .2)"},
+      {"gateway", "--gateway", T::Text, {},
+       "nat: gateway address, also the host's loopback (default .2); kernel-nat: the host bridge's address, the "
+       "guests' router (default .1)"},
       {"dns", "--dns", T::Text, {}, "nat: DNS forwarder address (default .3)"},
       {"dhcp_start", "--dhcp-start", T::Text, {}, "nat, hostonly or --dhcp on: first DHCP lease (default .15)"},
       {"dhcp", "--dhcp", T::Choice, {"on", "off"},

@@ -9,6 +9,7 @@
 #include "control/option_schema.hpp"
 #include "control/state.hpp"
 #include "core/error.hpp"
+#include "privsep/request.hpp"
 
 namespace vnet {
 
@@ -129,7 +130,8 @@ json dispatch(Engine& engine, const json& req) {
     if (auto it = req.find("transient"); it != req.end() && !it->is_boolean())
       throw UserError("field 'transient' must be true or false");
     NetworkOptions options = network_options_from(req);
-    engine.add_network(string_field(req, "name"), options, gateway_config_from(options.mode, req));
+    engine.add_network(string_field(req, "name"), options, gateway_config_from(options.mode, req),
+                       host_setup_from(options.mode, req));
     return ok();
   }
   if (cmd == "net_del") {
@@ -195,11 +197,14 @@ NetworkOptions network_options_from(const json& req) {
   else if (mode == "nat") o.mode = NetworkMode::Nat;
   else if (mode == "internal") o.mode = NetworkMode::Internal;
   else if (mode == "hostonly") o.mode = NetworkMode::Hostonly;
-  else throw UserError("--mode " + mode + ": expected switch, hub, nat, internal or hostonly");
+  else if (mode == "bridged") o.mode = NetworkMode::Bridged;
+  else if (mode == "kernel-nat") o.mode = NetworkMode::KernelNat;
+  else throw UserError("--mode " + mode + ": expected switch, hub, nat, internal, hostonly, bridged or kernel-nat");
   if (auto it = req.find("mtu"); it != req.end()) {
     if (!it->is_number_unsigned() || it->get<std::uint64_t>() > 65535) throw UserError("--mtu: expected 68..65535");
     o.mtu = it->get<std::uint32_t>();
-  } else if (o.mode == NetworkMode::Nat || o.mode == NetworkMode::Hostonly || optional_string(req, "dhcp") == "on") {
+  } else if (o.mode == NetworkMode::Nat || o.mode == NetworkMode::Hostonly || o.mode == NetworkMode::KernelNat ||
+             o.mode == NetworkMode::Bridged || optional_string(req, "dhcp") == "on") {
     o.mtu = 1500;  // a DHCP network's MTU is what DHCP tells its guests: Ethernet's, unless asked
   }
   if (auto it = req.find("mac_limit"); it != req.end()) {
@@ -329,8 +334,40 @@ nat::NatConfig nat_config_from(const json& req) {
   return c;
 }
 
+namespace {
+
+// kernel-nat: the kernel bridge holds the guests' router address (--gateway,
+// default .1) and does the NAT; vnet's services keep .2 (DHCP server) and
+// .3 (DNS forwarder) on the same bridge, through its service TAP.
+nat::NatConfig kernel_nat_services_from(const json& req) {
+  json services = req;
+  services.erase("gateway");
+  nat::NatConfig c = nat_config_from(services);
+  c.router = ipv4_field(req, "gateway", wire::Ipv4Addr::from_u32(c.net.network().to_u32() + 1));
+  if (!c.net.contains(*c.router) || *c.router == c.net.network() || *c.router == c.net.broadcast() ||
+      *c.router == c.gateway || *c.router == c.dns || *c.router == c.dhcp_start)
+    throw UserError("--gateway " + c.router->to_string() + ": expected a host address of " + c.net.to_string() +
+                    " other than vnet's DHCP (.2), DNS (.3) and first lease addresses");
+  c.outside = false;  // the kernel translates; vnet's gateway answers only for its own services
+  c.host_loopback = false;
+  c.ipv6 = false;
+  // Every guest's DHCP comes in through the one service TAP.
+  c.max_leases_per_port = c.max_leases;
+  return c;
+}
+
+}  // namespace
+
 std::optional<nat::NatConfig> gateway_config_from(NetworkMode mode, const json& req) {
   if (mode == NetworkMode::Nat) return nat_config_from(req);
+  if (mode == NetworkMode::KernelNat) return kernel_nat_services_from(req);
+  if (mode == NetworkMode::Bridged) {
+    for (const char* key : {"dhcp", "subnet", "gateway", "dhcp_start", "dhcp_reserve", "dns", "ipv6", "ra", "dhcp6"})
+      if (req.contains(key))
+        throw UserError(std::string("--") + (std::string(key) == "subnet" ? "net" : key) +
+                        ": a bridged network's guests take their addresses from the LAN behind --uplink");
+    return std::nullopt;
+  }
   const bool dhcp = optional_string(req, "dhcp").value_or(mode == NetworkMode::Hostonly ? "on" : "off") == "on";
   // IPv6 frames cross these networks unchanged; vnet's router advertisements
   // and DHCPv6 run only when asked (--ipv6 on, --ra on or --dhcp6 on).
@@ -361,6 +398,20 @@ std::optional<nat::NatConfig> gateway_config_from(NetworkMode mode, const json& 
     c.host_loopback = false;
   }
   return c;
+}
+
+HostSetup host_setup_from(NetworkMode mode, const json& req) {
+  HostSetup h;
+  h.uplink = optional_string(req, "uplink").value_or("");
+  h.host_tap = on_off_field(req, "host_tap", false);
+  if (!h.uplink.empty() && mode != NetworkMode::Bridged && mode != NetworkMode::KernelNat)
+    throw UserError("--uplink belongs to --mode bridged or kernel-nat");
+  if (mode == NetworkMode::Bridged && h.uplink.empty())
+    throw UserError("--mode bridged needs --uplink IF: the host interface whose LAN the guests join");
+  if (!h.uplink.empty() && !privsep::valid_ifname(h.uplink))
+    throw UserError("--uplink " + h.uplink + ": not an interface name");
+  if (h.host_tap && mode != NetworkMode::Hostonly) throw UserError("--host-tap belongs to --mode hostonly");
+  return h;
 }
 
 PortSettings port_settings_from(const json& req) {

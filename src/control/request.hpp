@@ -31,6 +31,8 @@ NetworkOptions network_options_from(const nlohmann::json& request);
 // hub with --dhcp on, DHCP with nothing translated beyond the host.
 std::optional<nat::NatConfig> gateway_config_from(NetworkMode mode, const nlohmann::json& req);
 nat::NatConfig nat_config_from(const nlohmann::json& request);
+// --uplink and --host-tap of the root-only modes, checked against the mode.
+HostSetup host_setup_from(NetworkMode mode, const nlohmann::json& req);
 PortSettings port_settings_from(const nlohmann::json& request);
 // The fields of port_add and port_set that are port settings (link state,
 // impairments, bandwidth group), for checking requests and saving ports.

@@ -58,13 +58,14 @@ constexpr const char* kAllowed[] = {
 };
 
 // The privileged helper's calls: its socketpair, the opens and binds it
-// does for the engine (openat2, setns, TUN ioctls), listing the run dir at
-// clean-up, its log lines, malloc.
+// does for the engine (openat2, setns, TUN ioctls), nftables' netlink
+// (libnftables waits with select), listing the run dir at clean-up, its
+// log lines, malloc.
 constexpr const char* kHelperAllowed[] = {
     "read", "write", "writev", "close", "lseek", "fcntl", "dup", "dup2", "dup3", "open", "openat", "openat2",
     "stat", "fstat", "lstat", "newfstatat", "statx", "getdents", "getdents64", "unlinkat", "unlink",
     "ftruncate", "fchownat", "fchmodat", "setns", "socketpair", "bind", "connect", "recvfrom", "recvmsg", "sendto", "sendmsg",
-    "getsockopt",
+    "getsockopt", "setsockopt", "getsockname", "select", "pselect6", "poll", "ppoll",
     "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "restart_syscall", "brk", "mmap", "munmap", "mremap",
     "mprotect", "madvise", "clock_gettime", "gettimeofday", "getrandom", "getpid", "gettid", "getuid", "geteuid",
     "futex", "exit", "exit_group", "sigaltstack", "sched_getaffinity", "prctl", "getrlimit", "prlimit64",
@@ -101,7 +102,7 @@ void add_rule(scmp_filter_ctx ctx, std::uint32_t action, const char* name) {
     throw UserError("seccomp: cannot add a rule for " + std::string(name) + ": " + std::strerror(-rc));
 }
 
-void add_socket_rules(scmp_filter_ctx ctx) {
+void add_socket_rules(scmp_filter_ctx ctx, bool kernel_net) {
   // Sockets of the families the engine uses only: unix, IPv4, IPv6, and
   // route netlink (glibc's getaddrinfo asks it which families the host has).
   // The rest (AF_PACKET, AF_ALG, AF_VSOCK, AF_XDP, other netlink families...)
@@ -114,6 +115,12 @@ void add_socket_rules(scmp_filter_ctx ctx) {
     allow(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family))));
   allow(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(AF_NETLINK)),
                          SCMP_A2(SCMP_CMP_EQ, static_cast<scmp_datum_t>(NETLINK_ROUTE))));
+  if (!kernel_net) return;
+  // Whoever sets up the root-only modes (privsep/kernel_net.hpp): a bridged
+  // uplink's packet socket and nftables' netlink.
+  allow(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(AF_PACKET))));
+  allow(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 2, SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(AF_NETLINK)),
+                         SCMP_A2(SCMP_CMP_EQ, static_cast<scmp_datum_t>(NETLINK_NETFILTER))));
 }
 
 void add_ioctl_rules(scmp_filter_ctx ctx, bool opens_taps_itself) {
@@ -124,7 +131,9 @@ void add_ioctl_rules(scmp_filter_ctx ctx, bool opens_taps_itself) {
   // ioctls stay out.
   std::vector<unsigned long> requests = {FIONREAD, FIONBIO, FIOCLEX, FIONCLEX, TCGETS, TIOCGWINSZ, TIOCOUTQ, SIOCGIFINDEX};
   if (opens_taps_itself)
-    requests.insert(requests.end(), {TUNSETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD, SIOCGIFFLAGS, SIOCSIFFLAGS});
+    requests.insert(requests.end(), {TUNSETIFF, TUNSETVNETHDRSZ, TUNSETOFFLOAD, SIOCGIFFLAGS, SIOCSIFFLAGS,
+                                     TUNSETPERSIST, SIOCBRADDBR, SIOCBRDELBR, SIOCBRADDIF, SIOCBRDELIF, SIOCSIFADDR,
+                                     SIOCSIFNETMASK});
   const int nr = seccomp_syscall_resolve_name("ioctl");
   for (unsigned long request : requests)
     if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 1, SCMP_A1(SCMP_CMP_EQ, request)); rc != 0)
@@ -201,7 +210,7 @@ void install_helper_seccomp(SeccompMode mode) {
   }
   if (kSanitized)
     for (const char* name : kSanitizerNeeds) add_rule(filter.get(), SCMP_ACT_ALLOW, name);
-  add_socket_rules(filter.get());
+  add_socket_rules(filter.get(), true);
   add_ioctl_rules(filter.get(), true);
   if (int rc = seccomp_load(filter.get()); rc != 0)
     throw UserError("seccomp: cannot load the helper's filter: " + std::string(std::strerror(-rc)));
@@ -223,7 +232,7 @@ void install_seccomp(SeccompMode mode, bool opens_taps_itself) {
   if (opens_taps_itself) add_rule(filter.get(), SCMP_ACT_ALLOW, "setns");
   if (kSanitized)
     for (const char* name : kSanitizerNeeds) add_rule(filter.get(), SCMP_ACT_ALLOW, name);
-  add_socket_rules(filter.get());
+  add_socket_rules(filter.get(), opens_taps_itself);
   add_ioctl_rules(filter.get(), opens_taps_itself);
   if (int rc = seccomp_load(filter.get()); rc != 0)
     throw UserError("seccomp: cannot load the filter: " + std::string(std::strerror(-rc)));

@@ -15,6 +15,8 @@ const char* to_string(NetworkMode mode) {
     case NetworkMode::Nat: return "nat";
     case NetworkMode::Internal: return "internal";
     case NetworkMode::Hostonly: return "hostonly";
+    case NetworkMode::Bridged: return "bridged";
+    case NetworkMode::KernelNat: return "kernel-nat";
   }
   return "?";
 }

@@ -48,7 +48,7 @@ namespace vnet {
 
 // Internal and Hostonly forward as a switch does; they differ in what the
 // engine attaches (see docs/modes.md).
-enum class NetworkMode { Switch, Hub, Nat, Internal, Hostonly };
+enum class NetworkMode { Switch, Hub, Nat, Internal, Hostonly, Bridged, KernelNat };
 const char* to_string(NetworkMode mode);
 
 struct NetworkOptions {

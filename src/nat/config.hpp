@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct NatConfig {
   bool outside = true;         // other addresses are translated to host sockets
   bool dns_forwarder = true;   // the DNS address forwards to the host's resolvers
   bool offer_router = true;    // DHCP names the gateway as router (and the DNS address as DNS)
+  // The router DHCP names when it is not the gateway itself (kernel-nat: the
+  // host bridge's address).
+  std::optional<wire::Ipv4Addr> router;
   std::string tftp_dir;        // empty: no TFTP
   std::string bootfile;
   std::string domain;

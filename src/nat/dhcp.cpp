@@ -458,7 +458,7 @@ void DhcpServer::State::reply(const DhcpPacket& p, DhcpMessageType type, Ipv4Add
       w.option_u32(dhcp_opt::kRebindingTime, static_cast<std::uint32_t>(std::uint64_t{secs} * 7 / 8));
     }
     w.option_addr(dhcp_opt::kSubnetMask, c.net.netmask());
-    if (c.offer_router) w.option_addr(dhcp_opt::kRouter, c.gateway);
+    if (c.offer_router) w.option_addr(dhcp_opt::kRouter, c.router.value_or(c.gateway));
     if (c.dns_forwarder) w.option_addr(dhcp_opt::kDns, c.dns);
     w.option_u16(dhcp_opt::kInterfaceMtu, static_cast<std::uint16_t>(std::clamp<std::uint32_t>(c.mtu, 68, 65535)));
     w.option_addr(dhcp_opt::kBroadcastAddr, c.net.broadcast());

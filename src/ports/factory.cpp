@@ -18,6 +18,8 @@
 #include "ports/pcap.hpp"
 #include "ports/stream.hpp"
 #include "ports/tap.hpp"
+#include "ports/uplink.hpp"
+#include "ports/bridge_member.hpp"
 #include "ports/vde.hpp"
 #include "ports/vhost_user.hpp"
 #include "ports/vxlan.hpp"
@@ -277,7 +279,10 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
   std::optional<VlanConfig> trunk;
   if (spec.has("trunk"))
     trunk = VlanConfig::trunk(parse_trunk(spec.get("trunk")), spec.has("vlan") && vlan != 0 ? vlan : VlanConfig::kNoNative);
-  if (spec.kind == "tap") require(spec, "ifname");
+  if (spec.kind == "tap" || spec.kind == "uplink" || spec.kind == "member") require(spec, "ifname");
+  if (spec.kind == "member" && net.mode() != NetworkMode::KernelNat)
+    throw UserError("member ports join a kernel-nat network's host bridge; network '" + net.name() + "' is " +
+                    to_string(net.mode()) + " (use a tap port here)");
   if (spec.kind == "pcap") require(spec, "file");
   const PortId id = net.next_port_id();
   std::unique_ptr<Port> port;
@@ -287,6 +292,9 @@ std::unique_ptr<Port> make_port(EventLoop& loop, Network& net, const PortSpec& s
     else if (spec.kind == "dgram") port = make_dgram(loop, net, spec, id);
     else if (spec.kind == "udp-tunnel") port = make_udp_tunnel(loop, net, spec, id);
     else if (spec.kind == "tap") port = std::make_unique<TapPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
+    else if (spec.kind == "uplink") port = std::make_unique<UplinkPort>(loop, net, id, spec.get("ifname"), spec.get("netns"));
+    else if (spec.kind == "member")
+      port = std::make_unique<BridgeMemberPort>(loop, net, id, kernel_nat_bridge(net.name()), spec.get("ifname"));
     else if (spec.kind == "pcap") port = std::make_unique<PcapPort>(loop, net, id, spec.get("file"));
     else if (spec.kind == "vde") port = make_vde(loop, net, spec, id, access);
     else if (spec.kind == "vxlan") port = make_vxlan(loop, net, spec, id);

@@ -26,6 +26,8 @@ const std::vector<KindKeys>& known_kinds() {
        {"local.type", "local.path", "local.host", "local.port", "remote.type", "remote.path", "remote.host",
         "remote.port"}},
       {"tap", {"ifname", "netns"}},
+      {"uplink", {"ifname", "netns"}},
+      {"member", {"ifname"}},
       {"udp-tunnel", {"local", "remote"}},
       {"pcap", {"file"}},
       {"vde", {"dir", "connect"}},

@@ -10,19 +10,30 @@
 
 namespace vnet {
 
+namespace {
+
+UniqueFd open_tap(const std::string& ifname, const std::string& netns) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
+    throw UserError("tap: ifname must be 1 to " + std::to_string(IFNAMSIZ - 1) + " characters");
+  // Without root's capabilities the privileged helper opens it (privsep/).
+  privsep::Broker* helper = privsep::broker();
+  return helper ? helper->open_tap(ifname, netns) : privsep::open_tap_device(ifname, netns);
+}
+
+}  // namespace
+
 TapPort::TapPort(EventLoop& loop, Network& net, PortId id, std::string ifname, std::string netns)
+    : TapPort(loop, net, id, ifname, netns, open_tap(ifname, netns)) {}
+
+TapPort::TapPort(EventLoop& loop, Network& net, PortId id, std::string ifname, std::string netns, UniqueFd device)
     : FdPort(loop, net, id),
       ifname_(std::move(ifname)),
       netns_(std::move(netns)),
       // Room for the virtio-net header and a whole TSO segment; +1 so that an
       // oversize frame shows as such rather than arriving truncated.
       buffer_size_(Offload::kHeaderLen + std::max(net.max_frame(), Network::kMaxOffloadFrame) + 1) {
-  if (ifname_.empty() || ifname_.size() >= IFNAMSIZ)
-    throw UserError("tap: ifname must be 1 to " + std::to_string(IFNAMSIZ - 1) + " characters");
   buffer_.reset(new std::uint8_t[buffer_size_]);
-  // Without root's capabilities the privileged helper opens it (privsep/).
-  privsep::Broker* helper = privsep::broker();
-  attach(helper ? helper->open_tap(ifname_, netns_) : privsep::open_tap_device(ifname_, netns_));
+  attach(std::move(device));
 }
 
 void TapPort::on_readable() {

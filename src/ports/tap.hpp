@@ -25,14 +25,20 @@ class TapPort : public FdPort {
   bool accepts_offload() const override { return true; }
 
  protected:
+  // A device that, like a TAP with a virtio-net header, gives and takes one
+  // frame per read and write behind that header (a packet socket).
+  TapPort(EventLoop& loop, Network& net, PortId id, std::string ifname, std::string netns, UniqueFd device);
+
   void on_readable() override;
   bool write_queued() override;
   void send_to_peer(wire::Bytes frame) override;
   void send_offloaded(wire::Bytes frame, const Offload& offload) override;
 
- private:
+ protected:
   std::string ifname_;
   std::string netns_;
+
+ private:
   std::unique_ptr<std::uint8_t[]> buffer_;
   std::size_t buffer_size_;
 };

@@ -21,6 +21,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "privsep/kernel_net.hpp"
 #include "privsep/tap_open.hpp"
 
 namespace vnet::privsep {
@@ -257,14 +258,66 @@ ssize_t recv_with_fd(int sock, std::span<std::uint8_t> buf, UniqueFd& fd) {
   return n;
 }
 
-// The helper needs only: TAP creation (NET_ADMIN), entering namespaces
+// A host interface the engine may take (a packet socket, a bridge member):
+// one vnet made, or one root named with --allow-if.
+void require_interface(const HelperPolicy& policy, const std::string& ifname, bool owned_ok) {
+  if (owned_ok && is_owned_ifname(ifname)) return;
+  if (std::find(policy.allowed_interfaces.begin(), policy.allowed_interfaces.end(), ifname) !=
+      policy.allowed_interfaces.end())
+    return;
+  throw Refused{"interface " + ifname + " was not allowed: start vnet with `vnet up --allow-if " + ifname + "`", EPERM};
+}
+
+void require_owned_name(const std::string& ifname) {
+  if (!is_owned_ifname(ifname))
+    throw Refused{"interface " + ifname + " is not one vnet names (" + std::string(kOwnedPrefix) + "...)", EPERM};
+}
+
+void handle_kernel_net(const HelperPolicy& policy, const Request& request, UniqueFd& out_fd) {
+  switch (request.op) {
+    case Op::OpenPacket:
+      require_interface(policy, request.a, false);
+      out_fd = open_packet_socket(request.a, request.b);
+      return;
+    case Op::KernelNatUp: {
+      require_owned_name(request.a);
+      const auto space = request.b.find(' ');
+      kernel_nat_up(request.a, request.b.substr(0, space),
+                    space == std::string::npos ? std::string() : request.b.substr(space + 1));
+      return;
+    }
+    case Op::KernelNatDown:
+      require_owned_name(request.a);
+      kernel_nat_down(request.a);
+      return;
+    case Op::BridgeMember:
+      require_owned_name(request.a);
+      require_interface(policy, request.b, true);
+      bridge_add_member(request.a, request.b);
+      return;
+    case Op::BridgeUnmember:
+      require_owned_name(request.a);
+      require_interface(policy, request.b, true);
+      bridge_remove_member(request.a, request.b);
+      return;
+    case Op::SetAddress:
+      require_owned_name(request.a);
+      set_interface_address(request.a, request.b);
+      return;
+    default:
+      throw Refused{"not a kernel network request", EINVAL};
+  }
+}
+
+// The helper needs only: TAP, bridge and nftables set-up (NET_ADMIN),
+// packet sockets (NET_RAW), entering namespaces
 // (SYS_ADMIN), ports below 1024 (NET_BIND_SERVICE), `--group` on sockets
 // (CHOWN) and root's own directories (DAC_OVERRIDE for a run dir made
 // by another admin tool); everything else goes.
 void narrow_helper_capabilities() {
   capng_clear(CAPNG_SELECT_BOTH);
   capng_updatev(CAPNG_ADD, static_cast<capng_type_t>(CAPNG_EFFECTIVE | CAPNG_PERMITTED | CAPNG_BOUNDING_SET),
-                CAP_NET_ADMIN, CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE, CAP_CHOWN, -1);
+                CAP_NET_ADMIN, CAP_NET_RAW, CAP_SYS_ADMIN, CAP_NET_BIND_SERVICE, CAP_DAC_OVERRIDE, CAP_CHOWN, -1);
   capng_apply(CAPNG_SELECT_BOTH);
   ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }
@@ -272,9 +325,14 @@ void narrow_helper_capabilities() {
 }  // namespace
 
 HelperPolicy make_policy(const std::string& run_dir, const std::vector<std::string>& allowed_dirs,
-                         const std::vector<std::uint16_t>& allowed_low_ports) {
+                         const std::vector<std::uint16_t>& allowed_low_ports,
+                         const std::vector<std::string>& allowed_interfaces) {
   HelperPolicy p;
   p.allowed_low_ports = allowed_low_ports;
+  for (const auto& name : allowed_interfaces) {
+    if (!valid_ifname(name)) throw UserError("--allow-if " + name + ": not an interface name");
+    p.allowed_interfaces.push_back(name);
+  }
   p.run_dir = normalise_dir(run_dir);
   for (const auto& d : allowed_dirs) {
     if (d.empty()) throw UserError("--allow-path: empty directory");
@@ -314,6 +372,12 @@ Reply handle_request(const HelperPolicy& policy, const Request& request, UniqueF
       case Op::OpenDir: out_fd = open_read_dir(policy, request.a); break;
       case Op::ConnectDgram: connect_dgram(policy, request.a, in_fd); break;
       case Op::Cleanup: cleanup_run_dir(policy); break;
+      case Op::OpenPacket:
+      case Op::KernelNatUp:
+      case Op::KernelNatDown:
+      case Op::BridgeMember:
+      case Op::BridgeUnmember:
+      case Op::SetAddress: handle_kernel_net(policy, request, out_fd); break;
     }
     return {true, 0, {}};
   } catch (const Refused& r) {
@@ -392,6 +456,24 @@ void Broker::connect_dgram(int sock, const std::string& path) {
 }
 
 UniqueFd Broker::open_dir(const std::string& path) { return call({Op::OpenDir, SocketType::None, path, {}}, true); }
+
+UniqueFd Broker::open_packet(const std::string& ifname, const std::string& netns) {
+  return call({Op::OpenPacket, SocketType::None, ifname, netns}, true);
+}
+
+void Broker::kernel_nat_up(const std::string& bridge, const std::string& address_cidr, const std::string& uplink) {
+  call({Op::KernelNatUp, SocketType::None, bridge, uplink.empty() ? address_cidr : address_cidr + " " + uplink}, false);
+}
+
+void Broker::kernel_nat_down(const std::string& bridge) { call({Op::KernelNatDown, SocketType::None, bridge, {}}, false); }
+
+void Broker::bridge_member(const std::string& bridge, const std::string& ifname, bool join) {
+  call({join ? Op::BridgeMember : Op::BridgeUnmember, SocketType::None, bridge, ifname}, false);
+}
+
+void Broker::set_address(const std::string& ifname, const std::string& address_cidr) {
+  call({Op::SetAddress, SocketType::None, ifname, address_cidr}, false);
+}
 
 void Broker::cleanup() { call({Op::Cleanup, SocketType::None, {}, {}}, false); }
 

@@ -17,6 +17,15 @@
 //    (a QEMU `-netdev dgram` run by root); nothing comes back but the answer.
 //  - OpenDir: an O_PATH handle on a directory (a TFTP root) whose parents
 //    the engine's user may not enter; files beneath are opened by the engine.
+//  - OpenPacket: a raw packet socket on a host interface (a bridged
+//    network's uplink), only for interfaces root listed with
+//    `vnet up --allow-if IF`.
+//  - KernelNatUp/KernelNatDown: a vn-... host bridge with its address and
+//    its nftables masquerade table (kernel-nat networks), and their removal.
+//  - BridgeMember/BridgeUnmember: an interface joined to (taken out of) a
+//    vn-... bridge: a vn-... TAP, made persistent if missing, or an
+//    interface root allowed with --allow-if.
+//  - SetAddress: an IPv4 address on a vn-... interface (host-only TAP).
 //  - Cleanup: at engine exit, the run dir's pid file and unix sockets.
 //
 // Paths (BindUnix, ConnectUnix, ConnectDgram, CreateFile, OpenDir) are served only inside the run dir or a
@@ -27,7 +36,7 @@
 // if it is a regular file with a single link. Everything else is refused
 // with an error the engine passes on to the user.
 //
-// The helper keeps only CAP_NET_ADMIN, CAP_SYS_ADMIN (setns),
+// The helper keeps only CAP_NET_ADMIN, CAP_NET_RAW (packet sockets), CAP_SYS_ADMIN (setns),
 // CAP_NET_BIND_SERVICE, CAP_CHOWN (--group) and CAP_DAC_OVERRIDE, sets no_new_privs and installs its own seccomp
 // allowlist (core/isolation.hpp) before serving.
 //
@@ -54,13 +63,15 @@ struct HelperPolicy {
   std::string run_dir;                    // absolute
   std::vector<std::string> allowed_dirs;  // absolute, from root's command line
   std::vector<std::uint16_t> allowed_low_ports;  // --allow-port
+  std::vector<std::string> allowed_interfaces;   // --allow-if: bridged uplinks, kernel-nat members
   std::optional<gid_t> socket_group;             // --group: unix sockets 0660 and this group, else 0600
   std::vector<std::string> keep_on_cleanup;      // run-dir names the clean-up leaves (SandboxOptions::keep_files)
 };
 
 // Normalises run_dir and --allow-path values (absolute, no trailing slash).
 HelperPolicy make_policy(const std::string& run_dir, const std::vector<std::string>& allowed_dirs,
-                         const std::vector<std::uint16_t>& allowed_low_ports = {});
+                         const std::vector<std::uint16_t>& allowed_low_ports = {},
+                         const std::vector<std::string>& allowed_interfaces = {});
 
 // nullopt if the policy lets the helper open path for the engine, else why not.
 std::optional<std::string> refuse_path(const HelperPolicy& policy, const std::string& path);
@@ -87,6 +98,11 @@ class Broker {
   UniqueFd open_dir(const std::string& path);
   // Connects the engine's datagram socket sock to the unix socket at path.
   void connect_dgram(int sock, const std::string& path);
+  UniqueFd open_packet(const std::string& ifname, const std::string& netns);
+  void kernel_nat_up(const std::string& bridge, const std::string& address_cidr, const std::string& uplink);
+  void kernel_nat_down(const std::string& bridge);
+  void bridge_member(const std::string& bridge, const std::string& ifname, bool join);
+  void set_address(const std::string& ifname, const std::string& address_cidr);
   void cleanup();
 
  private:

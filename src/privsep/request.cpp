@@ -75,6 +75,30 @@ bool check_fields(const Request& r, std::string& why) {
     case Op::Cleanup:
       if (!r.a.empty() || !r.b.empty() || r.socket_type != SocketType::None) return fail(why, "unexpected field");
       return true;
+    case Op::OpenPacket:
+      if (!valid_ifname(r.a)) return fail(why, "bad interface name");
+      if (!r.b.empty() && !valid_netns_name(r.b)) return fail(why, "bad namespace name");
+      if (r.socket_type != SocketType::None) return fail(why, "unexpected field");
+      return true;
+    case Op::KernelNatUp: {
+      if (!valid_ifname(r.a) || r.socket_type != SocketType::None) return fail(why, "bad bridge name");
+      const auto space = r.b.find(' ');
+      if (!valid_interface_address(r.b.substr(0, space))) return fail(why, "bad bridge address");
+      if (space != std::string::npos && !valid_ifname(r.b.substr(space + 1))) return fail(why, "bad uplink name");
+      return true;
+    }
+    case Op::KernelNatDown:
+      if (!valid_ifname(r.a) || !r.b.empty() || r.socket_type != SocketType::None) return fail(why, "bad bridge name");
+      return true;
+    case Op::BridgeMember:
+    case Op::BridgeUnmember:
+      if (!valid_ifname(r.a) || !valid_ifname(r.b) || r.socket_type != SocketType::None)
+        return fail(why, "bad bridge or interface name");
+      return true;
+    case Op::SetAddress:
+      if (!valid_ifname(r.a) || r.socket_type != SocketType::None) return fail(why, "bad interface name");
+      if (!valid_interface_address(r.b)) return fail(why, "bad interface address");
+      return true;
   }
   return fail(why, "unknown operation");
 }
@@ -108,6 +132,19 @@ std::optional<std::uint16_t> parse_low_port(const std::string& text) {
   }
   if (v == 0 || v >= 1024) return std::nullopt;
   return static_cast<std::uint16_t>(v);
+}
+
+bool valid_interface_address(const std::string& text) {
+  const auto slash = text.find('/');
+  if (slash == std::string::npos || text.size() - slash < 2 || text.size() - slash > 3) return false;
+  int len = 0;
+  for (std::size_t i = slash + 1; i < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+    len = len * 10 + (text[i] - '0');
+  }
+  in_addr scratch{};
+  const std::string addr = text.substr(0, slash);
+  return len >= 1 && len <= 30 && text[slash + 1] != '0' && ::inet_pton(AF_INET, addr.c_str(), &scratch) == 1;
 }
 
 bool valid_numeric_address(const std::string& text) {
@@ -152,7 +189,7 @@ std::optional<Request> parse_request(std::span<const std::uint8_t> bytes, std::s
     why = "bad socket type";
     return std::nullopt;
   }
-  if (p[0] < static_cast<std::uint8_t>(Op::OpenTap) || p[0] > static_cast<std::uint8_t>(Op::ConnectDgram)) {
+  if (p[0] < static_cast<std::uint8_t>(Op::OpenTap) || p[0] > static_cast<std::uint8_t>(kLastOp)) {
     why = "unknown operation";
     return std::nullopt;
   }

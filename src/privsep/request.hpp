@@ -33,7 +33,14 @@ enum class Op : std::uint8_t {
   BindInet = 6,    // a: numeric IPv4/IPv6 address, b: port 1-1023 in decimal; stream or dgram
   OpenDir = 7,     // a: absolute path of a directory to read from (a TFTP root); O_PATH
   ConnectDgram = 8,  // a: absolute path of a unix datagram socket; the engine's socket comes along
+  OpenPacket = 9,    // a: interface name (one root allowed), b: namespace name; a bridged network's uplink
+  KernelNatUp = 10,  // a: vn-... bridge, b: "A.B.C.D/LEN" or "A.B.C.D/LEN UPLINK"
+  KernelNatDown = 11,  // a: vn-... bridge
+  BridgeMember = 12,   // a: vn-... bridge, b: interface to join (vn-..., or one root allowed)
+  BridgeUnmember = 13, // a: vn-... bridge, b: interface to take out
+  SetAddress = 14,     // a: vn-... interface, b: "A.B.C.D/LEN"
 };
+inline constexpr Op kLastOp = Op::SetAddress;
 
 enum class SocketType : std::uint8_t { None = 0, Stream = 1, Dgram = 2 };
 
@@ -71,5 +78,7 @@ bool valid_absolute_path(const std::string& path, std::size_t max_len);
 // A port below 1024 written in plain decimal ("1" to "1023", no sign or zeros in front).
 std::optional<std::uint16_t> parse_low_port(const std::string& text);
 bool valid_numeric_address(const std::string& text);
+// "A.B.C.D/LEN" with LEN 1 to 30.
+bool valid_interface_address(const std::string& text);
 
 }  // namespace vnet::privsep

@@ -40,7 +40,7 @@ std::unique_ptr<Sandbox> enter_sandbox(const SandboxOptions& options, const std:
   if (as_root) {
     user = lookup_user(*user_name);
     if (user->uid == 0) throw UserError("--user " + *user_name + " has uid 0: that is root (use --user root to keep it)");
-    HelperPolicy policy = make_policy(run_dir, options.allow_paths, options.allow_ports);
+    HelperPolicy policy = make_policy(run_dir, options.allow_paths, options.allow_ports, options.allow_interfaces);
     policy.socket_group = socket_group;
     policy.keep_on_cleanup = options.keep_files;
     broker = start_helper(policy, options.seccomp);

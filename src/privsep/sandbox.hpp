@@ -28,6 +28,7 @@ struct SandboxOptions {
   isolation::SeccompMode seccomp = isolation::SeccompMode::On;
   std::vector<std::string> allow_paths;  // extra directories the helper serves
   std::vector<std::uint16_t> allow_ports;  // ports below 1024 the helper may bind
+  std::vector<std::string> allow_interfaces;  // host interfaces the helper may hand over (--allow-if)
   // Run-dir files the clean-up at the end leaves alone: a control socket a
   // service manager passed belongs to it and keeps listening.
   std::vector<std::string> keep_files;

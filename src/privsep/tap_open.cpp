@@ -13,32 +13,7 @@
 #include "fabric/offload.hpp"
 
 namespace vnet::privsep {
-namespace {
-
-// Enters a named network namespace for the lifetime of the object.
-class NetnsGuard {
- public:
-  explicit NetnsGuard(const std::string& name) {
-    if (name.empty()) return;
-    if (name.find('/') != std::string::npos || name == "." || name == "..")
-      throw UserError("bad namespace name '" + name + "'");
-    original_.reset(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
-    UniqueFd target(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!target) throw UserError(errno_text("network namespace '" + name + "' (see `ip netns list`)"));
-    if (!original_ || ::setns(target.get(), CLONE_NEWNET) != 0)
-      throw UserError(errno_text("cannot enter network namespace '" + name + "'"));
-  }
-  ~NetnsGuard() {
-    if (original_) ::setns(original_.get(), CLONE_NEWNET);
-  }
-  NetnsGuard(const NetnsGuard&) = delete;
-  NetnsGuard& operator=(const NetnsGuard&) = delete;
-
- private:
-  UniqueFd original_;
-};
-
-void bring_up(const std::string& ifname) {
+void bring_interface_up(const std::string& ifname) {
   UniqueFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   ifreq ifr{};
   std::strncpy(ifr.ifr_name, ifname.c_str(), IFNAMSIZ - 1);
@@ -49,7 +24,20 @@ void bring_up(const std::string& ifname) {
   ::ioctl(sock.get(), SIOCSIFFLAGS, &ifr);
 }
 
-}  // namespace
+NetnsGuard::NetnsGuard(const std::string& name) {
+  if (name.empty()) return;
+  if (name.find('/') != std::string::npos || name == "." || name == "..")
+    throw UserError("bad namespace name '" + name + "'");
+  original_.reset(::open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC));
+  UniqueFd target(::open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (!target) throw UserError(errno_text("network namespace '" + name + "' (see `ip netns list`)"));
+  if (!original_ || ::setns(target.get(), CLONE_NEWNET) != 0)
+    throw UserError(errno_text("cannot enter network namespace '" + name + "'"));
+}
+
+NetnsGuard::~NetnsGuard() {
+  if (original_) ::setns(original_.get(), CLONE_NEWNET);
+}
 
 UniqueFd open_tap_device(const std::string& ifname, const std::string& netns) {
   if (ifname.empty() || ifname.size() >= IFNAMSIZ)
@@ -73,7 +61,7 @@ UniqueFd open_tap_device(const std::string& ifname, const std::string& netns) {
   const unsigned offloads = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN;
   if (::ioctl(fd.get(), TUNSETVNETHDRSZ, &hdr_len) != 0 || ::ioctl(fd.get(), TUNSETOFFLOAD, offloads) != 0)
     throw UserError(errno_text("cannot enable offloads on TAP device " + ifname));
-  bring_up(ifname);
+  bring_interface_up(ifname);
   return fd;
 }
 

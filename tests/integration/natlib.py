@@ -101,8 +101,8 @@ case "$1" in
     [ -n "$mtu" ] && ip link set "$interface" mtu "$mtu"
     ip addr add "$ip/${mask:-24}" dev "$interface"
     for r in $router; do ip route replace default via "$r" dev "$interface"; break; done
-    printf '{"event":"%s","ip":"%s","mask":"%s","router":"%s","dns":"%s","mtu":"%s","domain":"%s","lease":"%s"}\n' \
-      "$1" "$ip" "$mask" "$router" "$dns" "$mtu" "$domain" "$lease" > LEASE_FILE
+    printf '{"event":"%s","ip":"%s","mask":"%s","router":"%s","dns":"%s","mtu":"%s","domain":"%s","lease":"%s","serverid":"%s"}\n' \
+      "$1" "$ip" "$mask" "$router" "$dns" "$mtu" "$domain" "$lease" "$serverid" > LEASE_FILE
     ;;
 esac
 exit 0
@@ -183,7 +183,7 @@ class NatTestCase(VnetTestCase):
     """Builds the host/internet namespaces, the servers and a vnet engine in
     the host namespace; `nat_net()` adds a NAT network, `guest()` a guest."""
 
-    def build_lab(self, http_files=None):
+    def build_lab(self, http_files=None, engine_extra=()):
         c = self.cleanup
         self.hostns = Netns(c, "nh")
         self.inet = Netns(c, "ni")
@@ -216,7 +216,7 @@ class NatTestCase(VnetTestCase):
         wait_for(lambda: listening(self.servers.pid, CHARGEN_PORT), what="test servers listening")
         wait_for(lambda: listening(self.http.pid, HTTP_PORT), what="http server listening")
         wait_for(lambda: listening(self.dnsmasq.pid, 53, "udp"), what="dnsmasq listening")
-        self.e = self.engine(netns=self.hostns)
+        self.e = self.engine(netns=self.hostns, extra=engine_extra)
         return self.e
 
     def nat_net(self, name="nat", *flags):

@@ -26,7 +26,7 @@ class ConfigErrorTest : public ::testing::Test {
 
 TEST_F(ConfigErrorTest, BadValueNamesLineKeyAndQuotedChoices) {
   EXPECT_EQ(error_of("[[network]]\nname = \"lab\"\nmode = \"swich\"\n"),
-            "vnet.toml:3: mode = \"swich\": expected \"switch\", \"hub\", \"nat\", \"internal\" or \"hostonly\"");
+            "vnet.toml:3: mode = \"swich\": expected \"switch\", \"hub\", \"nat\", \"internal\", \"hostonly\", \"bridged\" or \"kernel-nat\"");
   EXPECT_EQ(error_of("[[network]]\nname = \"n\"\nmode = \"nat\"\nsubnet = \"10.0.0.0/33\"\n"),
             "vnet.toml:4: subnet = \"10.0.0.0/33\": expected an IPv4 network such as 10.0.2.0/24 (prefix 8 to 30)");
   EXPECT_EQ(error_of("[[network]]\nname = \"m\"\nmtu = 70000\n"), "vnet.toml:3: mtu = 70000: expected 68..65535");
@@ -78,7 +78,7 @@ TEST_F(ConfigErrorTest, BuiltInConfigsKeepTheRequestsOwnWords) {
     apply_config(engine, c);
     FAIL() << "accepted";
   } catch (const UserError& e) {
-    EXPECT_EQ(std::string(e.what()), "--mode ring: expected switch, hub, nat, internal or hostonly");
+    EXPECT_EQ(std::string(e.what()), "--mode ring: expected switch, hub, nat, internal, hostonly, bridged or kernel-nat");
   }
 }
 

@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "privsep/helper.hpp"
+#include "privsep/kernel_net.hpp"
 #include "privsep/request.hpp"
 
 namespace vnet::privsep {
@@ -51,7 +52,14 @@ TEST(PrivsepRequest, RoundTripsEachOperation) {
                               {Op::BindInet, SocketType::Dgram, "::1", "1023"},
                               {Op::OpenDir, SocketType::None, "/srv/tftp", ""},
                               {Op::ConnectDgram, SocketType::Dgram, "/run/vnet/qemu.dgram", ""},
-                              {Op::Cleanup, SocketType::None, "", ""}};
+                              {Op::Cleanup, SocketType::None, "", ""},
+                              {Op::OpenPacket, SocketType::None, "eth1", ""},
+                              {Op::KernelNatUp, SocketType::None, "vn-kn", "10.0.2.1/24"},
+                              {Op::KernelNatUp, SocketType::None, "vn-kn", "10.0.2.1/24 eth0"},
+                              {Op::KernelNatDown, SocketType::None, "vn-kn", ""},
+                              {Op::BridgeMember, SocketType::None, "vn-kn", "vn-kn-0"},
+                              {Op::BridgeUnmember, SocketType::None, "vn-kn", "veth1"},
+                              {Op::SetAddress, SocketType::None, "vn-ho", "192.168.56.1/24"}};
   for (const auto& r : requests) {
     std::string why;
     auto parsed = parse_request(encode(r), why);
@@ -85,7 +93,23 @@ TEST(PrivsepRequest, LengthsThatDoNotAddUp) {
 }
 
 TEST(PrivsepRequest, UnknownOperation) {
-  for (std::uint8_t op : {0, 7, 0x7f, 0xff}) EXPECT_TRUE(refused(raw(op, 0, 0, "", "")));
+  for (std::uint8_t op : {0, 7, 15, 0x7f, 0xff}) EXPECT_TRUE(refused(raw(op, 0, 0, "", "")));
+}
+
+TEST(PrivsepRequest, BadKernelNetworkRequests) {
+  // Addresses: IPv4 with a prefix of 1 to 30, nothing else.
+  for (const char* addr : {"", "10.0.2.1", "10.0.2.1/", "10.0.2.1/0", "10.0.2.1/31", "10.0.2.1/024", "10.0.2.1/2x",
+                           "fec0::1/64", "10.0.2/24", "10.0.2.1/24 ", "10.0.2.1/24 eth0 x", "10.0.2.1/245"}) {
+    EXPECT_TRUE(refused(raw(10, 0, 0, "vn-kn", addr))) << addr;
+    EXPECT_TRUE(refused(raw(14, 0, 0, "vn-ho", addr))) << addr;
+  }
+  EXPECT_TRUE(refused(raw(10, 0, 0, "vn-kn", "10.0.2.1/24 a/b")));        // uplink name
+  EXPECT_TRUE(refused(raw(11, 0, 0, "vn-kn", "x")));                      // down takes no second field
+  EXPECT_TRUE(refused(raw(12, 0, 0, "vn-kn", "")));                       // member without interface
+  EXPECT_TRUE(refused(raw(13, 0, 0, "vn/kn", "tap0")));
+  EXPECT_TRUE(refused(raw(9, 1, 0, "eth0", "")));                         // socket type on a packet socket
+  EXPECT_TRUE(refused(raw(9, 0, 0, "eth0", "../x")));
+  for (std::uint8_t op = 9; op <= 14; ++op) EXPECT_TRUE(refused(raw(op, 2, 0, "vn-a", "10.0.2.1/24"))) << int(op);
 }
 
 TEST(PrivsepRequest, BadSocketType) {
@@ -288,6 +312,40 @@ TEST_F(PrivsepFiles, ConnectsTheEnginesDatagramSocketItWasGiven) {
   UniqueFd other(::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
   EXPECT_FALSE(handle_request(policy_, {Op::ConnectDgram, SocketType::Dgram, "/tmp/x.dgram", ""}, none, other.get()).ok);
   EXPECT_FALSE(handle_request(policy_, {Op::OpenDir, SocketType::None, dir_, ""}, none, other.get()).ok);
+}
+
+TEST_F(PrivsepFiles, HandsOverOnlyInterfacesVnetMadeOrRootAllowed) {
+  UniqueFd fd;
+  // Checked before anything is opened: the host's own links stay out of reach.
+  auto packet = run({Op::OpenPacket, SocketType::None, "eth0", ""}, fd);
+  EXPECT_FALSE(packet.ok);
+  EXPECT_NE(packet.message.find("--allow-if eth0"), std::string::npos) << packet.message;
+  EXPECT_FALSE(run({Op::KernelNatUp, SocketType::None, "eth0", "10.0.2.1/24"}, fd).ok);
+  EXPECT_FALSE(run({Op::KernelNatDown, SocketType::None, "docker0", ""}, fd).ok);
+  EXPECT_FALSE(run({Op::SetAddress, SocketType::None, "eth0", "10.0.2.1/24"}, fd).ok);
+  auto member = run({Op::BridgeMember, SocketType::None, "vn-kn", "eth0"}, fd);
+  EXPECT_FALSE(member.ok);
+  EXPECT_NE(member.message.find("--allow-if eth0"), std::string::npos) << member.message;
+  EXPECT_FALSE(run({Op::BridgeMember, SocketType::None, "br0", "vn-kn-0"}, fd).ok);
+  EXPECT_FALSE(fd.valid());
+}
+
+TEST(KernelNet, OwnedNamesAndRuleset) {
+  EXPECT_TRUE(is_owned_ifname("vn-kn"));
+  EXPECT_TRUE(is_owned_ifname("vn-kn-12"));
+  EXPECT_FALSE(is_owned_ifname("vn-"));
+  EXPECT_FALSE(is_owned_ifname("eth0"));
+  EXPECT_FALSE(is_owned_ifname("xvn-kn"));
+  EXPECT_FALSE(is_owned_ifname("vn-sixteen-chars"));
+  EXPECT_EQ(nft_table_name("vn-kn.1"), "vnet_vn_kn_1");
+  const std::string any = nft_ruleset("vn-kn", "10.0.2.0/24", "");
+  EXPECT_NE(any.find("ip saddr 10.0.2.0/24 ip daddr != 10.0.2.0/24 oifname != \"vn-kn\" masquerade"), std::string::npos)
+      << any;
+  EXPECT_NE(any.find("oifname \"vn-kn\" ct state established,related accept"), std::string::npos);
+  EXPECT_NE(any.find("oifname \"vn-kn\" drop"), std::string::npos);
+  EXPECT_EQ(any.rfind("add table ip vnet_vn_kn\ndelete table ip vnet_vn_kn\n", 0), 0u) << any;
+  const std::string one = nft_ruleset("vn-kn", "10.0.2.0/24", "eth0");
+  EXPECT_NE(one.find("oifname \"eth0\" masquerade"), std::string::npos) << one;
 }
 
 TEST_F(PrivsepFiles, BindsOnlyTheLowPortsRootAllowed) {
