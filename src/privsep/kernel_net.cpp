@@ -165,8 +165,11 @@ void kernel_nat_up(const std::string& bridge, const std::string& address_cidr, c
   const wire::Ipv4Cidr address = parse_cidr(address_cidr);
   kernel_nat_down(bridge);
   UniqueFd sock = control_socket();
-  if (::ioctl(sock.get(), SIOCBRADDBR, bridge.c_str()) != 0)
+  if (::ioctl(sock.get(), SIOCBRADDBR, bridge.c_str()) != 0) {
+    if (errno == EPERM) throw UserError("cannot create bridge " + bridge + ": permission denied (--mode kernel-nat needs "
+                                        "vnet started as root)");
     throw UserError(errno_text("cannot create bridge " + bridge));
+  }
   try {
     set_ipv4(sock.get(), bridge, SIOCSIFADDR, address.addr);
     set_ipv4(sock.get(), bridge, SIOCSIFNETMASK, address.netmask());
