@@ -28,6 +28,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto port = parse_low_port(request->b);
     if (!port || *port == 0 || *port >= 1024 || !valid_numeric_address(request->a)) __builtin_trap();
   }
+  // Kernel network requests: interface names only, addresses IPv4 with a prefix.
+  if (request->op >= Op::OpenPacket && !valid_ifname(request->a)) __builtin_trap();
+  if (request->op == Op::SetAddress && !valid_interface_address(request->b)) __builtin_trap();
+  if (request->op == Op::KernelNatUp && !valid_interface_address(request->b.substr(0, request->b.find(' '))))
+    __builtin_trap();
   parse_reply({data, size});
   return 0;
 }
