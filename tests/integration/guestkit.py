@@ -27,11 +27,12 @@ class BootedGuest:
     """One QEMU guest; `netdev` is QEMU's -netdev/-device options (from
     `vnet attach`); `script` runs in the guest after eth0 is up."""
 
-    def __init__(self, cleanup, kernel, initrd, netdev, script, name="guest"):
+    def __init__(self, cleanup, kernel, initrd, netdev, script, name="guest", box=None):
         self.name = name
         self.lines = []
-        # QEMU's only network is the socket: a loopback-only namespace.
-        self.box = box = Netns(cleanup, "nq")
+        # QEMU's only network is the socket: a loopback-only namespace,
+        # unless the test names one (a TAP QEMU opens lives there).
+        self.box = box = box or Netns(cleanup, "nq")
         encoded = base64.b64encode(script.encode()).decode()
         self.qemu = box.popen(cleanup, [
             "qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-nodefaults", "-display", "none",
@@ -78,8 +79,8 @@ class GuestKit:
         self.initrd = os.path.join(tmp, "initrd-kit.gz")
         run(["sh", os.path.join(GUEST_KIT, "mkinitramfs.sh"), self.initrd, kver, "virtio"], timeout=120)
 
-    def boot(self, cleanup, netdev, script, name="guest"):
-        return BootedGuest(cleanup, self.kernel, self.initrd, netdev, script, name)
+    def boot(self, cleanup, netdev, script, name="guest", box=None):
+        return BootedGuest(cleanup, self.kernel, self.initrd, netdev, script, name, box)
 
 
 # Guest script pieces: DHCP with the kit's udhcpc hook (prints VNET-LEASE),

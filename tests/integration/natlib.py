@@ -38,6 +38,7 @@ PY = sys.executable or "python3"
 # Ports of the servers in the internet namespace.
 ECHO_PORT, DISCARD_PORT, CHARGEN_PORT, HTTP_PORT = 7, 9, 19, 8080
 CLOSED_PORT = 9999
+LAN_LEASES = "lan.leases"  # dnsmasq's lease file of dhcp_lan(), under the test's tmp dir
 
 # TCP echo (7), discard (9), chargen (19) and UDP echo (7) on one address;
 # one thread per connection, ends with its parent's SIGTERM.
@@ -259,6 +260,23 @@ class NatTestCase(VnetTestCase):
         with open(os.path.join(etc, "resolv.conf"), "w") as f:
             f.write("".join(f"nameserver {d}\n" for d in lease["dns"].split()) + "options timeout:2 attempts:2\n")
         return lease
+
+    def dhcp_lan(self, uplink="lan-up"):
+        """A LAN namespace standing for a real segment: 192.168.80.1 with
+        dnsmasq leasing .50-.60 (lease file LAN_LEASES under self.tmp), joined
+        by a veth to `uplink` in the host namespace (no address there)."""
+        lan = Netns(self.cleanup, "nl")
+        self.hostns.run(["ip", "link", "add", uplink, "type", "veth", "peer", "name", "lan0", "netns", lan.name])
+        self.hostns.run(["ip", "link", "set", uplink, "up"])
+        lan.configure("lan0", "192.168.80.1/24")
+        dnsmasq = lan.popen(self.cleanup, ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
+                                           "--no-hosts", "--interface=lan0", "--bind-interfaces", "--port=0",
+                                           "--dhcp-range=192.168.80.50,192.168.80.60,1h", "--user=root",
+                                           f"--dhcp-leasefile={self.tmp}/{LAN_LEASES}",
+                                           f"--pid-file={self.tmp}/lan-dnsmasq.pid"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(dnsmasq.pid, 67, "udp"), what="the LAN's dnsmasq")
+        return lan
 
     # --- status helpers ---
     def nat_status(self, net="nat"):

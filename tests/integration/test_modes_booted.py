@@ -2,13 +2,14 @@
 attached with the options `vnet attach` prints), asserting what the mode
 promises and what it forbids. Guests of one test boot in parallel."""
 
+import json
 import os
 import shlex
 import subprocess
 import unittest
 
 from guestkit import DHCP, GuestKit, probe
-from natlib import HTTP_PORT, INET_ADDR, PY, NatTestCase, listening
+from natlib import HTTP_PORT, INET_ADDR, LAN_LEASES, PY, NatTestCase, listening
 from vnetlib import wait_for
 
 WEB = f"timeout 20 wget -q -O /tmp/page http://www.test:{HTTP_PORT}/page"
@@ -29,7 +30,7 @@ LINGER_FOR_PEER = "sleep 20\n"
 class BootedModesTest(NatTestCase):
     def setUp(self):
         super().setUp()
-        self.build_lab(http_files={"page": b"from the internet namespace\n"})
+        self.build_lab(http_files={"page": b"from the internet namespace\n"}, engine_extra=("--allow-if", "lan-up"))
         self.kit = GuestKit(self.tmp)
 
     def listener(self, net):
@@ -42,8 +43,9 @@ class BootedModesTest(NatTestCase):
         line = self.e.vnet("attach", net).strip().splitlines()[0]
         return [o.replace("virtio-net-pci,", "virtio-net-pci,romfile=,") for o in shlex.split(line)]
 
-    def boot_all(self, net, scripts):
-        guests = [self.kit.boot(self.cleanup, self.attach(net), s, name=f"guest {i}") for i, s in enumerate(scripts)]
+    def boot_all(self, net, scripts, box=None):
+        guests = [self.kit.boot(self.cleanup, self.attach(net), s, name=f"guest {i}", box=box)
+                  for i, s in enumerate(scripts)]
         return [g.finish() for g in guests], guests
 
     def test_nat_network_guests_from_two_attach_lines(self):
@@ -91,6 +93,54 @@ class BootedModesTest(NatTestCase):
         (r,), (g,) = self.boot_all("ho", [script])
         self.assertEqual(r.get("VNET-ADDR"), "192.168.56.15", g.console())
         self.assertEqual((r.get("VNET-HOST"), r.get("VNET-OUTSIDE")), ("ok", "fail"), g.console())
+
+    def test_kernel_nat_guests_on_attach_taps_reach_the_outside_through_the_kernel(self):
+        """Two guests on the TAPs `vnet attach` makes in the kernel-nat bridge
+        (QEMU in the host namespace, where the TAPs are) get vnet's leases
+        and fetch a page by name through the kernel's NAT; the TAPs and the
+        bridge go with the network."""
+        self.e.vnet("net", "add", "kn", "--mode", "kernel-nat", "--dns-upstream", INET_ADDR)
+        script = (DHCP + "echo VNET-ROUTER $(ip route | sed -n 's/^default via \\([^ ]*\\).*/\\1/p')\n"
+                  + probe("PEER", ping_until("10.0.2.15") + " && " + ping_until("10.0.2.16")) + probe("WEB", WEB)
+                  + LINGER_FOR_PEER)
+        results, guests = self.boot_all("kn", [script, script], box=self.hostns)
+        self.assertEqual(sorted(r.get("VNET-ADDR", "") for r in results), ["10.0.2.15", "10.0.2.16"],
+                         [g.console() for g in guests])
+        for r, g in zip(results, guests):
+            self.assertEqual((r.get("VNET-ROUTER"), r.get("VNET-PEER"), r.get("VNET-WEB")), ("10.0.2.1", "ok", "ok"),
+                             g.console())
+        # The guests' frames went into the kernel's TAPs (lease, pings, DNS, the page).
+        from_guests = sum(l["stats64"]["rx"]["bytes"] for l in json.loads(
+            self.hostns.run(["ip", "-j", "-s", "link", "show", "master", "vn-kn"]).stdout)
+                        if l["ifname"] in ("vn-kn-0", "vn-kn-1"))
+        self.assertGreater(from_guests, 2000)
+        for g in guests:
+            g.qemu.kill()
+            g.qemu.wait()
+        self.e.vnet("net", "del", "kn")
+        names = [l["ifname"] for l in json.loads(self.hostns.run(["ip", "-j", "link", "show"]).stdout)]
+        self.assertFalse([n for n in names if n.startswith("vn-")], names)
+
+    def test_bridged_guest_is_leased_by_the_lan_not_by_vnet(self):
+        """A booted guest on a bridged network takes its address from the
+        LAN's dnsmasq and reaches the LAN's host; vnet serves no DHCP there."""
+        lan = self.dhcp_lan()
+        self.e.vnet("net", "add", "br", "--mode", "bridged", "--uplink", "lan-up")
+        self.listener("br")
+        www = os.path.join(self.tmp, "lanwww")
+        os.makedirs(www)
+        with open(os.path.join(www, "page"), "w") as f:
+            f.write("from the LAN\n")
+        srv = lan.popen(self.cleanup, [PY, "-m", "http.server", "--bind", "192.168.80.1", "8082", "--directory", www],
+                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(srv.pid, 8082), what="the LAN's web server")
+        script = DHCP + probe("LAN", "timeout 20 wget -q -O /tmp/p http://192.168.80.1:8082/page")
+        (r,), (g,) = self.boot_all("br", [script])
+        self.assertTrue(r.get("VNET-ADDR", "").startswith("192.168.80."), g.console())
+        self.assertEqual(r.get("VNET-LAN"), "ok", g.console())
+        with open(os.path.join(self.tmp, LAN_LEASES)) as f:
+            self.assertIn(r["VNET-ADDR"], f.read())
+        self.assertIsNone(self.e.network("br").get("nat"))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import os
 import subprocess
 import unittest
 
-from natlib import HTTP_PORT, INET_ADDR, PY, Guest, NatTestCase, listening, peer_server_py
+from natlib import HTTP_PORT, INET_ADDR, LAN_LEASES, PY, Guest, NatTestCase, listening, peer_server_py
 from vnetlib import Netns, random_file, sha256_of, wait_for
 
 KN_TABLE = "vnet_vn_kn"  # privsep::nft_table_name("vn-kn")
@@ -104,22 +104,13 @@ class RootModesTest(NatTestCase):
 
     def test_bridged_guest_leases_from_the_lans_dnsmasq(self):
         self.build_lab(engine_extra=("--allow-if", "lan-up"))
-        lan = Netns(self.cleanup, "nl")
-        self.hostns.run(["ip", "link", "add", "lan-up", "type", "veth", "peer", "name", "lan0", "netns", lan.name])
-        self.hostns.run(["ip", "link", "set", "lan-up", "up"])
-        lan.configure("lan0", "192.168.80.1/24")
-        dnsmasq = lan.popen(self.cleanup, ["dnsmasq", "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
-                                           "--no-hosts", "--interface=lan0", "--bind-interfaces", "--port=0",
-                                           "--dhcp-range=192.168.80.50,192.168.80.60,1h", "--user=root",
-                                           f"--dhcp-leasefile={self.tmp}/lan.leases",
-                                           f"--pid-file={self.tmp}/lan-dnsmasq.pid"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: listening(dnsmasq.pid, 67, "udp"), what="the LAN's dnsmasq")
+        lan = self.dhcp_lan()
         self.e.vnet("net", "add", "br", "--mode", "bridged", "--uplink", "lan-up")
         g = self.guest("br")
         self.assertTrue(g.lease["ip"].startswith("192.168.80."), g.lease)
         self.assertEqual(g.lease["serverid"], "192.168.80.1", g.lease)
-        self.assertIn(g.lease["ip"], open(f"{self.tmp}/lan.leases").read())
+        with open(os.path.join(self.tmp, LAN_LEASES)) as f:
+            self.assertIn(g.lease["ip"], f.read())
         self.assertEqual(g.ns.ping("192.168.80.1").returncode, 0)
         # Bulk both ways, byte-exact: the LAN's TSO segments cross the packet socket whole.
         data = random_file(self.tmp, 8 << 20)
@@ -155,7 +146,8 @@ class RootModesTest(NatTestCase):
         self.hostns.run(["sh", "-c", "echo from-host | nc -N 192.168.56.15 7071"], timeout=10)
         self.assertEqual(server.stdout.readline().decode().split()[0], "192.168.56.1")
         server.wait(timeout=10)
-        self.assertEqual(open(out).read(), "from-host\n")
+        with open(out) as f:
+            self.assertEqual(f.read(), "from-host\n")
         # Still host-only: nothing beyond the host, even with a route by hand.
         g.ns.run(["ip", "route", "add", "default", "via", "192.168.56.1"])
         res = g.ns.run(["timeout", "5", "busybox", "wget", "-q", "-O", "-", f"http://{INET_ADDR}:{HTTP_PORT}/"],
