@@ -142,6 +142,42 @@ class BootedModesTest(NatTestCase):
             self.assertIn(r["VNET-ADDR"], f.read())
         self.assertIsNone(self.e.network("br").get("nat"))
 
+    def test_hub_repeats_guests_unicast_to_every_port(self):
+        """On a hub, one guest's pings to another also reach a third port
+        (a namespace guest); the same pings on a switch would not."""
+        self.e.vnet("net", "add", "hub", "--mode", "hub", "--dhcp", "on", "--net", "10.8.0.0/24")
+        self.listener("hub")
+        _, observer = self.e.add_tap_guest(self.cleanup, "hub", None)
+        pings = 30
+        a = DHCP + probe("PINGS", ping_until("10.8.0.16") + f" && ping -c {pings} -i 0.2 10.8.0.16") + LINGER_FOR_PEER
+        b = DHCP + probe("PEER", ping_until("10.8.0.15")) + "sleep 12\n" + LINGER_FOR_PEER
+        before = self.e.counters("hub", observer)["tx_frames"]
+        guests = [self.kit.boot(self.cleanup, self.attach("hub"), s, name=f"guest {i}") for i, s in enumerate((a, b))]
+        results = [g.finish() for g in guests]
+        self.assertEqual(sorted(r.get("VNET-ADDR", "") for r in results), ["10.8.0.15", "10.8.0.16"],
+                         [g.console() for g in guests])
+        self.assertEqual(results[0].get("VNET-PINGS"), "ok", guests[0].console())
+        # Each echo request and reply between the two guests came out at the observer too.
+        self.assertGreaterEqual(self.e.counters("hub", observer)["tx_frames"] - before, 2 * pings)
+
+    def test_udp_tunnel_joins_two_networks_into_one_segment(self):
+        """VirtualBox's UDP tunnel: two networks joined by `udp-tunnel` ports
+        are one segment; the guest on the far one is leased by the DHCP
+        server of the near one and the two guests ping each other."""
+        self.e.vnet("net", "add", "t1", "--dhcp", "on", "--net", "10.7.0.0/24")
+        self.e.vnet("net", "add", "t2")
+        self.e.add_port("t1", "udp-tunnel,local=127.0.0.1:5611,remote=127.0.0.1:5612")
+        self.e.add_port("t2", "udp-tunnel,local=127.0.0.1:5612,remote=127.0.0.1:5611")
+        self.listener("t1")
+        self.listener("t2")
+        script = DHCP + probe("PEER", ping_until("10.7.0.15") + " && " + ping_until("10.7.0.16")) + LINGER_FOR_PEER
+        guests = [self.kit.boot(self.cleanup, self.attach(net), script, name=net) for net in ("t1", "t2")]
+        results = [g.finish() for g in guests]
+        self.assertEqual(sorted(r.get("VNET-ADDR", "") for r in results), ["10.7.0.15", "10.7.0.16"],
+                         [g.console() for g in guests])
+        for r, g in zip(results, guests):
+            self.assertEqual(r.get("VNET-PEER"), "ok", g.console())
+
 
 if __name__ == "__main__":
     unittest.main()
