@@ -187,13 +187,14 @@ constexpr Nanos kStateSaveInterval = 5 * kSeconds;
 // Builds everything, calls ready() with what could not be restored, then
 // runs until `vnet down` or a signal, and saves the state on the way out.
 // `activated`: the control socket a service manager passed (empty: bind one).
-void run_engine(const std::string& run_dir, const Config& config, const privsep::SandboxOptions& sandbox_options,
-                const SocketAccess& access, const std::string& metrics_addr, const StateStore& store,
+void run_engine(const UpOptions& options, const Config& config, const SocketAccess& access, const StateStore& store,
                 const nlohmann::json& saved, UniqueFd activated,
                 const std::function<void(Engine&, const std::vector<std::string>&)>& ready) {
   if (log::use_journal_format_if_stderr_is_journal()) log::debug("logging to the journal with priorities");
   ServiceNotifier notifier;
+  const std::string& run_dir = options.run_dir;
   EventLoop loop;
+  loop.set_busy_poll(options.busy_poll);
   Engine engine(loop);
   engine.host().nofile_limit = raise_fd_limit();
   log::info("fd limit (RLIMIT_NOFILE) {}", engine.host().nofile_limit);
@@ -213,10 +214,10 @@ void run_engine(const std::string& run_dir, const Config& config, const privsep:
   auto server = activated ? std::make_unique<ControlServer>(engine, control_path, std::move(activated))
                           : std::make_unique<ControlServer>(engine, control_path);
   std::unique_ptr<MetricsServer> metrics;
-  if (!metrics_addr.empty()) metrics = std::make_unique<MetricsServer>(loop, engine, metrics_addr);
+  if (!options.metrics_addr.empty()) metrics = std::make_unique<MetricsServer>(loop, engine, options.metrics_addr);
   PidFile pid(run_dir + "/vnet.pid");
   // Start-up opens are done: from here on the engine runs unprivileged.
-  privsep::SandboxOptions sandboxed = sandbox_options;
+  privsep::SandboxOptions sandboxed = options.sandbox;
   if (server->socket_is_managers()) sandboxed.keep_files.push_back("control.sock");
   auto sandbox = privsep::enter_sandbox(sandboxed, run_dir, access.group);
   loop.handle_termination([&loop](int signo) {
@@ -303,7 +304,7 @@ int run_up(const UpOptions& options) {
   }
 
   if (options.foreground) {
-    run_engine(options.run_dir, config, options.sandbox, access, options.metrics_addr, store, saved.state,
+    run_engine(options, config, access, store, saved.state,
                std::move(activated), [&](Engine& engine, const auto& problems) {
       for (const auto& p : problems) std::fprintf(stderr, "vnet: state: %s\n", p.c_str());
       std::printf("vnet is up in the foreground (run dir %s); Ctrl-C stops it\n", options.run_dir.c_str());
@@ -328,7 +329,7 @@ int run_up(const UpOptions& options) {
     log_fd.reset();
     int status = 0;
     try {
-      run_engine(options.run_dir, config, options.sandbox, access, options.metrics_addr, store, saved.state,
+      run_engine(options, config, access, store, saved.state,
                  std::move(activated), [&](Engine&, const auto& problems) {
         std::string ok = "OK";
         for (const auto& p : problems) ok += "\n" + p;

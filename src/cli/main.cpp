@@ -22,6 +22,7 @@
 #include "core/edit_distance.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "fabric/impairment.hpp"
 
 namespace {
 
@@ -220,6 +221,11 @@ int run(int argc, char** argv) {
   up->add_option("--allow-port", up_opts.sandbox.allow_ports,
                  "As root with --user: a port below 1024 the privileged helper may bind for the engine (repeatable)")
       ->check(CLI::Range(1, 1023));
+  std::string busy_poll = "50us";
+  up->add_option("--busy-poll", busy_poll,
+                 "After handling packets, keep polling this long before sleeping, so the next packet of an exchange "
+                 "does not wait for a wake-up (lower latency, some CPU while busy; 0 turns it off)")
+      ->capture_default_str();
   up->add_option("--allow-if", up_opts.sandbox.allow_interfaces,
                  "As root with --user: a host interface the privileged helper may hand to the engine, as a bridged "
                  "network's --uplink or a kernel-nat network's member (repeatable; vn-... interfaces vnet makes "
@@ -350,6 +356,10 @@ int run(int argc, char** argv) {
     up_opts.state_dir =
         vnet::resolve_state_dir(up_opts.state_dir, run_dir, !run_dir_flag.empty() || (run_dir_env && *run_dir_env));
     up_opts.sandbox.seccomp = *vnet::isolation::parse_seccomp_mode(seccomp_mode);
+    const auto poll = vnet::parse_duration(busy_poll);
+    if (!poll || *poll < 0 || *poll > vnet::kMillis)
+      throw vnet::UserError("--busy-poll " + busy_poll + ": expected a duration up to 1ms, e.g. 50us (0: off)");
+    up_opts.busy_poll = *poll;
     return vnet::cli::run_up(up_opts);
   }
   if (*capture) return run_capture(run_dir, capture_net, capture_file);

@@ -81,17 +81,22 @@ void EventLoop::handle_termination(std::function<void(int)> on_signal) {
 
 void EventLoop::run() {
   running_ = true;
-  while (running_) run_once(-1);
+  Nanos poll_until = 0;
+  while (running_) {
+    const bool polling = busy_poll_ > 0 && monotonic_now() < poll_until;
+    if (run_once(polling ? 0 : -1) > 0 && busy_poll_ > 0) poll_until = monotonic_now() + busy_poll_;
+  }
 }
 
-void EventLoop::run_once(int timeout_ms) {
+int EventLoop::run_once(int timeout_ms) {
   epoll_event events[64];
   // Work posted before run() (or by a stop()ped run) must not wait for an fd.
   int n = epoll_wait(epoll_.get(), events, 64, posted_.empty() ? timeout_ms : 0);
   if (n < 0) {
-    if (errno == EINTR) return;
+    if (errno == EINTR) return 0;
     throw UserError(errno_text("epoll_wait"));
   }
+  ++turn_;
   for (int i = 0; i < n; ++i) {
     int fd = events[i].data.fd;
     // A copy, because the handler may remove its own registration. Handlers
@@ -102,6 +107,7 @@ void EventLoop::run_once(int timeout_ms) {
     }
   }
   run_posted();
+  return n;
 }
 
 void EventLoop::run_posted() {

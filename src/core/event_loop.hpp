@@ -81,8 +81,17 @@ class EventLoop {
   // Runs until stop(). Exceptions from handlers propagate.
   void run();
   // One turn: waits up to timeout_ms (-1: no limit) for events, handles
-  // them, then the posted work. For tests that drive the loop step by step.
-  void run_once(int timeout_ms);
+  // them, then the posted work; returns how many fds had events. For tests
+  // that drive the loop step by step.
+  int run_once(int timeout_ms);
+  // After a turn that handled events, keep polling (without sleeping) for
+  // this long before blocking again: the next packet of a request/response
+  // exchange then finds the loop awake instead of paying a wake-up. 0: off.
+  void set_busy_poll(Nanos window) { busy_poll_ = window; }
+  // Counts the turns: an event of this turn was reported before any of its
+  // handlers ran, so a handler may tell that an edge it was woken for is
+  // one it already consumed earlier in the same turn.
+  std::uint64_t turn() const { return turn_; }
   void stop() { running_ = false; }
 
   // Defers work to after the current batch of events (e.g. freeing a port
@@ -134,6 +143,8 @@ class EventLoop {
   std::vector<Posted> running_posted_;
   std::function<void(int)> on_signal_;
   bool running_ = false;
+  Nanos busy_poll_ = 0;
+  std::uint64_t turn_ = 0;
 };
 
 }  // namespace vnet

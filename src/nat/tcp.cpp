@@ -257,6 +257,10 @@ struct TcpTranslator::State::Flow {
   bool inbound = false;
   bool peek_off = false;  // SO_PEEK_OFF works on this socket
   std::uint32_t events = 0;
+  // The loop turn in which a peek found the socket's receive queue empty
+  // (a short read, or EAGAIN): the turn's EPOLLIN edge is then already
+  // consumed, and data arriving later raises a new one (EPOLLET).
+  std::uint64_t drained_turn = 0;
 
   // Host -> guest sequence space.
   std::uint32_t iss = 0, snd_una = 0, snd_nxt = 0, snd_max = 0, fin_seq = 0;
@@ -784,7 +788,8 @@ void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
     }
   }
   if (ev & (EPOLLRDHUP | EPOLLHUP)) f.rdhup = true;
-  if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) push_to_guest(f);
+  const bool stale_edge = !(ev & (EPOLLRDHUP | EPOLLHUP)) && f.drained_turn == io.loop().turn();
+  if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !stale_edge) push_to_guest(f);
   if (f.dead) return;
   if ((ev & EPOLLOUT) && f.want_out) {
     f.want_out = false;
@@ -846,6 +851,13 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
       f.snd_nxt += static_cast<std::uint32_t>(n);
       if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
       sent = true;
+      // TCP's recv returns short only with the receive queue (and backlog)
+      // empty: asking again would only get EAGAIN, one syscall per
+      // request/response exchange for nothing.
+      if (static_cast<std::size_t>(n) < len) {
+        f.drained_turn = io.loop().turn();
+        break;
+      }
       continue;
     }
     if (n == 0) {
@@ -854,6 +866,7 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
       sent = true;
       break;
     }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) f.drained_turn = io.loop().turn();
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
     log::debug("nat tcp: recv from host: {}", std::strerror(errno));
     close_with_rst(f);

@@ -92,4 +92,31 @@ TEST(PostedWork, TasksOfALiveOwnerRunOthersAreSkipped) {
 }
 
 }  // namespace
+// A handler learns which turn woke it: a TCP flow that drained its socket
+// earlier in the same turn skips the stale edge (nat/tcp.cpp).
+TEST(EventLoopTurns, EachWaitIsANewTurnAndReportsItsEvents) {
+  EventLoop loop;
+  Trigger a, b;
+  std::vector<std::uint64_t> seen;
+  loop.add(a.read_end.get(), EPOLLIN, [&](std::uint32_t) {
+    char c;
+    while (::read(a.read_end.get(), &c, 1) == 1) {}
+    seen.push_back(loop.turn());
+  });
+  loop.add(b.read_end.get(), EPOLLIN, [&](std::uint32_t) {
+    char c;
+    while (::read(b.read_end.get(), &c, 1) == 1) {}
+    seen.push_back(loop.turn());
+  });
+  EXPECT_EQ(loop.run_once(0), 0);
+  a.fire();
+  b.fire();
+  EXPECT_EQ(loop.run_once(0), 2);
+  a.fire();
+  EXPECT_EQ(loop.run_once(0), 1);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], seen[1]);
+  EXPECT_EQ(seen[2], seen[1] + 1);
+}
+
 }  // namespace vnet
