@@ -812,11 +812,14 @@ struct TcpTranslator::State::SegmentRoom {
 };
 
 TcpTranslator::State::SegmentRoom TcpTranslator::State::segment_room(const Flow& f) {
-  if (const std::size_t room = io.tcp_offload_room(f.key.guest); room > f.mss) {
+  // Also a single MSS (a 64 KiB MTU): its checksum is then left partial
+  // too, so neither vnet nor the guest's kernel sums 64 KiB in software
+  // when the guest's port takes offloads.
+  if (const std::size_t room = io.tcp_offload_room(f.key.guest); room >= f.mss) {
     const MutBytes l4 = io.l4_offload_buffer();
     std::size_t max = std::min(room, l4.size() - kDataOffset);
     max -= max % f.mss;
-    if (max > f.mss) return {l4, max, true};
+    if (max >= f.mss) return {l4, max, true};
   }
   const MutBytes l4 = io.l4_buffer();
   return {l4, std::min<std::size_t>(f.mss, l4.size() - kDataOffset), false};
