@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import shlex
 import signal
 import statistics
 import subprocess
@@ -307,7 +308,7 @@ class Bench:
         self.add_ns(self.ns_guest, self.nat_undo)
         run_dir = os.path.join(self.tmp, "vnet")
         vnet = [self.opts.vnet, "--run-dir", run_dir]
-        sh(["ip", "netns", "exec", self.ns_host] + vnet + ["up"], timeout=30)
+        sh(["ip", "netns", "exec", self.ns_host] + vnet + ["up"] + shlex.split(os.environ.get("VNET_UP_ARGS", "")), timeout=30)
         pid = int(open(os.path.join(run_dir, "vnet.pid")).read())
 
         def down():

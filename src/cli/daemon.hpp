@@ -9,10 +9,9 @@
 
 namespace vnet::cli {
 
-// Long enough to catch the reply of a request/response exchange through the
-// host (about 20-40 us on a 2-core machine), short enough that an idle
-// engine costs nothing: it sleeps once no event came for this long.
-constexpr Nanos kDefaultBusyPoll = 50 * kMicros;
+// Off by default: on a machine with few cores the polling engine takes CPU
+// that a guest's bulk sender needs (docs/operations.md has the figures).
+constexpr Nanos kDefaultBusyPoll = 0;
 
 struct UpOptions {
   std::string run_dir;

@@ -1,5 +1,6 @@
 #include "core/event_loop.hpp"
 
+#include <sched.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
@@ -84,7 +85,12 @@ void EventLoop::run() {
   Nanos poll_until = 0;
   while (running_) {
     const bool polling = busy_poll_ > 0 && monotonic_now() < poll_until;
-    if (run_once(polling ? 0 : -1) > 0 && busy_poll_ > 0) poll_until = monotonic_now() + busy_poll_;
+    const int handled = run_once(polling ? 0 : -1);
+    if (handled > 0 && busy_poll_ > 0) poll_until = monotonic_now() + busy_poll_;
+    // A poll that found nothing gives the CPU to whoever else is runnable
+    // on it (often the very peer whose answer we wait for), and is back
+    // at once if nobody is.
+    else if (polling) sched_yield();
   }
 }
 
