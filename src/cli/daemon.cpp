@@ -259,6 +259,11 @@ void print_banner(const std::function<nlohmann::json(const nlohmann::json&)>& ca
       mode += " " + nat.value("net", "") + ", gateway " + nat.value("gateway", "") + ", dns " + nat.value("dns", "");
     const std::string name = net["name"];
     std::printf("network %s (%s)\n", name.c_str(), mode.c_str());
+    if (net["mode"] == "kernel-nat") {
+      std::printf("  attach QEMU guests with the options `vnet attach %s` prints (each gets a TAP in bridge vn-%s)\n",
+                  name.c_str(), name.c_str());
+      continue;
+    }
     const bool listens = std::any_of(net["ports"].begin(), net["ports"].end(),
                                      [](const nlohmann::json& p) { return p["kind"] == "stream-listen"; });
     if (!listens) continue;

@@ -58,6 +58,7 @@ Network& Engine::add_network(const std::string& name, const NetworkOptions& opti
   if (options.mtu < 68 || options.mtu > 65535) throw UserError("mtu must be between 68 and 65535");
   std::unique_ptr<KernelNatBridge> bridge;
   if (options.mode == NetworkMode::KernelNat) {
+    if (!gateway || !gateway->router) throw UserError("internal: a kernel-nat network needs its services' settings");
     check_host_name_room(name, 9, "kernel-nat");  // vn-NAME-NN
     bridge = std::make_unique<KernelNatBridge>(kernel_nat_bridge(name), address_in(*gateway, *gateway->router),
                                                host.uplink);
