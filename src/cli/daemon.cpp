@@ -256,7 +256,8 @@ void print_banner(const std::function<nlohmann::json(const nlohmann::json&)>& ca
   for (const auto& net : status["networks"]) {
     std::string mode = net["mode"];
     if (const auto& nat = net["nat"]; nat.is_object())
-      mode += " " + nat.value("net", "") + ", gateway " + nat.value("gateway", "") + ", dns " + nat.value("dns", "");
+      mode += " " + nat.value("net", "") + ", gateway " + nat.value("router", nat.value("gateway", "")) + ", dns " +
+              nat.value("dns", "");
     const std::string name = net["name"];
     std::printf("network %s (%s)\n", name.c_str(), mode.c_str());
     if (net["mode"] == "kernel-nat") {

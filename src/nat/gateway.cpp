@@ -657,6 +657,7 @@ nlohmann::json NatGateway::status() const {
       {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},
+          {"router", config_.router.value_or(config_.gateway).to_string()},
           {"dns", config_.dns.to_string()},
           {"dhcp", config_.dhcp},
           {"ipv6", config_.ipv6},
