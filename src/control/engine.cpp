@@ -200,27 +200,32 @@ Port& Engine::port(const std::string& net_name, PortId id) {
 
 void Engine::set_port(const std::string& net_name, PortId id, const PortSettings& settings) {
   Port& p = port(net_name, id);
-  if (settings.link_up) {
-    p.set_link(*settings.link_up);
-    log::info("{}: port {} link {}", net_name, id, *settings.link_up ? "up" : "down");
-  }
-  if (settings.impairment) {
-    p.set_impairment(settings.direction, *settings.impairment);
-    log::info("{}: port {} impairments: {}", net_name, id,
-              settings.impairment->active() ? settings.impairment->describe() : "none");
-  }
-  if (settings.bandwidth_group) {
+  std::shared_ptr<BandwidthGroup> group;
+  if (settings.bandwidth_group && !settings.bandwidth_group->empty()) {
     const std::string& name = *settings.bandwidth_group;
-    std::shared_ptr<BandwidthGroup> group;
-    if (!name.empty()) {
-      group = network(net_name).find_bandwidth_group(name);
-      if (!group)
-        throw UserError("no bandwidth group '" + name + "' on " + net_name + " (add it first: vnet bwgroup add " +
-                        net_name + " " + name + " --rate 10mbit)");
-    }
-    p.set_bandwidth_group(std::move(group));
-    log::info("{}: port {} bandwidth group: {}", net_name, id, name.empty() ? "none" : name);
+    group = network(net_name).find_bandwidth_group(name);
+    if (!group)
+      throw UserError("no bandwidth group '" + name + "' on " + net_name + " (add it first: vnet bwgroup add " +
+                      net_name + " " + name + " --rate 10mbit)");
   }
+  // A listener's settings are its guests' too: the connections it accepted
+  // so far take them now, later ones when they connect (inherit_settings).
+  std::vector<Port*> targets = {&p};
+  for (const auto& [child_id, child] : network(net_name).ports())
+    if (child->parent() == id) targets.push_back(child.get());
+  for (Port* t : targets) {
+    if (settings.link_up) t->set_link(*settings.link_up);
+    if (settings.impairment) t->set_impairment(settings.direction, *settings.impairment);
+    if (settings.bandwidth_group) t->set_bandwidth_group(group);
+  }
+  const std::string also = targets.size() > 1 ? fmt::format(" (and its {} connections)", targets.size() - 1) : "";
+  if (settings.link_up) log::info("{}: port {} link {}{}", net_name, id, *settings.link_up ? "up" : "down", also);
+  if (settings.impairment)
+    log::info("{}: port {} impairments: {}{}", net_name, id,
+              settings.impairment->active() ? settings.impairment->describe() : "none", also);
+  if (settings.bandwidth_group)
+    log::info("{}: port {} bandwidth group: {}{}", net_name, id,
+              settings.bandwidth_group->empty() ? "none" : *settings.bandwidth_group, also);
 }
 
 void Engine::bwgroup_add(const std::string& net_name, const std::string& name, std::uint64_t rate_bps,

@@ -128,6 +128,17 @@ void Port::set_bandwidth_group(std::shared_ptr<BandwidthGroup> group) {
   set_impairment(Direction::Out, out);
 }
 
+void Port::inherit_settings(const Port& listener) {
+  set_parent(listener.id());
+  set_spec(listener.spec());
+  set_vlan_config(listener.vlan_config());
+  set_link(listener.link_up());
+  for (Direction dir : {Direction::In, Direction::Out})
+    if (const ImpairmentParams* params = listener.impairment(dir); params && params->active())
+      set_impairment(dir, *params);
+  if (listener.bandwidth_group()) set_bandwidth_group(listener.bandwidth_group());
+}
+
 const ImpairmentParams* Port::impairment(Direction dir) const {
   const auto& stage = dir == Direction::In ? ingress_ : egress_;
   return stage ? &stage->params() : nullptr;

@@ -74,6 +74,10 @@ class Port {
   // Ports created by another (connections accepted by a listener).
   PortId parent() const { return parent_; }
   void set_parent(PortId p) { parent_ = p; }
+  // A listener's connection takes what was set on the listener: its VLANs,
+  // link state, impairments and bandwidth group (`vnet port set LISTENER`
+  // is how a user means "every guest that connects here").
+  void inherit_settings(const Port& listener);
   // Ports that pass virtio-net headers through (TAP with IFF_VNET_HDR).
   virtual bool accepts_offload() const { return false; }
   // The port is vnet's own router and DHCP servers (a NAT gateway): while

@@ -256,9 +256,7 @@ void StreamListenerPort::accept_all() {
     std::string peer_name = local_.family() == AF_UNIX ? local_.to_string() : peer.to_string();
     PortId child_id = net_.next_port_id();
     auto child = std::make_unique<StreamPort>(loop_, net_, child_id, std::move(conn), peer_name);
-    child->set_parent(id());
-    child->set_spec(spec());
-    child->set_vlan_config(vlan_config());
+    child->inherit_settings(*this);
     net_.add_port(std::move(child));
     accept_log_.info("{}: port {} accepted {} as port {}", net_.name(), id(), peer_name, child_id);
   }

@@ -291,9 +291,7 @@ void VdeSwitchPort::attach_plug(Pending& p) {
     if (!parsed.request.description.empty()) peer += ": " + parsed.request.description;
     auto child = std::make_unique<VdeConnectionPort>(loop_, net_, child_id, std::move(p.fd), std::move(data), data_path,
                                                      peer);
-    child->set_parent(id());
-    child->set_spec(spec());
-    child->set_vlan_config(vlan_config());
+    child->inherit_settings(*this);
     net_.add_port(std::move(child));
     log_.info("{}: port {} plugged VDE {} in as port {}", net_.name(), id(), peer, child_id);
   } catch (...) {

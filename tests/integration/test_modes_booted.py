@@ -27,7 +27,10 @@ def ping_until(addr, tries=30):
 LINGER_FOR_PEER = "sleep 20\n"
 
 
-class BootedModesTest(NatTestCase):
+class BootedLab(NatTestCase):
+    """The NAT lab with the guest kit: guests join through a network's
+    unix stream listener with the options `vnet attach` prints."""
+
     def setUp(self):
         super().setUp()
         self.build_lab(http_files={"page": b"from the internet namespace\n"}, engine_extra=("--allow-if", "lan-up"))
@@ -48,6 +51,8 @@ class BootedModesTest(NatTestCase):
                   for i, s in enumerate(scripts)]
         return [g.finish() for g in guests], guests
 
+
+class BootedModesTest(BootedLab):
     def test_nat_network_guests_from_two_attach_lines(self):
         """Two guests from two `vnet attach` lines get distinct leases, see
         each other and reach the internet namespace by name."""

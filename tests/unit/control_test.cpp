@@ -4,8 +4,10 @@
 #include <set>
 
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 
 #include "control/config.hpp"
@@ -118,6 +120,37 @@ TEST_F(RequestTest, AttachHandsOutADifferentLocalMacEachTime) {
     macs.insert(r["mac"].get<std::string>());
   }
   EXPECT_EQ(macs.size(), 50u);
+  ::unlink(path.c_str());
+}
+
+// `port set LISTENER` means every guest that connects there: connections
+// accepted before the setting take it at once, later ones when they connect.
+TEST_F(RequestTest, ListenerSettingsReachItsConnections) {
+  call(R"({"cmd":"net_add","name":"lab"})");
+  call(R"({"cmd":"bwgroup_add","net":"lab","name":"slow","rate":"10mbit"})");
+  const std::string path = ::testing::TempDir() + "/inherit_test.sock";
+  ::unlink(path.c_str());
+  ASSERT_TRUE(call(R"({"cmd":"port_add","net":"lab","spec":"stream,server=on,addr.type=unix,addr.path=)" + path +
+                   R"("})")["ok"]);
+  auto connect = [&] {
+    UniqueFd c(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, path.c_str(), sizeof addr.sun_path - 1);
+    EXPECT_EQ(::connect(c.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+    for (int i = 0; i < 10; ++i) loop.run_once(10);
+    return c;
+  };
+  UniqueFd early = connect();
+  ASSERT_TRUE(call(R"({"cmd":"port_set","net":"lab","port":1,"link":"down","delay":"5ms","bwgroup":"slow"})")["ok"]);
+  UniqueFd late = connect();
+  const auto ports = call(R"({"cmd":"status","net":"lab"})")["networks"][0]["ports"];
+  ASSERT_EQ(ports.size(), 3u) << ports.dump();
+  for (const auto& port : ports) {
+    EXPECT_EQ(port["link"], "down") << port.dump();
+    EXPECT_EQ(port["bwgroup"], "slow") << port.dump();
+    EXPECT_NE(port["impairments"].dump().find("delay"), std::string::npos) << port.dump();
+  }
   ::unlink(path.c_str());
 }
 
