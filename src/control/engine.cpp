@@ -99,11 +99,16 @@ void Engine::add_host_side(const std::string& name, const NetworkOptions& option
     }
     case NetworkMode::Hostonly:
       if (!host.host_tap) return;
+    {
       check_host_name_room(name, 12, "--host-tap");
+      const wire::Ipv4Addr host_addr = wire::Ipv4Addr::from_u32(gateway->net.network().to_u32() + 1);
+      if (host_addr == gateway->gateway || host_addr == gateway->dns || host_addr == gateway->dhcp_start)
+        throw UserError("--host-tap on gives the host " + host_addr.to_string() +
+                        ": keep --gateway, --dns and --dhcp-start off that address");
       add_port(name, "tap,ifname=" + kernel_nat_bridge(name));
-      set_host_address(kernel_nat_bridge(name),
-                       address_in(*gateway, wire::Ipv4Addr::from_u32(gateway->net.network().to_u32() + 1)));
+      set_host_address(kernel_nat_bridge(name), address_in(*gateway, host_addr));
       return;
+    }
     default:
       return;
   }

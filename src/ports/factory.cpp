@@ -14,12 +14,12 @@
 #include <optional>
 
 #include "core/error.hpp"
+#include "ports/bridge_member.hpp"
 #include "ports/dgram.hpp"
 #include "ports/pcap.hpp"
 #include "ports/stream.hpp"
 #include "ports/tap.hpp"
 #include "ports/uplink.hpp"
-#include "ports/bridge_member.hpp"
 #include "ports/vde.hpp"
 #include "ports/vhost_user.hpp"
 #include "ports/vxlan.hpp"
