@@ -164,7 +164,7 @@ mode = "hub"
             ("wrong type", '[[network]]\nname = "lab"\nmtu = "big"\n',
              '{p}:3: mtu = "big": expected a non-negative integer (no quotes)'),
             ("bad value", 'log_level = "info"\n[[network]]\nname = "lab"\nmode = "swich"\n',
-             '{p}:4: mode = "swich": expected "switch", "hub", "nat", "internal" or "hostonly"'),
+             '{p}:4: mode = "swich": expected "switch", "hub", "nat", "internal", "hostonly", "bridged" or "kernel-nat"'),
             ("bad port spec", '[[network]]\nname = "lab"\n  [[network.port]]\n  spec = "stream,server=on,addr.typ=unix"\n',
              '{p}:4: spec = "stream,server=on,addr.typ=unix": unknown option \'addr.typ\' for stream'),
             ("duplicate network", '[[network]]\nname = "lab"\n\n[[network]]\nname = "lab"\nmode = "hub"\n',
