@@ -73,8 +73,9 @@ class IsolationTest(IsolatedEngineMixin, VnetTestCase):
         self.assertEqual([(h[1], h[2]) for h in helpers], [("root", "vnet-privsep")])
         helper = proc_status(int(helpers[0][0]))
         self.assertEqual((helper["NoNewPrivs"], helper["Seccomp"]), ("1", "2"))
-        # The helper keeps only NET_ADMIN (12), SYS_ADMIN (21), NET_BIND_SERVICE (10), DAC_OVERRIDE (1), CHOWN (0).
-        self.assertEqual(int(helper["CapEff"], 16), (1 << 12) | (1 << 21) | (1 << 10) | (1 << 1) | 1)
+        # The helper keeps only NET_ADMIN (12), NET_RAW (13: a bridged uplink's packet socket), SYS_ADMIN (21),
+        # NET_BIND_SERVICE (10), DAC_OVERRIDE (1), CHOWN (0).
+        self.assertEqual(int(helper["CapEff"], 16), (1 << 12) | (1 << 13) | (1 << 21) | (1 << 10) | (1 << 1) | 1)
 
     def test_tap_guests_in_other_namespaces_through_a_switch(self):
         a = Netns(self.cleanup)
