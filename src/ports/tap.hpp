@@ -34,11 +34,9 @@ class TapPort : public FdPort {
   void send_to_peer(wire::Bytes frame) override;
   void send_offloaded(wire::Bytes frame, const Offload& offload) override;
 
- protected:
+ private:
   std::string ifname_;
   std::string netns_;
-
- private:
   std::unique_ptr<std::uint8_t[]> buffer_;
   std::size_t buffer_size_;
 };
