@@ -171,9 +171,7 @@ void kernel_nat_up(const std::string& bridge, const std::string& address_cidr, c
     throw UserError(errno_text("cannot create bridge " + bridge));
   }
   try {
-    set_ipv4(sock.get(), bridge, SIOCSIFADDR, address.addr);
-    set_ipv4(sock.get(), bridge, SIOCSIFNETMASK, address.netmask());
-    set_up(sock.get(), bridge, true);
+    set_interface_address(bridge, address_cidr);
     write_sysctl("/proc/sys/net/ipv4/ip_forward", "1");
     const wire::Ipv4Cidr subnet{address.network(), address.prefix_len};
     run_nft(nft_ruleset(bridge, subnet.to_string(), uplink));
@@ -232,6 +230,7 @@ void bridge_remove_member(const std::string& bridge, const std::string& ifname) 
 }
 
 void set_interface_address(const std::string& ifname, const std::string& address_cidr) {
+  require_owned(ifname);
   const wire::Ipv4Cidr address = parse_cidr(address_cidr);
   UniqueFd sock = control_socket();
   set_ipv4(sock.get(), ifname, SIOCSIFADDR, address.addr);
