@@ -21,6 +21,11 @@ def ping_until(addr, tries=30):
     return f"(i=0; until ping -c 1 -W 1 {addr}; do i=$((i+1)); [ $i -ge {tries} ] && exit 1; sleep 0.5; done)"
 
 
+def the_other_of(first, second):
+    """Shell that sets $peer to whichever of two addresses eth0 was not given."""
+    return (f"peer={first}; ip -4 -o addr show dev eth0 | grep -q 'inet {first}/' && peer={second}\n")
+
+
 # A guest that is done stays up a while, so that a peer that booted later
 # still finds it to ping (seen in CI: the faster guest had powered off
 # before the slower one pinged it).
@@ -154,8 +159,12 @@ class BootedModesTest(BootedLab):
         self.listener("hub")
         _, observer = self.e.add_tap_guest(self.cleanup, "hub", None)
         pings = 30
-        a = DHCP + probe("PINGS", ping_until("10.8.0.16") + f" && ping -c {pings} -i 0.2 10.8.0.16") + LINGER_FOR_PEER
-        b = DHCP + probe("PEER", ping_until("10.8.0.15")) + "sleep 12\n" + LINGER_FOR_PEER
+        # Which guest is leased .15 depends on whose DHCP finishes first
+        # (seen in CI: the pinger was .16 and pinged itself), so each pings
+        # the address it was not given.
+        peer = the_other_of("10.8.0.15", "10.8.0.16")
+        a = DHCP + peer + probe("PINGS", ping_until("$peer") + f" && ping -c {pings} -i 0.2 $peer") + LINGER_FOR_PEER
+        b = DHCP + peer + probe("PEER", ping_until("$peer")) + "sleep 12\n" + LINGER_FOR_PEER
         before = self.e.counters("hub", observer)["tx_frames"]
         guests = [self.kit.boot(self.cleanup, self.attach("hub"), s, name=f"guest {i}") for i, s in enumerate((a, b))]
         results = [g.finish() for g in guests]
