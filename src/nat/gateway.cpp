@@ -654,7 +654,8 @@ nlohmann::json NatGateway::status() const {
       {"ndp_ns_sent", c.ndp_ns_sent},       {"drop_ndp_invalid", c.drop_ndp_invalid},
       {"ndp_guest_router_msgs", c.ndp_guest_router_msgs}, {"dhcp6_replies", c.dhcp6_replies},
       {"dhcp6_no_addrs", c.dhcp6_no_addrs}, {"dhcp6_port_limit", c.dhcp6_port_limit},
-      {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent}};
+      {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent},
+      {"tcp_ooo_kept", c.tcp_ooo_kept},     {"tcp_ooo_refused", c.tcp_ooo_refused}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},
           {"router", config_.router.value_or(config_.gateway).to_string()},

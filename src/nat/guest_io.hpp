@@ -43,6 +43,9 @@ struct NatCounters {
   // TCP without SO_PEEK_OFF: bytes peeked to send tcp_fallback_sent bytes
   // (their ratio shows the fallback's cost stays linear).
   std::uint64_t tcp_fallback_peeked = 0, tcp_fallback_sent = 0;
+  // Guest segments past a hole: kept until it is filled, or refused (the
+  // flow's or the network's reassembly memory is full).
+  std::uint64_t tcp_ooo_kept = 0, tcp_ooo_refused = 0;
   std::uint64_t drop_unsupported = 0;    // protocol vnet does not translate
   std::uint64_t drop_spoofed = 0;        // source address another guest's, or not the network's
   std::uint64_t drop_martian = 0;        // destination never translated (0/8, 127/8, 169.254/16, 224/4, 240/4)

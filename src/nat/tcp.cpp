@@ -10,8 +10,10 @@
 // if the guest offered window scaling, a scale of 7.
 //
 // Guest -> host: an in-order segment is written with send(MSG_DONTWAIT) and
-// we ACK exactly what the socket accepted; the rest, and any out-of-order
-// segment, is not kept: the guest gets a (duplicate) ACK and retransmits. The
+// we ACK exactly what the socket accepted; the rest is not kept: the guest
+// gets a (duplicate) ACK and retransmits. A segment past a hole (a frame lost
+// on the guest's link) is kept (nat/tcp_reassembly), reported in SACK blocks
+// when the guest offered SACK, and written once the hole is filled. The
 // window we advertise is half the socket's free send buffer (SO_MEMINFO:
 // (sndbuf - wmem_queued) / 2, truesize units), so the guest rarely sends
 // more than the kernel takes. When a
@@ -61,6 +63,7 @@
 #include "nat/addresses.hpp"
 #include "nat/flow.hpp"
 #include "nat/tcp.hpp"
+#include "nat/tcp_reassembly.hpp"
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -116,6 +119,10 @@ constexpr std::size_t kQueueReserve = 64 << 10;
 // A flow with nothing in flight that found the queue full tries again this
 // soon (no ACK of its own will come to wake it).
 constexpr Nanos kQueueFullRetry = kMillis;
+// Segments kept past a hole: per flow, and for all flows of a network (a
+// guest that opens holes on purpose gets refused, not memory).
+constexpr std::size_t kReassemblyPerFlow = 4 << 20;
+constexpr std::size_t kReassemblyBudget = 32 << 20;
 
 bool seq_lt(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) < 0; }
 bool seq_le(std::uint32_t a, std::uint32_t b) { return static_cast<std::int32_t>(a - b) <= 0; }
@@ -161,6 +168,8 @@ struct TcpTranslator::State {
       : io(g), table(g.flows()), alive(std::make_shared<bool>(true)), no_peek_off(peek_off_disabled()) {}
   GuestIo& io;
   FlowTable& table;
+  // Before the flows: their reassembly queues give their bytes back to it.
+  TcpReassembly::Budget reassembly_budget{kReassemblyBudget};
   std::unordered_map<FlowKey, std::unique_ptr<Flow>, FlowKeyHash> flows;
   std::uint32_t time_wait_flows = 0;
   // Guests decide how often these fire (a SYN at EMFILE, a flow per clash).
@@ -197,6 +206,10 @@ struct TcpTranslator::State {
   void established_segment(Flow& f, const TcpPacket& tcp);
   void process_ack(Flow& f, const TcpPacket& tcp);
   void process_data(Flow& f, const TcpPacket& tcp);
+  bool write_to_host(Flow& f, Bytes data);
+  void keep_out_of_order(Flow& f, std::uint32_t seq, Bytes data, bool fin);
+  void write_reassembled(Flow& f);
+  void accept_guest_fin(Flow& f);
   void push_to_guest(Flow& f);
   void push_to_guest_fallback(Flow& f);
   bool sent_new_data(Flow& f, bool sent);
@@ -204,6 +217,7 @@ struct TcpTranslator::State {
   bool discard(Flow& f, std::size_t n);
   void rewind(Flow& f);
   void retransmit_first(Flow& f);
+  void set_peek_offset(Flow& f, std::size_t offset);
   void arm_rto(Flow& f);
 
   // Output
@@ -241,7 +255,7 @@ struct TcpTranslator::State::Flow {
       : owner(&o), key(k), guest(g), sock(std::move(s)), state(st), timer(o.io.loop(), [this] {
           Entry e(*owner);
           owner->on_timer(*this);
-        }) {}
+        }), reassembly(o.reassembly_budget, kReassemblyPerFlow) {}
   ~Flow() {
     if (sock) owner->io.loop().remove(sock.get());
   }
@@ -273,6 +287,8 @@ struct TcpTranslator::State::Flow {
   std::uint32_t adv_wnd = 0;  // bytes we last computed as free
   std::uint32_t last_ack_sent = 0;
   std::uint16_t last_wnd_sent = 0;
+  TcpReassembly reassembly;  // guest data past a hole
+  bool sack_ok = false;      // both sides offered SACK
 
   bool guest_fin = false, host_eof = false, fin_sent = false, fin_acked = false, fin_seq_set = false;
   bool rdhup = false, want_out = false, ack_pending = false, must_ack = false;
@@ -322,9 +338,15 @@ bool TcpTranslator::State::emit(Flow& f, std::uint8_t flags, std::uint32_t seq, 
   if (syn_options) {
     r.options.mss = max_mss(f.key.guest);
     if (f.rcv_wscale) r.options.window_scale = f.rcv_wscale;
+    r.options.sack_permitted = f.sack_ok;
     r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(f.adv_wnd, 0xffff));
   } else {
     r.window = static_cast<std::uint16_t>(std::min<std::uint32_t>(f.adv_wnd >> f.rcv_wscale, 0xffff));
+    // Only pure ACKs carry SACK blocks: a data segment's payload was peeked
+    // in place right behind a bare header.
+    if (payload_len == 0 && f.sack_ok && !f.reassembly.empty()) {
+      r.options.sack_count = static_cast<std::uint8_t>(f.reassembly.sack_blocks(f.rcv_nxt, r.options.sack));
+    }
   }
   // An offloaded segment's checksum is left to the guest (or the switch):
   // the header is written alone, the gateway puts the pseudo-header sum in.
@@ -561,6 +583,7 @@ void TcpTranslator::State::on_segment(const IpAddr& src, const IpAddr& dst, Byte
     f->snd_wscale = *opts->window_scale;
     f->rcv_wscale = kOurWindowScale;
   }
+  f->sack_ok = opts->sack_permitted;
   f->mss = std::clamp<std::uint16_t>(f->mss, 64, max_mss(key.guest));
   f->events = EPOLLOUT;
   io.loop().add(f->sock.get(), EPOLLOUT, [f](std::uint32_t ev) {
@@ -623,6 +646,7 @@ void TcpTranslator::State::flow_segment(Flow& f, const TcpPacket& tcp) {
       } else {
         f.rcv_wscale = 0;
       }
+      f.sack_ok = opts->sack_permitted;
       f.rcv_nxt = tcp.seq_number() + 1;
       f.snd_una = f.iss + 1;
       f.snd_wnd = tcp.window();  // never scaled on a SYN
@@ -681,13 +705,15 @@ void TcpTranslator::State::established_segment(Flow& f, const TcpPacket& tcp) {
   }
   if (tcp.fin()) {
     const std::uint32_t fin_at = tcp.seq_number() + static_cast<std::uint32_t>(tcp.payload().size());
-    if (!f.guest_fin && fin_at == f.rcv_nxt) {
-      f.guest_fin = true;
-      f.rcv_nxt++;
-      if (f.sock) ::shutdown(f.sock.get(), SHUT_WR);
+    if (fin_at == f.rcv_nxt) {
+      accept_guest_fin(f);
+    } else {
+      // A bare FIN past a hole waits with the data before it.
+      if (tcp.payload().empty() && !f.guest_fin && f.sock && seq_lt(f.rcv_nxt, fin_at))
+        keep_out_of_order(f, fin_at, {}, true);
+      f.must_ack = true;
+      schedule_ack(f);
     }
-    f.must_ack = true;
-    schedule_ack(f);
   }
   push_to_guest(f);
   if (!f.dead) maybe_finished(f);
@@ -716,10 +742,7 @@ void TcpTranslator::State::process_ack(Flow& f, const TcpPacket& tcp) {
     if (seq_lt(f.snd_nxt, ack)) {
       // An ACK for data sent before a rewind: skip past it.
       f.snd_nxt = ack;
-      if (f.peek_off && f.sock) {
-        int off = static_cast<int>(f.data_in_flight());
-        setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
-      }
+      set_peek_offset(f, f.data_in_flight());
     }
     f.dupacks = 0;
     f.retries = 0;
@@ -746,27 +769,76 @@ void TcpTranslator::State::process_data(Flow& f, const TcpPacket& tcp) {
   f.must_ack = true;  // every data segment gets an answer, duplicate or not
   schedule_ack(f);
   if (f.guest_fin || !f.sock) return;
-  if (seq_lt(f.rcv_nxt, seq)) return;  // out of order: the duplicate ACK asks for a retransmit
-  const std::uint32_t skip = f.rcv_nxt - seq;
-  if (skip >= p.size()) return;  // all old
-  p = p.subspan(skip);
-  const ssize_t n = ::send(f.sock.get(), p.data(), p.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (n < 0) {
-    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-      f.want_out = true;
-      set_events(f, f.events | EPOLLOUT);
-      return;
-    }
-    log::debug("nat tcp: send to host: {}", std::strerror(errno));
-    close_with_rst(f);
+  if (seq_lt(f.rcv_nxt, seq)) {
+    keep_out_of_order(f, seq, p, tcp.fin());
     return;
   }
-  f.rcv_nxt += static_cast<std::uint32_t>(n);
-  f.out_bytes += static_cast<std::uint64_t>(n);
-  if (static_cast<std::size_t>(n) < p.size()) {
+  const std::uint32_t skip = f.rcv_nxt - seq;
+  if (skip >= p.size()) return;  // all old
+  if (write_to_host(f, p.subspan(skip))) write_reassembled(f);
+}
+
+// Writes guest data to the host socket; true if the socket took all of it.
+// A short write watches EPOLLOUT (its window update lets the guest resend).
+bool TcpTranslator::State::write_to_host(Flow& f, Bytes data) {
+  const ssize_t n = ::send(f.sock.get(), data.data(), data.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    log::debug("nat tcp: send to host: {}", std::strerror(errno));
+    close_with_rst(f);
+    return false;
+  }
+  if (n > 0) {
+    f.rcv_nxt += static_cast<std::uint32_t>(n);
+    f.out_bytes += static_cast<std::uint64_t>(n);
+  }
+  if (n < 0 || static_cast<std::size_t>(n) < data.size()) {
     f.want_out = true;
     set_events(f, f.events | EPOLLOUT);
+    return false;
   }
+  return true;
+}
+
+// Within the window we last advertised. Each segment past a hole is
+// answered at once, not with the loop round's one ACK (RFC 5681 4.2): an
+// ACK carries at most four SACK blocks, and the guest's scoreboard is built
+// from the sequence of them, the latest segment's block first in each.
+void TcpTranslator::State::keep_out_of_order(Flow& f, std::uint32_t seq, Bytes data, bool fin) {
+  const std::uint32_t window = std::max(f.adv_wnd, std::uint32_t{f.last_wnd_sent} << f.rcv_wscale);
+  switch (f.reassembly.insert(f.rcv_nxt, window, seq, data, fin)) {
+    case TcpReassembly::Result::Stored:
+      io.counters().tcp_ooo_kept++;
+      break;
+    case TcpReassembly::Result::NoRoom:
+      io.counters().tcp_ooo_refused++;
+      break;
+    case TcpReassembly::Result::Duplicate:
+      break;  // answered too: the guest may have missed our last SACK
+  }
+  emit(f, TcpFlag::Ack, f.snd_nxt, 0);
+}
+
+// The hole was filled: what was kept behind it goes to the socket too.
+void TcpTranslator::State::write_reassembled(Flow& f) {
+  if (f.reassembly.empty()) return;
+  for (Bytes next = f.reassembly.contiguous(f.rcv_nxt); !next.empty(); next = f.reassembly.contiguous(f.rcv_nxt)) {
+    const bool all = write_to_host(f, next);
+    f.reassembly.advance(f.rcv_nxt);
+    if (!all) return;
+  }
+  f.reassembly.advance(f.rcv_nxt);
+  if (f.reassembly.fin_at(f.rcv_nxt)) accept_guest_fin(f);
+}
+
+void TcpTranslator::State::accept_guest_fin(Flow& f) {
+  if (!f.guest_fin) {
+    f.guest_fin = true;
+    f.rcv_nxt++;
+    if (f.sock) ::shutdown(f.sock.get(), SHUT_WR);
+    f.reassembly.clear();
+  }
+  f.must_ack = true;
+  schedule_ack(f);
 }
 
 // ---------------------------------------------------------------- host input
@@ -794,6 +866,8 @@ void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
   if ((ev & EPOLLOUT) && f.want_out) {
     f.want_out = false;
     set_events(f, f.events & ~static_cast<std::uint32_t>(EPOLLOUT));
+    write_reassembled(f);
+    if (f.dead) return;
     if (f.state == TcpState::Established) {
       f.must_ack = true;  // the window update that lets the guest resend
       schedule_ack(f);
@@ -983,10 +1057,7 @@ bool TcpTranslator::State::discard(Flow& f, std::size_t n) {
 void TcpTranslator::State::rewind(Flow& f) {
   f.snd_nxt = f.snd_una;
   if (f.fin_sent && !f.fin_acked) f.fin_sent = false;
-  if (f.peek_off && f.sock) {
-    int zero = 0;
-    setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &zero, sizeof zero);
-  }
+  set_peek_offset(f, 0);
 }
 
 // Fast retransmit: the first unacked segment only, peeked from the head.
@@ -999,13 +1070,19 @@ void TcpTranslator::State::retransmit_first(Flow& f) {
   MutBytes l4 = io.l4_buffer();
   const std::size_t len = std::min<std::size_t>({f.mss, l4.size() - kDataOffset, f.data_in_flight()});
   if (len == 0) return;
+  // With SO_PEEK_OFF a peek starts at the offset, where the next new byte
+  // is: moved to the head for this one and put back after (without that,
+  // the guest got new bytes under the sequence number of the lost ones).
+  set_peek_offset(f, 0);
   const ssize_t n = ::recv(f.sock.get(), l4.data() + kDataOffset, len, MSG_PEEK | MSG_DONTWAIT);
-  if (f.peek_off && n > 0) {
-    // The peek moved the offset: put it back where the next new byte is.
-    int off = static_cast<int>(f.data_in_flight());
-    setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
-  }
+  set_peek_offset(f, f.data_in_flight());
   if (n > 0) emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_una, static_cast<std::size_t>(n));
+}
+
+void TcpTranslator::State::set_peek_offset(Flow& f, std::size_t offset) {
+  if (!f.peek_off || !f.sock) return;
+  int off = static_cast<int>(offset);
+  setsockopt(f.sock.get(), SOL_SOCKET, SO_PEEK_OFF, &off, sizeof off);
 }
 
 void TcpTranslator::State::on_timer(Flow& f) {
@@ -1096,6 +1173,7 @@ void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, c
   f->snd_una = f->iss;
   f->snd_nxt = f->snd_max = f->iss + 1;
   f->rcv_wscale = kOurWindowScale;
+  f->sack_ok = true;  // offered; the guest's SYN-ACK decides
   f->mss = max_mss(guest);
   f->events = EPOLLIN | EPOLLRDHUP | EPOLLET;
   io.loop().add(f->sock.get(), f->events, [f](std::uint32_t ev) {

@@ -140,11 +140,12 @@ class NatTcpTest : public ::testing::Test {
     return std::nullopt;
   }
   // Handshake through the translator; returns our (host side) ISN + 1.
-  void establish(std::uint16_t window = 512) {
+  void establish(std::uint16_t window = 512, bool sack = false) {
     lst = listener(server_port);
     TcpOptions o;
     o.mss = 1460;
     o.window_scale = 7;
+    o.sack_permitted = sack;
     send(TcpFlag::Syn, isn, 0, 65535, {}, o);
     ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
     const Seg& sa = io.segs.back();
@@ -181,6 +182,7 @@ TEST_F(NatTcpTest, SynAckOnlyAfterHostConnectWithOptions) {
   EXPECT_EQ(s.r.src_port, server_port);
   EXPECT_EQ(s.r.options.mss, 1460);
   EXPECT_EQ(s.r.options.window_scale, 7);
+  EXPECT_FALSE(s.r.options.sack_permitted) << "the guest offered no SACK";
   UniqueFd c(::accept(lst.get(), nullptr, nullptr));
   EXPECT_TRUE(c.valid());
   EXPECT_EQ(io.ctr.tcp_flows, 1u);
@@ -245,16 +247,81 @@ TEST_F(NatTcpTest, GuestDataArrivesAndAckCoversIt) {
   EXPECT_EQ(tcp.status()[0]["out_bytes"], msg.size());
 }
 
-TEST_F(NatTcpTest, OutOfOrderSegmentGetsDupAckAndIsNotWritten) {
+std::vector<std::uint8_t> pattern(std::size_t n) {
+  std::vector<std::uint8_t> v(n);
+  for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<std::uint8_t>(i * 7 + 3);
+  return v;
+}
+
+std::vector<std::uint8_t> read_all(int fd, std::size_t want) {
+  std::vector<std::uint8_t> got(want + 16);
+  std::size_t n = 0;
+  while (n < want) {
+    const ssize_t r = ::recv(fd, got.data() + n, got.size() - n, 0);
+    if (r <= 0) break;
+    n += static_cast<std::size_t>(r);
+  }
+  got.resize(n);
+  return got;
+}
+
+TEST_F(NatTcpTest, OutOfOrderSegmentGetsDupAckAndWaitsForTheHole) {
   establish();
   io.segs.clear();
-  const std::uint8_t data[10] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
-  send(TcpFlag::Ack, isn + 1 + 100, srv_nxt, 512, data);
+  const auto data = pattern(110);
+  send(TcpFlag::Ack, isn + 1 + 100, srv_nxt, 512, Bytes(data).subspan(100));
   ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
   EXPECT_EQ(io.segs.back().r.ack, isn + 1);
+  EXPECT_EQ(io.segs.back().r.options.sack_count, 0) << "SACK blocks to a guest that did not offer SACK";
   char buf[16];
   EXPECT_LT(::recv(server.get(), buf, sizeof buf, 0), 0);
   EXPECT_EQ(errno, EAGAIN);
+  EXPECT_EQ(io.ctr.tcp_ooo_kept, 1u);
+  // The hole is filled: both reach the host in order, one ACK covers both.
+  send(TcpFlag::Ack, isn + 1, srv_nxt, 512, Bytes(data).first(100));
+  ASSERT_TRUE(pump_until([&] { return io.segs.back().r.ack == isn + 1 + 110; }));
+  set_nonblock(server.get());
+  pump(5 * kMillis);
+  EXPECT_EQ(read_all(server.get(), 110), data);
+}
+
+TEST_F(NatTcpTest, SackBlocksReportKeptSegmentsLatestFirst) {
+  establish(512, true);
+  ASSERT_TRUE(io.segs.front().r.options.sack_permitted) << "SYN-ACK offers SACK to a guest that did";
+  io.segs.clear();
+  const auto data = pattern(300);
+  send(TcpFlag::Ack, isn + 1 + 200, srv_nxt, 512, Bytes(data).subspan(200, 50));
+  send(TcpFlag::Ack, isn + 1 + 100, srv_nxt, 512, Bytes(data).subspan(100, 50));
+  ASSERT_TRUE(pump_until([&] { return !io.segs.empty(); }));
+  const TcpOptions& o = io.segs.back().r.options;
+  ASSERT_EQ(o.sack_count, 2);
+  EXPECT_EQ(o.sack[0], (TcpSackBlock{isn + 101, isn + 151})) << "the latest segment's block first";
+  EXPECT_EQ(o.sack[1], (TcpSackBlock{isn + 201, isn + 251}));
+  // Filling [150, 200) joins them into one block.
+  send(TcpFlag::Ack, isn + 1 + 150, srv_nxt, 512, Bytes(data).subspan(150, 50));
+  ASSERT_TRUE(pump_until([&] { return io.segs.back().r.options.sack_count == 1; }));
+  EXPECT_EQ(io.segs.back().r.options.sack[0], (TcpSackBlock{isn + 101, isn + 251}));
+  // The first hole filled: everything to 250 is written and acknowledged, no blocks left.
+  send(TcpFlag::Ack, isn + 1, srv_nxt, 512, Bytes(data).first(100));
+  ASSERT_TRUE(pump_until([&] { return io.segs.back().r.ack == isn + 251; }));
+  EXPECT_EQ(io.segs.back().r.options.sack_count, 0);
+  pump(5 * kMillis);
+  EXPECT_EQ(read_all(server.get(), 250), std::vector<std::uint8_t>(data.begin(), data.begin() + 250));
+}
+
+TEST_F(NatTcpTest, FinPastAHoleClosesOnceTheHoleFills) {
+  establish(512, true);
+  const auto data = pattern(120);
+  send(TcpFlag::Ack | TcpFlag::Fin, isn + 1 + 100, srv_nxt, 512, Bytes(data).subspan(100));
+  pump(5 * kMillis);
+  EXPECT_EQ(tcp.status()[0]["state"], "established");
+  send(TcpFlag::Ack, isn + 1, srv_nxt, 512, Bytes(data).first(100));
+  ASSERT_TRUE(pump_until([&] { return io.segs.back().r.ack == isn + 1 + 120 + 1; })) << "the FIN is acknowledged";
+  // The host reads all of it, then end of stream.
+  std::vector<std::uint8_t> got = read_all(server.get(), 120);
+  EXPECT_EQ(got, data);
+  char c;
+  EXPECT_EQ(::recv(server.get(), &c, 1, 0), 0);
 }
 
 TEST_F(NatTcpTest, HostToGuestMegabyteWithLossAndRetransmit) {
@@ -299,6 +366,40 @@ TEST_F(NatTcpTest, HostToGuestMegabyteWithLossAndRetransmit) {
   auto st = tcp.status();
   EXPECT_EQ(st[0]["in_bytes"], src.size());
   EXPECT_EQ(st[0]["unacked"], 0);
+}
+
+// Three duplicate ACKs resend the first unacknowledged segment: its own
+// bytes, not the next new ones (a peek at SO_PEEK_OFF's offset once did).
+TEST_F(NatTcpTest, FastRetransmitResendsTheLostBytes) {
+  establish();
+  const auto src = pattern(8000);
+  ASSERT_EQ(::send(server.get(), src.data(), src.size(), 0), static_cast<ssize_t>(src.size()));
+  std::size_t cursor = io.segs.size();
+  std::size_t sent = 0;
+  ASSERT_TRUE(pump_until([&] {
+    while (auto s = next_seg(cursor)) sent += s->payload.size();
+    return sent >= src.size();
+  }));
+  // The guest lost the first segment and got the others: duplicate ACKs.
+  for (int i = 0; i < 3; ++i) send(TcpFlag::Ack, isn + 1, srv_nxt, 512);
+  pump(5 * kMillis);
+  ASSERT_GT(io.segs.size(), cursor);
+  const Seg& again = io.segs[cursor];
+  EXPECT_EQ(again.r.seq, srv_nxt);
+  ASSERT_FALSE(again.payload.empty());
+  EXPECT_EQ(again.payload, std::vector<std::uint8_t>(src.begin(), src.begin() + static_cast<std::ptrdiff_t>(again.payload.size())));
+  // New data after it continues where it left off.
+  const auto more = pattern(3000);
+  ASSERT_EQ(::send(server.get(), more.data(), more.size(), 0), static_cast<ssize_t>(more.size()));
+  send(TcpFlag::Ack, isn + 1, srv_nxt + static_cast<std::uint32_t>(src.size()), 512);
+  std::vector<std::uint8_t> got;
+  ASSERT_TRUE(pump_until([&] {
+    while (auto s = next_seg(cursor)) {
+      if (s->r.seq == srv_nxt + src.size() + got.size()) got.insert(got.end(), s->payload.begin(), s->payload.end());
+    }
+    return got.size() >= more.size();
+  }));
+  EXPECT_EQ(got, more);
 }
 
 TEST_F(NatTcpTest, FinBothWaysWithHalfClose) {
