@@ -34,7 +34,9 @@
 //
 // Loss: RTO starts at 200 ms, doubles up to 10 s, 12 retries then RST;
 // an RTO resends everything from the last ACK (go-back-N, re-peeked);
-// three duplicate ACKs resend the first unacked segment. A zero window stops
+// three duplicate ACKs resend the first unacked segment, and until the
+// data then in flight is acknowledged each partial ACK resends the next
+// (NewReno). A zero window stops
 // sending and is probed (an ACK for seq-1, which makes the guest answer with
 // its window) on the same backoff.
 //
@@ -205,6 +207,7 @@ struct TcpTranslator::State {
   void flow_segment(Flow& f, const TcpPacket& tcp);
   void established_segment(Flow& f, const TcpPacket& tcp);
   void process_ack(Flow& f, const TcpPacket& tcp);
+  bool is_duplicate_ack(const Flow& f, const TcpPacket& tcp, std::uint32_t wnd) const;
   void process_data(Flow& f, const TcpPacket& tcp);
   bool write_to_host(Flow& f, Bytes data);
   void keep_out_of_order(Flow& f, std::uint32_t seq, Bytes data, bool fin);
@@ -293,6 +296,10 @@ struct TcpTranslator::State::Flow {
   bool guest_fin = false, host_eof = false, fin_sent = false, fin_acked = false, fin_seq_set = false;
   bool rdhup = false, want_out = false, ack_pending = false, must_ack = false;
   std::uint8_t dupacks = 0;
+  // Fast recovery (RFC 6582): until snd_max at its start is acknowledged,
+  // each partial ACK points at the next hole, resent at once.
+  bool in_recovery = false;
+  std::uint32_t recover = 0;
   int retries = 0;
   Nanos rto = kInitialRto;
   Nanos last_heard = monotonic_now();  // the guest's last segment on this flow
@@ -731,6 +738,8 @@ void TcpTranslator::State::process_ack(Flow& f, const TcpPacket& tcp) {
   if (seq_lt(ack, f.snd_una)) return;  // old
   const std::uint32_t acked = ack - f.snd_una;
   if (acked > 0) {
+    const bool partial = f.in_recovery && seq_lt(ack, f.recover);
+    f.in_recovery = partial;
     std::uint32_t data_acked = acked;
     if (f.fin_seq_set && !f.fin_acked && seq_lt(f.fin_seq, ack)) {
       f.fin_acked = true;
@@ -752,8 +761,13 @@ void TcpTranslator::State::process_ack(Flow& f, const TcpPacket& tcp) {
     } else {
       f.timer.cancel();
     }
-  } else if (tcp.payload().empty() && !tcp.fin() && wnd == f.snd_wnd && f.outstanding() > 0) {
-    if (++f.dupacks == 3) retransmit_first(f);
+    if (partial) retransmit_first(f);
+  } else if (tcp.payload().empty() && !tcp.fin() && f.outstanding() > 0 && is_duplicate_ack(f, tcp, wnd)) {
+    if (++f.dupacks == 3 && !f.in_recovery) {
+      f.in_recovery = true;
+      f.recover = f.snd_max;
+      retransmit_first(f);
+    }
   }
   const bool opened = wnd > f.snd_wnd;
   f.snd_wnd = wnd;
@@ -761,6 +775,16 @@ void TcpTranslator::State::process_ack(Flow& f, const TcpPacket& tcp) {
     f.timer.cancel();  // no more zero-window probing
     f.retries = 0;
   }
+}
+
+// RFC 5681's duplicate ACK keeps the window unchanged; a guest holding our
+// segments past a hole shrinks its window as they pile up, so an ACK that
+// reports them in SACK blocks counts too (as Linux counts SACKed segments).
+bool TcpTranslator::State::is_duplicate_ack(const Flow& f, const TcpPacket& tcp, std::uint32_t wnd) const {
+  if (wnd == f.snd_wnd) return true;
+  if (!f.sack_ok) return false;
+  auto opts = tcp.parse_options();
+  return opts && opts->sack_count > 0;
 }
 
 void TcpTranslator::State::process_data(Flow& f, const TcpPacket& tcp) {
@@ -1119,6 +1143,7 @@ void TcpTranslator::State::on_timer(Flow& f) {
         f.rto = std::min(f.rto * 2, kMaxRto);
         rewind(f);
         f.dupacks = 0;
+        f.in_recovery = false;
         push_to_guest(f);
         if (!f.dead) arm_rto(f);
         return;

@@ -402,6 +402,41 @@ TEST_F(NatTcpTest, FastRetransmitResendsTheLostBytes) {
   EXPECT_EQ(got, more);
 }
 
+// A guest holding segments past two holes: its duplicate ACKs carry SACK
+// blocks and a shrinking window (they still count), and the partial ACK
+// after the first resend brings the second hole's bytes at once (NewReno).
+TEST_F(NatTcpTest, SackDuplicatesAndPartialAckResendEachHole) {
+  establish(512, true);
+  const auto src = pattern(8000);
+  ASSERT_EQ(::send(server.get(), src.data(), src.size(), 0), static_cast<ssize_t>(src.size()));
+  std::size_t cursor = io.segs.size();
+  std::size_t sent = 0, mss = 0;
+  ASSERT_TRUE(pump_until([&] {
+    while (auto s = next_seg(cursor)) {
+      sent += s->payload.size();
+      if (!mss) mss = s->payload.size();
+    }
+    return sent >= src.size();
+  }));
+  ASSERT_LT(2 * mss, src.size());
+  TcpOptions sack;
+  sack.sack_count = 1;
+  sack.sack[0] = {srv_nxt + static_cast<std::uint32_t>(2 * mss), srv_nxt + static_cast<std::uint32_t>(src.size())};
+  for (std::uint16_t w : {500, 490, 480}) send(TcpFlag::Ack, isn + 1, srv_nxt, w, {}, sack);
+  pump(5 * kMillis);
+  ASSERT_GT(io.segs.size(), cursor) << "three duplicate ACKs with SACK blocks";
+  EXPECT_EQ(io.segs[cursor].r.seq, srv_nxt);
+  cursor = io.segs.size();
+  // The first hole is filled; the second segment was lost too.
+  send(TcpFlag::Ack, isn + 1, srv_nxt + static_cast<std::uint32_t>(mss), 480, {}, sack);
+  pump(5 * kMillis);
+  ASSERT_GT(io.segs.size(), cursor) << "the partial ACK resends the next hole without waiting";
+  const Seg& again = io.segs[cursor];
+  EXPECT_EQ(again.r.seq, srv_nxt + mss);
+  EXPECT_EQ(again.payload, std::vector<std::uint8_t>(src.begin() + static_cast<std::ptrdiff_t>(mss),
+                                                     src.begin() + static_cast<std::ptrdiff_t>(mss + again.payload.size())));
+}
+
 TEST_F(NatTcpTest, FinBothWaysWithHalfClose) {
   establish();
   std::size_t cursor = io.segs.size();
