@@ -16,18 +16,33 @@ namespace:
     host's address and route, `--no-map-gw` so 198.51.100.10 is not turned
     into the host's loopback, no automatic port forwards.
 Measured with the guest as client toward 198.51.100.10: TCP both ways and
-UDP (1400-byte datagrams) with iperf3, 1-byte TCP request/response, and
-connect+accept rate; medians of --runs runs; the NAT process's resident
-memory after the run. Prints the values and the ratios vnet/pasta and
-vnet/slirp4netns. Needs root; everything it creates (namespaces, processes,
-a temp dir) is removed at the end.
+UDP (1400- and 64-byte datagrams, both ways) with iperf3, 1-byte TCP
+request/response, and connect+accept rate; medians of --runs runs; the NAT
+process's resident memory after those. Then, each selectable with --tests:
+  - rtt: TCP both ways at 50 ms round-trip time (vnet's own delay
+    impairment, 25 ms each way; tc netem on the guest's interface for the
+    others, n/a where the kernel has no sch_netem), and 64 MiB each way
+    checked by sha256;
+  - idle: --idle-flows idle TCP connections held open through the NAT: its
+    memory and file descriptors per flow, and what is left after closing;
+  - up (vnet only): time from starting `vnet up` to its return (the engine
+    answers then), fresh run dir each time;
+  - guests64 (vnet only): --guests guest namespaces on one NAT network, each
+    an iperf3 client at the same time, the sum against one guest alone.
+Prints the values and the ratios vnet/pasta and vnet/slirp4netns. Needs
+root; everything it creates (namespaces, processes, a temp dir) is removed
+at the end.
 
-usage: sudo bench/nat_bench.py [--vnet build/vnet] [--seconds 4] [--runs 3] [--only vnet,pasta,slirp4netns] [--json]
+usage: sudo bench/nat_bench.py [--vnet build/vnet] [--seconds 4] [--runs 3] [--only vnet,pasta,slirp4netns]
+                             [--tests tcp_out,...] [--idle-flows 10000] [--guests 64] [--json]
 """
 
 import argparse
+import ctypes
 import json
 import os
+import resource
+import select
 import shutil
 import shlex
 import signal
@@ -43,21 +58,43 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from natlib import HOST_ADDR, INET_ADDR, listening  # noqa: E402
 from vnetlib import wait_for  # noqa: E402
 
-RR_PORT, CONN_PORT = 7007, 7008
+RR_PORT, CONN_PORT, EXACT_PORT, IDLE_PORT = 7007, 7008, 7009, 7010
 # --ipv6: the same lab with IPv6 on the host and "internet" link; guests
 # reach INET6 over IPv6 (vnet and the veth pair: fec0::15 behind fec0::2;
 # pasta copies the host's address; slirp4netns uses its own fd00::/64).
 HOST6, INET6 = "2001:db8:100::1", "2001:db8:100::10"
 MTU = 65520
 NATS = ("vnet", "pasta", "slirp4netns", "veth")
-TESTS = ("tcp_out", "tcp_in", "udp_out", "rr", "conn")
+# iperf3 figures: test name -> client arguments. UDP counts what arrived, in
+# datagrams of the -l payload; -R makes the internet side the sender.
+IPERF_TESTS = {
+    "tcp_out": [], "tcp_in": ["-R"],
+    "udp_out": ["-u", "-b", "0", "-l", "1400"], "udp_out64": ["-u", "-b", "0", "-l", "64"],
+    "udp_in": ["-u", "-b", "0", "-l", "1400", "-R"], "udp_in64": ["-u", "-b", "0", "-l", "64", "-R"],
+}
+# Figures that do not depend on the MTU (bench/run measures them at one MTU
+# only); each NAT is set up afresh for them (see Bench.run).
+ONCE_TESTS = ("idle", "up", "guests64", "rtt")
+TESTS = tuple(IPERF_TESTS) + ("rr", "conn") + ONCE_TESTS
+# rtt: 25 ms each way; the guest's TCP buffers may grow to 16 MiB (see
+# measure_rtt), and RTT_EXACT_MIB go each way byte-exact.
+RTT_DELAY_MS, RTT_EXACT_MIB = 25, 64
+RTT_SYSCTLS = ("net.ipv4.tcp_wmem=4096 16384 16777216", "net.ipv4.tcp_rmem=4096 131072 16777216")
+# idle: seconds to let closed flows go (vnet lingers them 2 s) before the
+# "before" and "after" figures, then at most this long more for the NAT's
+# fd count to settle.
+IDLE_LINGER_S, IDLE_SETTLE_MAX_S = 3, 15
 PY = sys.executable or "python3"
+CLONE_NEWNET = 0x40000000
 
-# Internet side: a 1-byte (any size) TCP echo on RR_PORT, and on CONN_PORT a
-# server that sends one byte to each accepted connection and closes it.
+# Internet side: a 1-byte (any size) TCP echo on RR_PORT, on CONN_PORT a
+# server that sends one byte to each accepted connection and closes it, and
+# on EXACT_PORT the byte-exact transfer: after a line "D SIZE" it sends SIZE
+# random bytes and then their sha256; after "U SIZE" it reads SIZE bytes and
+# answers with their sha256.
 SERVERS_PY = r"""
-import socket, sys, threading
-addr, rr_port, conn_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+import hashlib, os, socket, sys, threading
+addr, rr_port, conn_port, exact_port = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 
 def listener(port):
     s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
@@ -80,8 +117,31 @@ def rr_loop(s):
         c, _ = s.accept()
         threading.Thread(target=echo, args=(c,), daemon=True).start()
 
-rr, conn = listener(rr_port), listener(conn_port)
+def exact(c):
+    with c:
+        f = c.makefile("rb")  # read what follows the line through f: it may hold some
+        op, size = f.readline().split()
+        size, done, h = int(size), 0, hashlib.sha256()
+        while done < size:
+            if op == b"D":
+                d = os.urandom(min(1 << 20, size - done))
+                c.sendall(d)
+            else:
+                d = f.read1(min(1 << 20, size - done))
+                if not d:
+                    return
+            h.update(d)
+            done += len(d)
+        c.sendall(h.digest())
+
+def exact_loop(s):
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=exact, args=(c,), daemon=True).start()
+
+rr, conn, ex = listener(rr_port), listener(conn_port), listener(exact_port)
 threading.Thread(target=rr_loop, args=(rr,), daemon=True).start()
+threading.Thread(target=exact_loop, args=(ex,), daemon=True).start()
 while True:
     c, _ = conn.accept()
     try:
@@ -138,18 +198,177 @@ dt = time.perf_counter() - t
 print(json.dumps({"cps": ok / dt, "errors": err, "kinds": kinds}))
 """
 
+# Guest side of the byte-exact transfer (EXACT_PORT): SIZE bytes down, then
+# SIZE up, each compared by sha256 with what the other end saw. The TCP
+# connect time stands for the round trip (the SYN and SYN-ACK each cross
+# the delay once).
+EXACT_CLIENT_PY = r"""
+import hashlib, json, os, socket, sys, time
+addr, port, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+
+def session(op):
+    t = time.perf_counter()
+    s = socket.create_connection((addr, port), timeout=120)
+    connect = time.perf_counter() - t
+    s.sendall(b"%s %d\n" % (op, size))
+    return s, connect
+
+def hash_in(s, n, h):  # reads up to n bytes into the hash h; how many came
+    got = 0
+    while got < n:
+        d = s.recv(min(1 << 20, n - got))
+        if not d:
+            break
+        h.update(d)
+        got += len(d)
+    return got
+
+def digest_of_peer(s):
+    d = b""
+    while len(d) < 32:
+        more = s.recv(32 - len(d))
+        if not more:
+            break
+        d += more
+    return d
+
+s, c_down = session(b"D")
+h = hashlib.sha256()
+t = time.perf_counter()
+got = hash_in(s, size, h)
+down_ok = got == size and digest_of_peer(s) == h.digest()
+down_s = time.perf_counter() - t
+s.close()
+s, c_up = session(b"U")
+h = hashlib.sha256()
+t = time.perf_counter()
+sent = 0
+while sent < size:
+    d = os.urandom(min(1 << 20, size - sent))
+    h.update(d)
+    s.sendall(d)
+    sent += len(d)
+up_ok = digest_of_peer(s) == h.digest()
+up_s = time.perf_counter() - t
+s.close()
+print(json.dumps({"down_ok": down_ok, "up_ok": up_ok, "down_bytes": got, "down_s": down_s, "up_s": up_s,
+                  "connect_ms": min(c_down, c_up) * 1e3}))
+"""
+
+# Both ends of the idle flows raise their own fd limit to hold them (to
+# the hard limit where root may not raise that one).
+NOFILE_PY = r"""
+import resource
+def raise_nofile(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < n:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (n, max(hard, n)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+"""
+
+# Internet side of the idle flows: accepts and holds every connection, and
+# closes its end when the guest closes its own (else the NAT's half would
+# wait for a FIN that never comes).
+IDLE_SERVER_PY = NOFILE_PY + r"""
+import selectors, socket, sys
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+raise_nofile(n + 256)
+ls = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind((addr, port))
+ls.listen(4096)
+ls.setblocking(False)
+sel = selectors.DefaultSelector()
+sel.register(ls, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        s = key.fileobj
+        if s is ls:
+            while True:
+                try:
+                    c, _ = ls.accept()
+                except OSError:  # drained (or out of fds: the client sees it)
+                    break
+                c.setblocking(False)
+                sel.register(c, selectors.EVENT_READ)
+            continue
+        try:
+            d = s.recv(4096)
+        except OSError:
+            d = b""
+        if not d:
+            sel.unregister(s)
+            s.close()
+"""
+
+# Guest side of the idle flows: opens up to N connections one after the
+# other and keeps them; gives up after 20 failures in a row (a NAT at its
+# cap refuses every further one). Prints what it opened; when a line
+# arrives on stdin, how many are still connected (a NAT may drop a flow the
+# guest still holds), then closes them all.
+IDLE_CLIENT_PY = NOFILE_PY + r"""
+import errno, json, socket, sys
+addr, port, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+raise_nofile(n + 256)
+socks, kinds, streak = [], {}, 0
+while len(socks) < n and streak < 20:
+    try:
+        socks.append(socket.create_connection((addr, port), timeout=5))
+        streak = 0
+    except OSError as e:
+        streak += 1
+        kind = errno.errorcode.get(e.errno, "timeout" if isinstance(e, socket.timeout) else str(e.errno))
+        kinds[kind] = kinds.get(kind, 0) + 1
+print(json.dumps({"opened": len(socks), "errors": sum(kinds.values()), "kinds": kinds}), flush=True)
+sys.stdin.readline()
+alive = 0
+for s in socks:
+    s.setblocking(False)
+    try:
+        alive += s.recv(1, socket.MSG_PEEK) != b""  # the server never sends: b"" is its FIN
+    except BlockingIOError:
+        alive += 1
+    except OSError:  # reset
+        pass
+print(json.dumps({"alive": alive}), flush=True)
+for s in socks:
+    s.close()
+"""
+
 # Rows of the table: key, label, unit, value key in the result dict.
 ROWS = (
     ("tcp_out", "TCP guest->outside", "Gbit/s"),
     ("tcp_in", "TCP outside->guest", "Gbit/s"),
     ("udp_out_fps", "UDP guest->out 1400B", "kdgram/s"),
     ("udp_out_gbps", "UDP guest->out 1400B", "Gbit/s"),
+    ("udp_out64_fps", "UDP guest->out 64B", "kdgram/s"),
+    ("udp_in_fps", "UDP out->guest 1400B", "kdgram/s"),
+    ("udp_in64_fps", "UDP out->guest 64B", "kdgram/s"),
     ("rr_tps", "TCP 1-byte req/resp", "trans/s"),
     ("rr_us", "TCP req/resp latency", "us (lower better)"),
     ("rr_median_us", "TCP one-way median", "us (lower better)"),
     ("rr_p99_us", "TCP one-way p99", "us (lower better)"),
     ("conn_rate", "TCP connect+close", "conn/s"),
     ("rss_mib", "NAT process RSS", "MiB (lower better)"),
+    ("rtt_down", "50 ms RTT download", "Mbit/s"),
+    ("rtt_up", "50 ms RTT upload", "Mbit/s"),
+    ("rtt_ratio", "50 ms RTT down/up", "ratio"),
+    ("rtt_exact", "50 ms RTT byte-exact", "1 yes, 0 no"),
+    ("rtt_connect_ms", "50 ms RTT TCP connect", "ms (check: ~50)"),
+    ("idle_opened", "idle flows opened", "flows"),
+    ("idle_held", "idle flows held", "flows (at measuring)"),
+    ("idle_kib_per_flow", "idle memory per flow", "KiB (lower better)"),
+    ("idle_fds_per_flow", "idle fds per flow", "fds (lower better)"),
+    ("idle_rss_after_kib", "idle RSS after close", "KiB over before"),
+    ("idle_fds_after", "idle fds after close", "fds over before"),
+    ("up_ms", "vnet up to ready", "ms (lower better)"),
+    ("up_status_ms", "vnet status after up", "ms (lower better)"),
+    ("guests_one", "1 guest TCP out", "Gbit/s"),
+    ("guests_sum", "N guests TCP out, sum", "Gbit/s"),
+    ("guests_wire", "N guests, on uplink", "Gbit/s mid-run (check)"),
+    ("guests_ratio", "N guests / 1 guest", "ratio (goal >= 0.8)"),
 )
 
 
@@ -194,6 +413,64 @@ def rss_kib(pid):
         return None
 
 
+def gone(pid):
+    """True once pid has exited (a zombie not yet reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def undo_all(stack, keep=0):
+    """Runs the undo steps above the first `keep`, latest first; one that
+    fails is reported and the others still run."""
+    while len(stack) > keep:
+        try:
+            stack.pop()()
+        except (OSError, subprocess.SubprocessError) as e:
+            print(f"cleanup: {failure(e)}", file=sys.stderr)
+
+
+def fd_count(pid):
+    try:
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    except OSError:
+        return None
+
+
+def settle(pid, floor):
+    """(RSS KiB, fds) of pid once its closed flows are gone: after
+    IDLE_LINGER_S, when its fd count is down to floor, or IDLE_SETTLE_MAX_S
+    later (libslirp keeps closed sockets ~10 s, then frees them at once)."""
+    time.sleep(IDLE_LINGER_S)
+    deadline = time.monotonic() + IDLE_SETTLE_MAX_S
+    while (fd_count(pid) or 0) > floor and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return rss_kib(pid), fd_count(pid)
+
+
+def in_netns(ns):
+    """A preexec_fn: the child joins network namespace ns before its exec
+    (setns(2); this Python has no os.setns)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def enter():
+        fd = os.open(f"/run/netns/{ns}", os.O_RDONLY)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), f"setns {ns}")
+        os.close(fd)
+    return enter
+
+
+def failure(e):
+    """What went wrong, with a failed command's stderr."""
+    msg = str(e)
+    if isinstance(e, subprocess.CalledProcessError):
+        msg += ": " + (e.stderr or "").strip()
+    return msg[:300]
+
+
 def wait_until(pred, timeout=10, what="condition"):
     wait_for(pred, timeout=timeout, interval=0.1, what=what)
 
@@ -201,7 +478,7 @@ def wait_until(pred, timeout=10, what="condition"):
 class Bench:
     def __init__(self, opts):
         self.opts = opts
-        tag = uuid.uuid4().hex[:5]
+        self.tag = tag = uuid.uuid4().hex[:5]
         self.ns_host, self.ns_inet = f"bnat-h-{tag}", f"bnat-i-{tag}"
         self.ns_guest = f"bnat-g-{tag}"
         self.tmp = tempfile.mkdtemp(prefix="vnet-natbench-")
@@ -210,6 +487,10 @@ class Bench:
         self.undo = []    # base topology teardown (namespaces)
         self.nat_undo = []  # per-NAT teardown
         self.guest = None  # command prefix running a command in the current guest
+        self.guest_if = None  # the current guest's interface toward its NAT
+        self.vnet = None  # vnet's command prefix (with its run dir) and the guest's port id, while it runs
+        self.vnet_port = None
+        self.setup_fds = None  # the NAT process's fds right after its setup
         self.errors = {}
 
     # --- topology -------------------------------------------------------
@@ -243,7 +524,7 @@ class Bench:
             sh(h + ["-6", "route", "add", "default", "via", INET6])
         self.tune(["ip", "netns", "exec", self.ns_host])
         servers = self.start_base(["ip", "netns", "exec", self.ns_inet, PY, "-c", SERVERS_PY, self.target,
-                                   str(RR_PORT), str(CONN_PORT)])
+                                   str(RR_PORT), str(CONN_PORT), str(EXACT_PORT)])
         proto = "tcp6" if self.opts.ipv6 else "tcp"
         wait_until(lambda: self.listening(servers.pid, CONN_PORT, proto), what="test servers listening")
 
@@ -286,6 +567,22 @@ class Bench:
         self.procs.append(p)
         return p
 
+    def stop(self, p):
+        """Stops one process start() started, before the end of its NAT's turn."""
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        self.procs.remove(p)
+
+    def unwind(self, mark):
+        """Undoes the per-NAT steps added since len(self.nat_undo) was mark
+        (a test's own namespaces and ports), latest first."""
+        undo_all(self.nat_undo, mark)
+
     def stop_all(self):
         for pid in self.pids:
             try:
@@ -304,34 +601,56 @@ class Bench:
         self.procs.clear()
 
     # --- the NATs under test --------------------------------------------
-    def setup_vnet(self):
-        self.add_ns(self.ns_guest, self.nat_undo)
-        run_dir = os.path.join(self.tmp, "vnet")
+    def vnet_up(self, run_dir):
+        """`vnet up` in the host namespace with its own run dir; its `vnet
+        down` (then SIGKILL if the engine lingers) goes on nat_undo. Returns
+        the command prefix and the engine's PID (vnet.pid: the engine, not
+        its privileged helper)."""
         vnet = [self.opts.vnet, "--run-dir", run_dir]
         sh(["ip", "netns", "exec", self.ns_host] + vnet + ["up"] + shlex.split(os.environ.get("VNET_UP_ARGS", "")), timeout=30)
         pid = int(open(os.path.join(run_dir, "vnet.pid")).read())
+        self.nat_undo.append(self.vnet_down(vnet, pid))
+        return vnet, pid
 
+    @staticmethod
+    def vnet_down(vnet, pid):
+        """An undo step: `vnet down`, then SIGKILL if the engine lingers."""
         def down():
-            sh(vnet + ["down"], check=False, timeout=30)
+            try:
+                sh(vnet + ["down"], check=False, timeout=30)
+            except (OSError, subprocess.SubprocessError):  # e.g. the binary is being rebuilt
+                os.kill(pid, signal.SIGTERM)  # the engine shuts down on it as on `vnet down`
             for _ in range(50):
-                if comm(pid) is None or open(f"/proc/{pid}/stat").read().split()[2] == "Z":
+                if gone(pid):
                     return
                 time.sleep(0.1)
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        self.nat_undo.append(down)
-        sh(vnet + ["net", "add", "b", "--mode", "nat", "--mtu", str(self.opts.mtu), "--dns-upstream", INET_ADDR])
-        sh(vnet + ["port", "add", "b", f"tap,ifname=eth0,netns={self.ns_guest}"])
-        g = ["ip", "-n", self.ns_guest]
+        return down
+
+    def vnet_guest(self, ns, addr):
+        """A TAP port of network b in namespace ns, addr/24 via 10.0.2.2; returns the port id."""
+        port = int(sh(self.vnet + ["port", "add", "b", f"tap,ifname=eth0,netns={ns}"]).stdout.strip())
+        g = ["ip", "-n", ns]
         sh(g + ["link", "set", "eth0", "mtu", str(self.opts.mtu)])
-        sh(g + ["addr", "add", "10.0.2.15/24", "dev", "eth0"])
+        sh(g + ["addr", "add", f"{addr}/24", "dev", "eth0"])
         sh(g + ["link", "set", "eth0", "up"])
         sh(g + ["route", "add", "default", "via", "10.0.2.2"])
+        return port
+
+    def setup_vnet(self):
+        self.add_ns(self.ns_guest, self.nat_undo)
+        # A run dir per setup: vnet saves its networks there and would bring
+        # the last turn's back.
+        self.vnet, pid = self.vnet_up(tempfile.mkdtemp(prefix="vnet-", dir=self.tmp))
+        sh(self.vnet + ["net", "add", "b", "--mode", "nat", "--mtu", str(self.opts.mtu), "--dns-upstream", INET_ADDR])
+        self.vnet_port = self.vnet_guest(self.ns_guest, "10.0.2.15")
         if self.opts.ipv6:
             self.guest_ipv6(self.ns_guest, "fec0::15", "fec0::2")
         self.guest = ["ip", "netns", "exec", self.ns_guest]
+        self.guest_if = "eth0"
         return pid
 
     def setup_slirp4netns(self):
@@ -355,6 +674,7 @@ class Bench:
             return "10.0.2.100" in addrs and (not self.opts.ipv6 or "inet6 fd00:" in addrs)
         wait_until(configured, what="slirp4netns to configure tap0")
         self.guest = ["ip", "netns", "exec", self.ns_guest]
+        self.guest_if = "tap0"
         return p.pid
 
     def setup_pasta(self):
@@ -381,8 +701,11 @@ class Bench:
             sleep_pid[0] = pids[0]
             family = "-6" if self.opts.ipv6 else "-4"
             out = sh(["nsenter", "-t", str(pids[0]), "-n", "ip", "-o", family, "route", "show", "default"],
-                     check=False).stdout
-            return "default" in out
+                     check=False).stdout.split()
+            if "default" not in out or "dev" not in out:
+                return False
+            self.guest_if = out[out.index("dev") + 1]  # pasta copies the host's interface name
+            return True
         wait_until(ready, what="pasta's namespace to be configured")
         self.pids.append(sleep_pid[0])
         # Root may enter the network namespace alone; commands then run as root in it.
@@ -415,27 +738,37 @@ class Bench:
                                             check=False))
             self.guest_ipv6(self.ns_guest, "fec0::15", "fec0::2")
         self.guest = ["ip", "netns", "exec", self.ns_guest]
+        self.guest_if = "eth0"
         return None
 
     # --- measurement ----------------------------------------------------
-    def iperf(self, extra):
-        server = self.start(["ip", "netns", "exec", self.ns_inet, "iperf3", "-s", "-1", "-B", self.target])
-        proto = "tcp6" if self.opts.ipv6 else "tcp"
-        wait_until(lambda: self.listening(server.pid, 5201, proto) or server.poll() is not None, what="iperf3 -s")
-        res = sh(self.guest + ["iperf3", "-c", self.target, "-J", "-t", str(self.opts.seconds)] + extra,
-                 check=False, timeout=self.opts.seconds + 30)
+    def iperf_server(self, port=5201, addr=None):
+        """iperf3 -s for one test on port, in the internet namespace, once it listens."""
+        addr = addr or self.target
+        server = self.start(["ip", "netns", "exec", self.ns_inet, "iperf3", "-s", "-1", "-B", addr, "-p", str(port)])
+        proto = "tcp6" if ":" in addr else "tcp"
+        wait_until(lambda: self.listening(server.pid, port, proto) or server.poll() is not None, what="iperf3 -s")
+        return server
+
+    def end_server(self, server):
+        """Lets a one-test iperf3 -s finish; stops it if its client never came."""
         try:
             server.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # the client never reached it
-            server.kill()
-            server.wait()
-        self.procs.remove(server)
+        except subprocess.TimeoutExpired:
+            pass
+        self.stop(server)
+
+    def iperf_args(self, extra, addr=None, port=5201):
+        return ["iperf3", "-c", addr or self.target, "-p", str(port), "-J", "-t", str(self.opts.seconds)] + extra
+
+    def iperf_result(self, stdout, stderr, extra):
+        """(figures, None) from an iperf3 -J client's output, or (None, error)."""
         try:
-            data = json.loads(res.stdout or "{}")
+            data = json.loads(stdout or "{}")
         except ValueError:
             data = {}
         if "end" not in data:
-            return None, (data.get("error") or res.stderr.strip() or "no result")[:200]
+            return None, (data.get("error") or stderr.strip() or "no result")[:200]
         end = data["end"]
         if "-u" not in extra:  # TCP: the receiver's rate
             return {"gbps": end["sum_received"]["bits_per_second"] / 1e9}, None
@@ -445,6 +778,15 @@ class Bench:
         secs = r["seconds"] or self.opts.seconds
         return {"gbps": received * payload * 8 / secs / 1e9, "fps": received / secs}, None
 
+    def iperf(self, extra, guest=None, addr=None, port=5201):
+        """One iperf3 test from the guest (or `guest`, a command prefix) to a server of its own."""
+        server = self.iperf_server(port, addr)
+        omit = int(extra[extra.index("-O") + 1]) if "-O" in extra else 0
+        res = sh((guest or self.guest) + self.iperf_args(extra, addr, port), check=False,
+                 timeout=self.opts.seconds + omit + 30)
+        self.end_server(server)
+        return self.iperf_result(res.stdout, res.stderr, extra)
+
     def guest_py(self, code, *args, timeout):
         res = sh(self.guest + [PY, "-c", code] + [str(a) for a in args], check=False, timeout=timeout)
         try:
@@ -452,106 +794,363 @@ class Bench:
         except ValueError:
             return None, (res.stderr.strip().splitlines() or ["no output"])[-1][:200]
 
-    def measure(self, name, pid):
-        out, errs = {}, {}
+    def repeat(self, fn):
+        """Calls fn() --runs times; returns the results it gave and the first error."""
+        runs, err = [], None
+        for _ in range(self.opts.runs):
+            r, e = fn()
+            if r:
+                runs.append(r)
+            err = err or e
+        return runs, err
 
-        def collect(key, runs, err):
-            if runs:
-                out[key] = statistics.median(runs)
-            elif err:
-                errs[key] = err
+    @staticmethod
+    def collect(out, errs, key, values, err):
+        """out[key] is the median of values; with none, errs[key] says why."""
+        if values:
+            out[key] = statistics.median(values)
+        elif err:
+            errs[key] = err
 
-        iperf_tests = {"tcp_out": [], "tcp_in": ["-R"], "udp_out": ["-u", "-b", "0", "-l", "1400"]}
-        for test, extra in iperf_tests.items():
-            if test not in self.opts.tests:
+    def measure_iperf(self, out, errs, tests):
+        for test, extra in IPERF_TESTS.items():
+            if test not in tests:
                 continue
-            runs, err = [], None
-            for _ in range(self.opts.runs):
-                r, e = self.iperf(extra)
-                if r:
-                    runs.append(r)
-                err = err or e
-            if test == "udp_out":
-                collect("udp_out_fps", [r["fps"] / 1e3 for r in runs], err)
-                collect("udp_out_gbps", [r["gbps"] for r in runs], err)
+            runs, err = self.repeat(lambda: self.iperf(extra))
+            if "-u" in extra:
+                self.collect(out, errs, f"{test}_fps", [r["fps"] / 1e3 for r in runs], err)
+                self.collect(out, errs, f"{test}_gbps", [r["gbps"] for r in runs], err)
             else:
-                collect(test, [r["gbps"] for r in runs], err)
+                self.collect(out, errs, test, [r["gbps"] for r in runs], err)
 
-        runs, err = [], None
-        for _ in range(self.opts.runs if "rr" in self.opts.tests else 0):
-            r, e = self.guest_py(RR_CLIENT_PY, self.target, RR_PORT, self.opts.rr_count, timeout=120)
-            if r:
-                runs.append(r)
-            err = err or e
-        collect("rr_tps", [r["tps"] for r in runs], err)
-        collect("rr_us", [r["mean_us"] for r in runs], err)
-        collect("rr_median_us", [r["median_us"] for r in runs], err)
-        collect("rr_p99_us", [r["p99_us"] for r in runs], err)
+    def measure_rr(self, out, errs):
+        runs, err = self.repeat(lambda: self.guest_py(RR_CLIENT_PY, self.target, RR_PORT, self.opts.rr_count,
+                                                      timeout=120))
+        for key, field in (("rr_tps", "tps"), ("rr_us", "mean_us"), ("rr_median_us", "median_us"),
+                           ("rr_p99_us", "p99_us")):
+            self.collect(out, errs, key, [r[field] for r in runs], err)
 
-        runs, err = [], None
-        for _ in range(self.opts.runs if "conn" in self.opts.tests else 0):
-            r, e = self.guest_py(CONN_CLIENT_PY, self.target, CONN_PORT, self.opts.seconds,
-                                 timeout=self.opts.seconds + 60)
-            if r:
-                runs.append(r)
-                if r["errors"]:
-                    err = f"{r['errors']} failed connects in one {self.opts.seconds}s run " + \
-                          ", ".join(f"{k} x{v}" for k, v in r["kinds"].items())
-            err = err or e
-        collect("conn_rate", [r["cps"] for r in runs], None)
+    def measure_conn(self, out, errs):
+        runs, err = self.repeat(lambda: self.guest_py(CONN_CLIENT_PY, self.target, CONN_PORT, self.opts.seconds,
+                                                      timeout=self.opts.seconds + 60))
+        for r in runs:
+            if r["errors"]:
+                err = f"{r['errors']} failed connects in one {self.opts.seconds}s run " + \
+                      ", ".join(f"{k} x{v}" for k, v in r["kinds"].items())
+        self.collect(out, errs, "conn_rate", [r["cps"] for r in runs], None)
         if err:
             errs["conn_rate"] = err
 
-        rss = rss_kib(pid) if pid else None
-        if rss is not None:
+    def read_line(self, p, timeout):
+        """The next line p prints, or RuntimeError with its stderr if none comes in time."""
+        ready, _, _ = select.select([p.stdout], [], [], timeout)
+        line = p.stdout.readline() if ready else ""
+        if not line:
+            if p.poll() is None:
+                p.kill()
+            raise RuntimeError(f"no answer within {timeout:.0f} s: " + (p.stderr.read() or "")[-300:].strip())
+        return line
+
+    def measure_idle(self, pid, out, errs):
+        """--idle-flows idle TCP connections from the guest held open through
+        the NAT: its resident memory and fds before, with them open, and a
+        few seconds after closing them."""
+        if not pid:
+            errs["idle_opened"] = "no NAT process to measure (the kernel routes)"
+            return
+        n = self.opts.idle_flows
+        server = self.start(["ip", "netns", "exec", self.ns_inet, PY, "-c", IDLE_SERVER_PY, self.target,
+                             str(IDLE_PORT), str(n)])
+        client = None
+        try:
+            proto = "tcp6" if self.opts.ipv6 else "tcp"
+            wait_until(lambda: self.listening(server.pid, IDLE_PORT, proto), what="the idle flows' server")
+            before = settle(pid, self.setup_fds)  # flows of the tests before (conn) may still linger
+            client = self.start(self.guest + [PY, "-c", IDLE_CLIENT_PY, self.target, str(IDLE_PORT), str(n)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            # Sequential connects: ~1000/s on a slow NAT, and failures end after 20 in a row.
+            got = json.loads(self.read_line(client, 60 + n / 50))
+            time.sleep(1)  # the NAT's last handshakes settle
+            held = rss_kib(pid), fd_count(pid)
+            client.stdin.write("close\n")
+            client.stdin.flush()
+            alive = json.loads(self.read_line(client, 60))["alive"]
+            after = settle(pid, before[1])
+        finally:
+            if client:
+                self.stop(client)
+            self.stop(server)
+        if None in before + held + after:
+            raise RuntimeError(f"the NAT process {pid} went away during the idle flows")
+        opened = got["opened"]
+        out["idle_opened"], out["idle_held"] = float(opened), float(alive)
+        if got["errors"]:
+            errs["idle_opened"] = f"{opened} of {n} opened; {got['errors']} failed connects" + \
+                (", the last 20 in a row" if opened < n else "") + ": " + \
+                ", ".join(f"{k} x{v}" for k, v in got["kinds"].items())
+        if alive < opened:
+            errs["idle_held"] = f"{opened - alive} of the {opened} flows opened were closed or reset by the time " \
+                                "of the measurement"
+        if alive:
+            # Per flow actually held, when the NAT refused or dropped some.
+            out["idle_kib_per_flow"] = (held[0] - before[0]) / alive
+            out["idle_fds_per_flow"] = (held[1] - before[1]) / alive
+        out["idle_rss_after_kib"] = float(after[0] - before[0])
+        out["idle_fds_after"] = float(after[1] - before[1])
+
+    def add_delay(self, name):
+        """RTT_DELAY_MS each way between the guest and its NAT; returns None,
+        or why it could not be done."""
+        if name == "vnet":
+            # vnet's own impairment on the guest's port, both ways, with the
+            # queue test_nat.test_delay_1gb_iperf uses (the default would drop
+            # most of a 50 ms window).
+            sh(self.vnet + ["port", "set", "b", str(self.vnet_port), "--delay", f"{RTT_DELAY_MS}ms",
+                            "--direction", "both", "--queue", "8m"])
+            return None
+        # The others have no delay of their own: netem on the guest's
+        # interface delays what the guest sends by the whole round trip.
+        if shutil.which("modprobe"):
+            sh(["modprobe", "sch_netem"], check=False)
+        res = sh(self.guest + ["tc", "qdisc", "add", "dev", self.guest_if, "root", "netem", "delay",
+                               f"{2 * RTT_DELAY_MS}ms", "limit", "100000"], check=False)
+        if res.returncode != 0:
+            return f"tc netem on {self.guest_if} failed, no sch_netem in this kernel? ({res.stderr.strip()[:100]})"
+        return None
+
+    def clear_delay(self, name):
+        """Best effort: the port and the namespace go with the NAT's turn anyway."""
+        try:
+            if name == "vnet":
+                sh(self.vnet + ["port", "set", "b", str(self.vnet_port), "--clear", "--direction", "both"],
+                   check=False)
+            else:
+                sh(self.guest + ["tc", "qdisc", "del", "dev", self.guest_if, "root"], check=False)
+        except (OSError, subprocess.SubprocessError) as e:
+            print(f"  clearing the delay: {failure(e)}", file=sys.stderr)
+
+    def measure_rtt(self, name, out, errs):
+        """TCP both ways at 50 ms round trip (iperf3, the first 2 s of slow
+        start left out), then RTT_EXACT_MIB each way checked by sha256."""
+        # Every stack's guest may grow its TCP buffers to 16 MiB: at the
+        # default 4 MiB tcp_wmem maximum the guest's own send buffer caps an
+        # upload over 50 ms at ~400 Mbit/s whatever the NAT (benchmarks.md).
+        sh(self.guest + ["sysctl", "-q", "-w"] + list(RTT_SYSCTLS))
+        why = self.add_delay(name)
+        if why:
+            errs["rtt_down"] = why
+            return
+        try:
+            for key, extra in (("rtt_down", ["-R"]), ("rtt_up", [])):
+                runs, err = self.repeat(lambda: self.iperf(extra + ["-O", "2"]))
+                self.collect(out, errs, key, [r["gbps"] * 1e3 for r in runs], err)
+            if out.get("rtt_down") and out.get("rtt_up"):
+                out["rtt_ratio"] = out["rtt_down"] / out["rtt_up"]
+            size = RTT_EXACT_MIB << 20
+            r, e = self.guest_py(EXACT_CLIENT_PY, self.target, EXACT_PORT, size, timeout=600)
+            if not r:
+                errs["rtt_exact"] = e
+                return
+            out["rtt_exact"] = 1.0 if r["down_ok"] and r["up_ok"] else 0.0
+            out["rtt_connect_ms"] = r["connect_ms"]
+            if not out["rtt_exact"]:
+                errs["rtt_exact"] = (f"sha256 differs: download {'ok' if r['down_ok'] else 'BAD'} "
+                                     f"({r['down_bytes']} of {size} bytes), upload {'ok' if r['up_ok'] else 'BAD'}")
+        finally:
+            self.clear_delay(name)
+
+    def measure_up(self, out, errs):
+        """vnet only: `vnet up` with a fresh run dir (so no saved state), in
+        the host namespace, timed until it returns, which it does once the
+        engine answers on its control socket (src/cli/daemon.cpp: the banner
+        asks it for its status); then a `vnet status`; down again each time."""
+        ups, statuses, err = [], [], None
+        for i in range(self.opts.runs):
+            run_dir = os.path.join(self.tmp, f"up-{i}")
+            vnet = [self.opts.vnet, "--run-dir", run_dir]
+            mark = len(self.nat_undo)
+            try:
+                t = time.perf_counter()
+                # setns() in the child rather than `ip netns exec`, whose
+                # private mount and /sys remount cost ~10 ms on a busy machine.
+                sh(vnet + ["up"] + shlex.split(os.environ.get("VNET_UP_ARGS", "")), timeout=30,
+                   preexec_fn=in_netns(self.ns_host))
+                up = time.perf_counter() - t
+                self.nat_undo.append(self.vnet_down(vnet, int(open(os.path.join(run_dir, "vnet.pid")).read())))
+                t = time.perf_counter()
+                status = sh(vnet + ["status", "--json"], check=False, timeout=30)
+                took = time.perf_counter() - t
+                if status.returncode != 0 or "networks" not in json.loads(status.stdout or "{}"):
+                    err = err or f"vnet status right after up: {status.stderr.strip()[:200]}"
+                    continue
+                ups.append(up * 1e3)
+                statuses.append(took * 1e3)
+            finally:
+                self.unwind(mark)
+                shutil.rmtree(run_dir, ignore_errors=True)
+        self.collect(out, errs, "up_ms", ups, err)
+        self.collect(out, errs, "up_status_ms", statuses, err)
+
+    def inet_rx_bytes(self):
+        """Bytes the internet namespace's end of the uplink has received."""
+        out = sh(["ip", "-n", self.ns_inet, "-s", "-j", "link", "show", "in0"]).stdout
+        return json.loads(out)[0]["stats64"]["rx"]["bytes"]
+
+    def iperf_all(self, guests):
+        """Guest i toward its own iperf3 server on port 5201+i (iperf3 -s
+        serves one test at a time), all at once; the sum of the receivers'
+        rates, and the uplink's own count from 1 s after the last client
+        started to 0.5 s before the first should end (a cross-check: the sum
+        overstates the aggregate if the clients' seconds do not overlap)."""
+        servers = [self.iperf_server(5201 + i, INET_ADDR) for i in range(len(guests))]
+        clients, paths = [], []
+        try:
+            for i, g in enumerate(guests):
+                paths.append(os.path.join(self.tmp, f"iperf-{i}.json"))
+                with open(paths[-1], "w") as f:
+                    clients.append(self.start(g + self.iperf_args([], INET_ADDR, 5201 + i), stdout=f))
+            launched = time.monotonic()
+            time.sleep(1)
+            b0, t0 = self.inet_rx_bytes(), time.monotonic()
+            time.sleep(max(0.5, self.opts.seconds - 1.5))
+            b1, t1 = self.inet_rx_bytes(), time.monotonic()
+            wire = (b1 - b0) * 8 / (t1 - t0) / 1e9 if t1 < launched + self.opts.seconds + 0.5 else None
+            for c in clients:
+                c.wait(timeout=self.opts.seconds + 120)
+        finally:
+            for c in clients:
+                self.stop(c)
+            for s in servers:
+                self.end_server(s)
+        results = [self.iperf_result(open(p).read(), "", []) for p in paths]
+        failed = [e for r, e in results if not r]
+        if failed:
+            return None, f"{len(failed)} of {len(guests)} clients failed, e.g. {failed[0]}"
+        return {"gbps": sum(r["gbps"] for r, _ in results), "wire": wire}, None
+
+    def measure_guests(self, out, errs):
+        """vnet only: --guests guest namespaces on the NAT network (10.0.2.16
+        up, beside the guest at .15), each an iperf3 client toward the
+        outside at the same time; one of them alone just before, each run."""
+        mark = len(self.nat_undo)
+        vnet = self.vnet
+        try:
+            guests = []
+            for i in range(self.opts.guests):
+                ns = f"bnat-m{i}-{self.tag}"
+                self.add_ns(ns, self.nat_undo)
+                port = self.vnet_guest(ns, f"10.0.2.{16 + i}")
+                # Ports go before their namespaces (nat_undo runs latest first).
+                self.nat_undo.append(lambda port=port: sh(vnet + ["port", "del", "b", str(port)], check=False))
+                guests.append(["ip", "netns", "exec", ns])
+            ones, sums, wires, err = [], [], [], None
+            for _ in range(self.opts.runs):
+                one, e1 = self.iperf([], guest=guests[0], addr=INET_ADDR)
+                total, e2 = self.iperf_all(guests)
+                err = err or e1 or e2
+                if one and total:
+                    ones.append(one["gbps"])
+                    sums.append(total["gbps"])
+                    if total["wire"] is not None:
+                        wires.append(total["wire"])
+        finally:
+            self.unwind(mark)
+        self.collect(out, errs, "guests_one", ones, err)
+        self.collect(out, errs, "guests_sum", sums, err)
+        self.collect(out, errs, "guests_wire", wires, None)
+        if ones:
+            out["guests_ratio"] = statistics.median(s / o for s, o in zip(sums, ones) if o)
+        if err and ones:
+            errs["guests_sum"] = err
+
+    def measure(self, name, pid, tests):
+        out, errs = {}, {}
+        self.measure_iperf(out, errs, tests)
+        if "rr" in tests:
+            self.measure_rr(out, errs)
+        if "conn" in tests:
+            self.measure_conn(out, errs)
+        rss = rss_kib(pid) if pid and not set(tests) & set(ONCE_TESTS) else None
+        if rss is not None:  # after the traffic tests
             out["rss_mib"] = rss / 1024
+        # rtt last: it leaves the guest's TCP buffers raised. A figure that
+        # fails says why in its row and the others still run.
+        once = (("idle", "idle_opened", False, lambda: self.measure_idle(pid, out, errs)),
+                ("up", "up_ms", True, lambda: self.measure_up(out, errs)),
+                ("guests64", "guests_sum", True, lambda: self.measure_guests(out, errs)),
+                ("rtt", "rtt_down", False, lambda: self.measure_rtt(name, out, errs)))
+        for test, key, vnet_only, fn in once:
+            if test not in tests or (vnet_only and name != "vnet"):
+                continue
+            print(f"  {name}: {test} ...", file=sys.stderr)
+            try:
+                fn()
+            except (RuntimeError, AssertionError, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
+                errs[key] = failure(e)
         out["errors"] = errs
         print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in out.items() if isinstance(v, float))
               + (f"; errors: {errs}" if errs else ""), file=sys.stderr)
         return out
 
-    def run(self):
-        results = {}
+    def turn(self, name, tests):
+        """Sets up NAT `name`, measures `tests` through it, takes it down."""
         setups = {"vnet": self.setup_vnet, "pasta": self.setup_pasta, "slirp4netns": self.setup_slirp4netns,
                   "veth": self.setup_veth}
+        try:
+            pid = setups[name]()
+            self.setup_fds = fd_count(pid) if pid else None  # the idle figure's floor
+            # Same client-side tuning whatever the guest namespace.
+            self.tune(self.guest)
+            return self.measure(name, pid, tests)
+        except (RuntimeError, AssertionError, OSError, subprocess.SubprocessError) as e:
+            msg = failure(e)
+            print(f"  {name}: failed: {msg}", file=sys.stderr)
+            return {"failed": msg}
+        finally:
+            self.stop_all()
+            undo_all(self.nat_undo)
+            self.guest = self.guest_if = self.vnet = self.vnet_port = None
+
+    def run(self):
+        # The figures measured once get a fresh NAT of their own: flows and
+        # buffers left by the traffic tests would count in the idle flows'
+        # memory (libslirp's went from 12 to 255 KiB per flow after them).
+        turns = [t for t in ([t for t in self.opts.tests if t not in ONCE_TESTS],
+                             [t for t in self.opts.tests if t in ONCE_TESTS]) if t]
+        results = {}
         try:
             self.make_lab()
             for name in NATS:
                 if name not in self.opts.only:
                     continue
                 print(f"{name} ...", file=sys.stderr)
-                try:
-                    pid = setups[name]()
-                    # Same client-side tuning whatever the guest namespace.
-                    self.tune(self.guest)
-                    results[name] = self.measure(name, pid)
-                except (RuntimeError, AssertionError, OSError, subprocess.SubprocessError) as e:
-                    msg = str(e)
-                    if isinstance(e, subprocess.CalledProcessError):
-                        msg += ": " + (e.stderr or "").strip()
-                    print(f"  {name}: failed: {msg}", file=sys.stderr)
-                    results[name] = {"failed": msg[:300]}
-                finally:
-                    self.stop_all()
-                    while self.nat_undo:
-                        self.nat_undo.pop()()
-                    self.guest = None
+                for tests in turns:
+                    merge(results.setdefault(name, {}), self.turn(name, tests))
         finally:
             self.stop_all()
-            while self.nat_undo:
-                self.nat_undo.pop()()
-            while self.undo:
-                self.undo.pop()()
+            undo_all(self.nat_undo)
+            undo_all(self.undo)
             shutil.rmtree(self.tmp, ignore_errors=True)
         return results
+
+
+def merge(results, more):
+    """Adds one turn's figures (and errors, and failure) to a NAT's results."""
+    errors = {**results.get("errors", {}), **more.get("errors", {})}
+    if "failed" in more and "failed" in results:
+        more = {**more, "failed": results["failed"] + "; " + more["failed"]}
+    results.update(more)
+    if errors or "errors" in results:
+        results["errors"] = errors
 
 
 def report(results, opts):
     print(f"user-mode NAT, guest as client toward {INET6 if opts.ipv6 else INET_ADDR} in an 'internet' namespace; "
           f"MTU {opts.mtu}; iperf3 {opts.seconds}s, req/resp {opts.rr_count} round trips, connect loop {opts.seconds}s; "
-          f"median of {opts.runs}")
+          f"median of {opts.runs}; idle: {opts.idle_flows} flows, once; N guests: {opts.guests}; "
+          f"50 ms RTT: guest TCP buffers up to 16 MiB, {RTT_EXACT_MIB} MiB byte-exact each way, once")
     w = 12
-    print(f"{'measurement':<21} {'unit':<18} " + " ".join(f"{n:>{w}}" for n in NATS)
+    print(f"{'measurement':<22} {'unit':<19} " + " ".join(f"{n:>{w}}" for n in NATS)
           + f" {'vnet/pasta':>11} {'vnet/slirp':>11} {'vnet/veth':>11}")
 
     def val(name, key):
@@ -568,7 +1167,7 @@ def report(results, opts):
         def ratio(other):
             a, b = val("vnet", key), val(other, key)
             return f"{a / b:.2f}x" if a is not None and b else "n/a"
-        print(f"{label:<21} {unit:<18} " + " ".join(cells) + f" {ratio('pasta'):>11} {ratio('slirp4netns'):>11} {ratio('veth'):>11}")
+        print(f"{label:<22} {unit:<19} " + " ".join(cells) + f" {ratio('pasta'):>11} {ratio('slirp4netns'):>11} {ratio('veth'):>11}")
     for n in NATS:
         r = results.get(n)
         if r is None:
@@ -577,6 +1176,22 @@ def report(results, opts):
             print(f"{n}: n/a: {r['failed']}")
         for key, e in r.get("errors", {}).items():
             print(f"{n} {key}: {e}")
+
+
+def raise_nofile(flows):
+    """An fd limit inherited by every NAT started from here with room for
+    `flows` idle flows at up to 3 fds each (pasta holds a socket and a
+    timerfd per flow): the idle figure is to show what a flow costs, not the
+    caller's limit (1024 soft under a plain sudo; vnet raises its soft limit
+    to the hard one itself, the others do not all)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(max(hard, 3 * flows + 1024), int(open("/proc/sys/fs/nr_open").read()))
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, max(hard, want)))
+    except (ValueError, OSError):  # root without CAP_SYS_RESOURCE (a container) keeps its hard limit
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        print(f"nat_bench: the fd limit stays at {hard} (cannot raise the hard limit): a NAT with 2 fds per "
+              f"flow holds at most ~{hard // 2} idle flows", file=sys.stderr)
 
 
 def main():
@@ -589,12 +1204,21 @@ def main():
     ap.add_argument("--mtu", type=int, default=MTU, help="the guest link's MTU (default %(default)s)")
     ap.add_argument("--tests", default=",".join(TESTS), help="comma-separated subset of " + ",".join(TESTS))
     ap.add_argument("--ipv6", action="store_true", help="guests reach the internet namespace over IPv6")
+    ap.add_argument("--idle-flows", type=int, default=10000, help="idle: TCP flows held open (default %(default)s)")
+    ap.add_argument("--guests", type=int, default=64, help="guests64: guests at once on vnet (default %(default)s)")
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
     opts = ap.parse_args()
     opts.only = [n.strip() for n in opts.only.split(",") if n.strip()]
     opts.tests = [n.strip() for n in opts.tests.split(",") if n.strip()]
+    unknown = [t for t in opts.tests if t not in TESTS]
+    if unknown:
+        sys.exit(f"nat_bench: unknown test {', '.join(unknown)}; expected some of {','.join(TESTS)}")
+    if not 1 <= opts.guests <= 200:
+        sys.exit("nat_bench: --guests from 1 to 200 (10.0.2.16 up, in one /24)")
     if os.geteuid() != 0:
         sys.exit("nat_bench: needs root (namespaces and TAP devices)")
+    if "idle" in opts.tests:
+        raise_nofile(opts.idle_flows)
     for tool in ("iperf3", "slirp4netns", "pasta", "setpriv", "nsenter"):
         if not shutil.which(tool):
             print(f"nat_bench: {tool} not found", file=sys.stderr)
