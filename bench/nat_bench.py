@@ -645,7 +645,10 @@ class Bench:
         # A run dir per setup: vnet saves its networks there and would bring
         # the last turn's back.
         self.vnet, pid = self.vnet_up(tempfile.mkdtemp(prefix="vnet-", dir=self.tmp))
-        sh(self.vnet + ["net", "add", "b", "--mode", "nat", "--mtu", str(self.opts.mtu), "--dns-upstream", INET_ADDR])
+        # The idle-flows figure opens more flows from one guest than the
+        # per-guest cap a hostile guest meets by default (4096).
+        sh(self.vnet + ["net", "add", "b", "--mode", "nat", "--mtu", str(self.opts.mtu), "--dns-upstream", INET_ADDR,
+                        "--max-flows-per-guest", str(max(4096, self.opts.idle_flows))])
         self.vnet_port = self.vnet_guest(self.ns_guest, "10.0.2.15")
         if self.opts.ipv6:
             self.guest_ipv6(self.ns_guest, "fec0::15", "fec0::2")

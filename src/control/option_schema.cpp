@@ -52,6 +52,10 @@ const std::vector<OptionSpec>& network_option_schema() {
       {"tftp", "--tftp", T::Text, {}, "nat: serve this directory read-only over TFTP"},
       {"bootfile", "--bootfile", T::Text, {}, "nat: DHCP boot file name (PXE)"},
       {"domain", "--domain", T::Text, {}, "nat: DNS domain given by DHCP"},
+      {"max_flows", "--max-flows", T::Count, {},
+       "nat: most TCP, UDP and ICMP flows of all guests together (default 16384; each TCP flow holds one fd)"},
+      {"max_flows_per_guest", "--max-flows-per-guest", T::Count, {},
+       "nat: most flows of one guest (default 4096, at most --max-flows)"},
   };
   return schema;
 }

@@ -279,6 +279,33 @@ void ipv6_settings_from(const json& req, nat::NatConfig& c) {
 
 }  // namespace
 
+namespace {
+
+// The flow caps a hostile guest runs into (nat/flow), raised for a guest
+// that legitimately holds many connections. Beyond the engine's fd limit
+// new TCP flows fail at socket() instead, also counted.
+void flow_caps_from(const json& req, nat::NatConfig& c) {
+  constexpr std::int64_t kMaxCap = 1000000;
+  auto cap = [&](const char* key, const char* flag, std::uint32_t& into) {
+    auto it = req.find(key);
+    if (it == req.end()) return false;
+    if (!it->is_number_integer() || it->get<std::int64_t>() < 1 || it->get<std::int64_t>() > kMaxCap)
+      throw UserError(std::string(flag) + ": expected a count from 1 to 1000000");
+    into = it->get<std::uint32_t>();
+    return true;
+  };
+  const bool network = cap("max_flows", "--max-flows", c.max_flows);
+  const bool guest = cap("max_flows_per_guest", "--max-flows-per-guest", c.max_flows_per_guest);
+  if (c.max_flows_per_guest <= c.max_flows) return;
+  if (guest && network)
+    throw UserError("--max-flows-per-guest " + std::to_string(c.max_flows_per_guest) + " is more than --max-flows " +
+                    std::to_string(c.max_flows));
+  if (guest) c.max_flows = c.max_flows_per_guest;  // room in the network for the one guest's flows
+  else c.max_flows_per_guest = c.max_flows;        // a smaller network bounds each guest too
+}
+
+}  // namespace
+
 nat::NatConfig nat_config_from(const json& req) {
   nat::NatConfig c;
   if (auto text = optional_string(req, "subnet")) {
@@ -327,6 +354,7 @@ nat::NatConfig nat_config_from(const json& req) {
       c.reservations.emplace_back(*mac, *addr);
     }
   }
+  flow_caps_from(req, c);
   c.tftp_dir = optional_string(req, "tftp").value_or("");
   c.bootfile = optional_string(req, "bootfile").value_or("");
   c.domain = optional_string(req, "domain").value_or("");

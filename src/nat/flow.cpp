@@ -211,6 +211,8 @@ nlohmann::json FlowTable::status() const {
   return {{"flows", flows_},
           {"pending_connects", pending_},
           {"guests", guests_.size()},
+          {"max_flows", io_.config().max_flows},
+          {"max_flows_per_guest", io_.config().max_flows_per_guest},
           {"sndbuf_in_use", sndbuf_in_use_},
           {"sndbuf_budget", io_.config().tcp_sndbuf_budget}};
 }

@@ -715,11 +715,14 @@ void TcpTranslator::State::established_segment(Flow& f, const TcpPacket& tcp) {
     if (fin_at == f.rcv_nxt) {
       accept_guest_fin(f);
     } else {
-      // A bare FIN past a hole waits with the data before it.
-      if (tcp.payload().empty() && !f.guest_fin && f.sock && seq_lt(f.rcv_nxt, fin_at))
+      // A bare FIN past a hole waits with the data before it (and is
+      // answered there).
+      if (tcp.payload().empty() && !f.guest_fin && f.sock && seq_lt(f.rcv_nxt, fin_at)) {
         keep_out_of_order(f, fin_at, {}, true);
-      f.must_ack = true;
-      schedule_ack(f);
+      } else {
+        f.must_ack = true;
+        schedule_ack(f);
+      }
     }
   }
   push_to_guest(f);

@@ -119,6 +119,26 @@ class NatLimitsTest(NatTestCase):
         self.assertLessEqual(self.nat_status()["flows"]["pending_connects"], 64 + 1)
         print(f"\n  300 black-hole connects: {self.tcp_flows()} flows, the other guest connected in {res[1]} s")
 
+    def test_flow_caps_are_settings(self):
+        """--max-flows-per-guest bounds one guest's flows at the number set
+        (and `status` shows it); another guest of the network still connects."""
+        self.lab("--max-flows-per-guest", "40", "--max-flows", "100")
+        self.assertEqual((self.nat_status()["flows"]["max_flows"], self.nat_status()["flows"]["max_flows_per_guest"]),
+                         (100, 40))
+        a, b = self.guest(), self.guest()
+        srv = self.inet.popen(self.cleanup, [PY, "-c", SINK_PY, INET_ADDR, str(SINK_PORT)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(srv.pid, SINK_PORT), what="the sink listening")
+        c0 = self.nat_counters()
+        hold = a.popen(self.cleanup, [PY, "-c", HOLD_CONNECTS_PY, INET_ADDR, str(SINK_PORT), "60", "30"],
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.assertTrue(hold.stdout.readline().startswith(b"opened"))
+        wait_for(lambda: self.nat_counters().get("drop_guest_flows", 0) > c0.get("drop_guest_flows", 0),
+                 what="the guest's 41st flow refused")
+        wait_for(lambda: self.tcp_flows() == 40, what="40 flows held")
+        res = b.py(connect_result_py(), INET_ADDR, ECHO_PORT, 5).stdout.split()
+        self.assertEqual(res[0], "connected", f"second guest: {res}")
+
     def test_send_buffer_budget(self):
         # Issue 7 item 8: 8 uploads to a server that never reads pinned a
         # fixed 4 MiB (8 MiB as the kernel counts) of send buffer each.

@@ -190,6 +190,26 @@ TEST(NatRequest, DhcpReservations) {
   }
 }
 
+TEST(NatRequest, FlowCaps) {
+  const auto dflt = nat_config_from(json::object());
+  EXPECT_EQ(dflt.max_flows, 16384u);
+  EXPECT_EQ(dflt.max_flows_per_guest, 4096u);
+  auto both = nat_config_from(json{{"max_flows", 50000}, {"max_flows_per_guest", 12000}});
+  EXPECT_EQ(both.max_flows, 50000u);
+  EXPECT_EQ(both.max_flows_per_guest, 12000u);
+  // One guest's larger cap makes room for it in the network...
+  auto guest = nat_config_from(json{{"max_flows_per_guest", 20000}});
+  EXPECT_EQ(guest.max_flows, 20000u);
+  // ...and a smaller network bounds each guest.
+  auto small = nat_config_from(json{{"max_flows", 100}});
+  EXPECT_EQ(small.max_flows_per_guest, 100u);
+  for (const json& bad : {json{{"max_flows", 0}}, json{{"max_flows", -5}}, json{{"max_flows", "many"}},
+                          json{{"max_flows_per_guest", 2000000}},
+                          json{{"max_flows", 100}, {"max_flows_per_guest", 200}}}) {
+    EXPECT_THROW(nat_config_from(bad), UserError) << bad.dump();
+  }
+}
+
 TEST(NatRequest, Dhcp6Modes) {
   auto dflt = nat_config_from(json::object());
   EXPECT_TRUE(dflt.dhcp6);
