@@ -80,10 +80,10 @@ TESTS = tuple(IPERF_TESTS) + ("rr", "conn") + ONCE_TESTS
 # measure_rtt), and RTT_EXACT_MIB go each way byte-exact.
 RTT_DELAY_MS, RTT_EXACT_MIB = 25, 64
 RTT_SYSCTLS = ("net.ipv4.tcp_wmem=4096 16384 16777216", "net.ipv4.tcp_rmem=4096 131072 16777216")
-# idle: seconds to let closed flows go (vnet lingers them 2 s) before the
-# "before" and "after" figures, then at most this long more for the NAT's
-# fd count to settle.
-IDLE_LINGER_S, IDLE_SETTLE_MAX_S = 3, 15
+# idle: seconds to let closed flows go (vnet lingers them 2 s, then hands
+# freed heap back a second later) before the "before" and "after" figures,
+# then at most this long more for the NAT's fd count to settle.
+IDLE_LINGER_S, IDLE_SETTLE_MAX_S = 5, 15
 PY = sys.executable or "python3"
 CLONE_NEWNET = 0x40000000
 
