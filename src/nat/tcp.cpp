@@ -278,6 +278,11 @@ struct TcpTranslator::State::Flow {
   // (a short read, or EAGAIN): the turn's EPOLLIN edge is then already
   // consumed, and data arriving later raises a new one (EPOLLET).
   std::uint64_t drained_turn = 0;
+  // A peek found no new data past the in-flight bytes, and no EPOLLIN edge
+  // came since: a guest segment (an upload's every one) need not peek again
+  // only to get EAGAIN. An edge or a rewind clears it; a closed host
+  // (rdhup) is always peeked, for its end of stream.
+  bool host_drained = false;
 
   // Host -> guest sequence space.
   std::uint32_t iss = 0, snd_una = 0, snd_nxt = 0, snd_max = 0, fin_seq = 0;
@@ -888,6 +893,7 @@ void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
   }
   if (ev & (EPOLLRDHUP | EPOLLHUP)) f.rdhup = true;
   const bool stale_edge = !(ev & (EPOLLRDHUP | EPOLLHUP)) && f.drained_turn == io.loop().turn();
+  if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !stale_edge) f.host_drained = false;
   if ((ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) && !stale_edge) push_to_guest(f);
   if (f.dead) return;
   if ((ev & EPOLLOUT) && f.want_out) {
@@ -932,6 +938,9 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
     push_to_guest_fallback(f);
     return;
   }
+  // Once the host closed, a peek past the data is what finds the end of
+  // the stream (recv returns 0), and no edge will come to ask for it.
+  if (f.host_drained && !f.rdhup) return;
   const SegmentRoom seg = segment_room(f);
   const std::size_t mss = seg.max_payload;
   std::size_t room = io.guest_queue_room(f.key.guest);
@@ -960,6 +969,7 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
       // request/response exchange for nothing.
       if (static_cast<std::size_t>(n) < len) {
         f.drained_turn = io.loop().turn();
+        f.host_drained = true;
         break;
       }
       continue;
@@ -970,7 +980,10 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
       sent = true;
       break;
     }
-    if (errno == EAGAIN || errno == EWOULDBLOCK) f.drained_turn = io.loop().turn();
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      f.drained_turn = io.loop().turn();
+      f.host_drained = true;
+    }
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
     log::debug("nat tcp: recv from host: {}", std::strerror(errno));
     close_with_rst(f);
@@ -1083,6 +1096,7 @@ bool TcpTranslator::State::discard(Flow& f, std::size_t n) {
 
 void TcpTranslator::State::rewind(Flow& f) {
   f.snd_nxt = f.snd_una;
+  f.host_drained = false;  // the in-flight bytes are to be peeked again
   if (f.fin_sent && !f.fin_acked) f.fin_sent = false;
   set_peek_offset(f, 0);
 }

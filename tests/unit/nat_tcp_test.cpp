@@ -437,6 +437,32 @@ TEST_F(NatTcpTest, SackDuplicatesAndPartialAckResendEachHole) {
                                                      src.begin() + static_cast<std::ptrdiff_t>(mss + again.payload.size())));
 }
 
+// The host's data ends in a short peek and then its FIN: the guest's ACK of
+// the last bytes must still bring our FIN (the end of stream is found by a
+// peek that returns 0; no new edge comes for it).
+TEST_F(NatTcpTest, HostCloseAfterAWindowLimitedTransferSendsFin) {
+  establish(8);  // 8 << 7 = 1 KiB window
+  const auto src = pattern(3000);
+  ASSERT_EQ(::send(server.get(), src.data(), src.size(), 0), static_cast<ssize_t>(src.size()));
+  ::shutdown(server.get(), SHUT_WR);
+  std::size_t cursor = io.segs.size();
+  std::vector<std::uint8_t> got;
+  bool fin = false;
+  ASSERT_TRUE(pump_until([&] {
+    bool progress = false;
+    while (auto s = next_seg(cursor)) {
+      if (s->r.seq == srv_nxt + got.size() && !s->payload.empty()) {
+        got.insert(got.end(), s->payload.begin(), s->payload.end());
+        progress = true;
+      }
+      if (s->has(TcpFlag::Fin)) fin = true;
+    }
+    if (progress) send(TcpFlag::Ack, isn + 1, srv_nxt + static_cast<std::uint32_t>(got.size()), 8);
+    return fin;
+  })) << "got " << got.size() << " of " << src.size() << " bytes, no FIN";
+  EXPECT_EQ(got, src);
+}
+
 TEST_F(NatTcpTest, FinBothWaysWithHalfClose) {
   establish();
   std::size_t cursor = io.segs.size();
