@@ -439,6 +439,17 @@ def fd_count(pid):
         return None
 
 
+def terminate(p):
+    """SIGTERM to a process we started, SIGKILL if it is still there 5 s later."""
+    if p.poll() is None:
+        p.terminate()
+        try:
+            p.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def settle(pid, floor):
     """(RSS KiB, fds) of pid once its closed flows are gone: after
     IDLE_LINGER_S, when its fd count is down to floor, or IDLE_SETTLE_MAX_S
@@ -549,15 +560,7 @@ class Bench:
         """A process that lives for the whole benchmark (the servers)."""
         p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
-        def stop():
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        self.undo.append(stop)
+        self.undo.append(lambda: terminate(p))
         return p
 
     def start(self, args, **kw):
@@ -569,13 +572,7 @@ class Bench:
 
     def stop(self, p):
         """Stops one process start() started, before the end of its NAT's turn."""
-        if p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        terminate(p)
         self.procs.remove(p)
 
     def unwind(self, mark):
@@ -591,13 +588,7 @@ class Bench:
                 pass
         self.pids.clear()
         for p in reversed(self.procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
+            terminate(p)
         self.procs.clear()
 
     # --- the NATs under test --------------------------------------------
