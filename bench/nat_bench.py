@@ -56,7 +56,7 @@ import uuid
 # The namespace and peer helpers are the integration tests' (tests/integration).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from natlib import HOST_ADDR, INET_ADDR, listening  # noqa: E402
-from vnetlib import wait_for  # noqa: E402
+from vnetlib import terminate, wait_for  # noqa: E402
 
 RR_PORT, CONN_PORT, EXACT_PORT, IDLE_PORT = 7007, 7008, 7009, 7010
 # --ipv6: the same lab with IPv6 on the host and "internet" link; guests
@@ -437,17 +437,6 @@ def fd_count(pid):
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return None
-
-
-def terminate(p):
-    """SIGTERM to a process we started, SIGKILL if it is still there 5 s later."""
-    if p.poll() is None:
-        p.terminate()
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
 
 
 def settle(pid, floor):

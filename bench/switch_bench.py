@@ -25,6 +25,10 @@ import tempfile
 import time
 import uuid
 
+# The integration tests' process helper (tests/integration).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
+from vnetlib import terminate  # noqa: E402
+
 A_ADDR, B_ADDR = "10.250.0.1", "10.250.0.2"
 
 
@@ -68,12 +72,7 @@ class Bench:
 
     def stop_all(self):
         for p in reversed(self.procs):
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            terminate(p)
         self.procs.clear()
 
     def setup_veth(self):

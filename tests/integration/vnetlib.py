@@ -231,6 +231,17 @@ class Engine:
             return ""
 
 
+def terminate(proc):
+    """SIGTERM to a process we started, SIGKILL if it is still there 5 s later."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
