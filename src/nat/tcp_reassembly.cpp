@@ -30,8 +30,9 @@ TcpReassembly::Result TcpReassembly::insert(std::uint32_t rcv_nxt, std::uint32_t
                                             wire::Bytes data, bool fin) {
   advance(rcv_nxt);
   const std::int64_t limit = std::min<std::uint32_t>(window, 1u << 30);
-  const std::int64_t begin = std::max<std::int64_t>(rel(seq, rcv_nxt), 0);
-  std::int64_t end = rel(seq, rcv_nxt) + static_cast<std::int64_t>(data.size());
+  const std::int64_t start = rel(seq, rcv_nxt);  // where data[0] goes
+  const std::int64_t begin = std::max<std::int64_t>(start, 0);
+  std::int64_t end = start + static_cast<std::int64_t>(data.size());
   if (end <= 0) return Result::Duplicate;  // all before rcv_nxt
   if (begin >= limit) return Result::NoRoom;  // wholly beyond the window, a bare FIN too
   if (end > limit) {
@@ -65,10 +66,9 @@ TcpReassembly::Result TcpReassembly::insert(std::uint32_t rcv_nxt, std::uint32_t
   if (!fits(gap_bytes, n)) return Result::NoRoom;
 
   // Backwards, so that the earlier gaps' indices stay valid.
-  const std::int64_t offset_of_seq = rel(seq, rcv_nxt);
   for (std::size_t g = n; g-- > 0;) {
     const Gap& gap = gaps[g];
-    const auto* from = data.data() + (gap.begin - offset_of_seq);
+    const auto* from = data.data() + (gap.begin - start);
     Segment piece{rcv_nxt + static_cast<std::uint32_t>(gap.begin),
                   std::vector<std::uint8_t>(from, from + (gap.end - gap.begin))};
     budget_->used += charge(piece);
