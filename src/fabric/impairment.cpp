@@ -109,7 +109,11 @@ Impairment::Impairment(EventLoop& loop, const ImpairmentParams& params, PortCoun
       held_(70 * 1024),
       held_timer_(loop, [this] { release_held(); }),
       group_(std::move(group)),
-      group_finish_(group_ ? &group_->finish[direction == 0 ? 0 : 1] : nullptr) {}
+      lane_(group_ ? &group_->lane(direction) : nullptr) {}
+
+Impairment::~Impairment() {
+  if (lane_) lane_->leave(*this);
+}
 
 void Impairment::process(wire::Bytes frame) {
   if (chance(params_.loss)) {
@@ -142,25 +146,6 @@ void Impairment::process(wire::Bytes frame) {
   }
 }
 
-namespace {
-
-// A token bucket as a virtual finish time: the frame may leave once the
-// bucket's finish time, less the burst it allows early, has come. Moves
-// `finish` on by the frame's time on the wire; returns that departure time.
-Nanos shape(std::uint64_t rate_bps, std::uint64_t burst_bytes, Nanos& finish, std::size_t len, Nanos now) {
-  const std::uint64_t burst = burst_bytes ? burst_bytes : 1514;
-  const Nanos burst_ns = static_cast<Nanos>(burst * 8.0 * kSeconds / rate_bps);
-  finish = std::max(finish, now - burst_ns) + static_cast<Nanos>(len * 8.0 * kSeconds / rate_bps);
-  return finish - burst_ns;
-}
-
-// Gives back a frame's slot that it never took on the wire.
-void unshape(std::uint64_t rate_bps, Nanos& finish, std::size_t len) {
-  finish -= static_cast<Nanos>(len * 8.0 * kSeconds / rate_bps);
-}
-
-}  // namespace
-
 void Impairment::enqueue(wire::Bytes frame) {
   const Nanos now = monotonic_now();
   Nanos depart = now + params_.delay;
@@ -170,16 +155,13 @@ void Impairment::enqueue(wire::Bytes frame) {
   }
   Nanos shaped = now;
   if (params_.rate_bps)
-    shaped = std::max(shaped, shape(params_.rate_bps, params_.burst_bytes, virtual_finish_, frame.size(), now));
-  if (group_)
-    shaped = std::max(shaped, shape(group_->rate_bps, group_->burst_bytes, *group_finish_, frame.size(), now));
+    shaped = std::max(shaped, rate_bucket_.charge(params_.rate_bps, params_.burst_bytes, frame.size(), now));
   if (shaped > now) counters_.imp_shaped++;
   depart = std::max(depart, shaped + params_.delay);
   depart = std::max(depart, last_departure_);
   if (!queue_.push(frame, depart)) {
     counters_.imp_queue_drop++;
-    if (params_.rate_bps) unshape(params_.rate_bps, virtual_finish_, frame.size());
-    if (group_) unshape(group_->rate_bps, *group_finish_, frame.size());
+    if (params_.rate_bps) rate_bucket_.refund(params_.rate_bps, frame.size());
     return;
   }
   last_departure_ = depart;
@@ -198,9 +180,35 @@ void Impairment::release_due() {
       timer_.arm_at(rec.due);
       return;
     }
+    if (lane_) {
+      lane_->ready(*this);  // the lane sends it, and those due after it, in turn
+      return;
+    }
     sink_(rec.bytes);
     queue_.pop();
   }
+}
+
+std::size_t Impairment::due_frame_bytes() const {
+  return queue_.empty() || queue_.front().due > monotonic_now() ? 0 : queue_.front().bytes.size();
+}
+
+BandwidthGroupMember::Sent Impairment::send_due_frame(bool held) {
+  if (queue_.empty()) return {};
+  const Nanos now = monotonic_now();
+  const std::size_t bytes = queue_.front().bytes.size();
+  if (queue_.front().due > now) {
+    timer_.arm_at(queue_.front().due);
+    return {};
+  }
+  if (held) counters_.imp_shaped++;
+  sink_(queue_.front().bytes);
+  queue_.pop();
+  if (queue_.empty()) return {bytes, false};
+  const Nanos next = queue_.front().due;
+  if (next <= now) return {bytes, true};
+  timer_.arm_at(next);
+  return {bytes, false};
 }
 
 void Impairment::release_held() {

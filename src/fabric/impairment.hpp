@@ -7,7 +7,9 @@
 //   max(arrival + delay + jitter, departure of the previous frame)
 // (FIFO, so jitter never reorders by itself, as with netem's rate mode), and
 // for a rate the token bucket "virtual finish time" F moves on by len/rate
-// with up to `burst` bytes allowed early. Reordering sends the frame at once,
+// with up to `burst` bytes allowed early. In a bandwidth group, a frame that
+// is due waits further for its turn on the group's shared rate
+// (fabric/bandwidth_group). Reordering sends the frame at once,
 // ahead of those already waiting (netem's semantics); with no delay set it
 // holds the frame back behind the next one instead. The queue is bounded in
 // bytes; frames that do not fit are dropped and counted.
@@ -25,6 +27,7 @@
 #include "core/frame_queue.hpp"
 #include "fabric/bandwidth_group.hpp"
 #include "fabric/counters.hpp"
+#include "fabric/token_bucket.hpp"
 #include "wire/bytes.hpp"
 
 namespace vnet {
@@ -52,7 +55,7 @@ std::optional<double> parse_probability(std::string_view text);
 // "64k", "1m", "1500".
 std::optional<std::uint64_t> parse_size(std::string_view text);
 
-class Impairment {
+class Impairment final : public BandwidthGroupMember {
  public:
   using Sink = std::function<void(wire::Bytes)>;
 
@@ -60,6 +63,9 @@ class Impairment {
   // 1: out) this stage shares with the group's other members.
   Impairment(EventLoop& loop, const ImpairmentParams& params, PortCounters& counters, Sink sink,
              std::uint64_t seed, std::shared_ptr<BandwidthGroup> group = nullptr, int direction = 0);
+  Impairment(const Impairment&) = delete;
+  Impairment& operator=(const Impairment&) = delete;
+  ~Impairment();
 
   void process(wire::Bytes frame);
   const ImpairmentParams& params() const { return params_; }
@@ -73,6 +79,8 @@ class Impairment {
   void enqueue(wire::Bytes frame);
   void release_due();
   void release_held();
+  std::size_t due_frame_bytes() const override;
+  Sent send_due_frame(bool held) override;
 
   EventLoop& loop_;
   ImpairmentParams params_;
@@ -83,11 +91,11 @@ class Impairment {
   FrameQueue queue_;
   Timer timer_;
   Nanos last_departure_ = 0;
-  Nanos virtual_finish_ = 0;
+  TokenBucket rate_bucket_;
   FrameQueue held_;  // reorder without delay: one frame waits for the next
   Timer held_timer_;
   std::shared_ptr<BandwidthGroup> group_;
-  Nanos* group_finish_ = nullptr;  // group_->finish[direction]
+  BandwidthLane* lane_ = nullptr;  // group_'s lane for this direction
 };
 
 }  // namespace vnet

@@ -84,8 +84,7 @@ void Network::rebuild_port_lists() {
 BandwidthGroup& Network::set_bandwidth_group(const std::string& name, std::uint64_t rate_bps,
                                              std::uint64_t burst_bytes) {
   auto& group = bandwidth_groups_[name];
-  if (!group) group = std::make_shared<BandwidthGroup>();
-  group->name = name;
+  if (!group) group = std::make_shared<BandwidthGroup>(loop_, name);
   group->rate_bps = rate_bps;
   group->burst_bytes = burst_bytes;
   return *group;

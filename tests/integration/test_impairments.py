@@ -70,7 +70,9 @@ class ImpairmentTest(VnetTestCase):
         total = sum(rates)
         self.assertGreater(total, 16e6, f"{[r / 1e6 for r in rates]} Mbit/s")
         self.assertLess(total, 22e6, f"{[r / 1e6 for r in rates]} Mbit/s")
-        self.assertGreater(min(rates), 4e6, f"one sender starved: {[r / 1e6 for r in rates]} Mbit/s")
+        # The group shares its rate fairly among the members that send (it
+        # once served them first come, first served: 3.3 + 16.5 Mbit/s).
+        self.assertGreater(min(rates), 0.35 * total, f"unfair shares: {[r / 1e6 for r in rates]} Mbit/s")
         # A new limit applies to every member.
         e.vnet("bwgroup", "add", "lab", "vms", "--rate", "8mbit")
         rates = together()

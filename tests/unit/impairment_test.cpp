@@ -108,8 +108,7 @@ namespace {
 TEST(BandwidthGroupStage, MembersShareOneRate) {
   EventLoop loop;
   PortCounters counters;
-  auto group = std::make_shared<BandwidthGroup>();
-  group->name = "g";
+  auto group = std::make_shared<BandwidthGroup>(loop, "g");
   group->rate_bps = 8'000'000;  // 1 MB/s: a 1000-byte frame takes 1 ms
   group->burst_bytes = 1000;
   std::size_t a_out = 0, b_out = 0, free_out = 0;
@@ -136,6 +135,59 @@ TEST(BandwidthGroupStage, MembersShareOneRate) {
   loop.run();
   EXPECT_EQ(a_out + b_out, 40u);
   EXPECT_GT(counters.imp_shaped, 30u);
+}
+
+// A member with a deep queue does not hold the group's rate against one that
+// starts sending later: from then on they take turns (fair queueing by
+// bytes), and a member back from idle gets no credit for the idle time.
+TEST(BandwidthGroupStage, ADeepQueueDoesNotStarveALaterMember) {
+  EventLoop loop;
+  PortCounters counters;
+  auto group = std::make_shared<BandwidthGroup>(loop, "g");
+  group->rate_bps = 8'000'000;  // a 1000-byte frame takes 1 ms
+  group->burst_bytes = 1000;
+  std::size_t a_out = 0, b_out = 0;
+  Impairment a(loop, {}, counters, [&](wire::Bytes) { a_out++; }, 1, group, 1);
+  Impairment b(loop, {}, counters, [&](wire::Bytes) { b_out++; }, 2, group, 1);
+  const std::vector<std::uint8_t> frame(1000, 0);
+  for (int i = 0; i < 60; ++i) a.process(frame);
+  for (int i = 0; i < 10; ++i) b.process(frame);
+  Timer stop(loop, [&] { loop.stop(); });
+  stop.arm_in(24 * kMillis);
+  loop.run();
+  // First come, first served, b would wait for all 60 of a's frames.
+  EXPECT_GE(b_out, 8u) << "a: " << a_out;
+  EXPECT_GE(a_out, 8u) << "b: " << b_out;
+  stop.arm_in(60 * kMillis);
+  loop.run();
+  EXPECT_EQ(a_out + b_out, 70u);
+}
+
+// A member that leaves (its port goes or changes) while waiting for a turn
+// takes its frames with it; the others keep going.
+TEST(BandwidthGroupStage, AMemberLeavingWhileWaitingIsForgotten) {
+  EventLoop loop;
+  PortCounters counters;
+  auto group = std::make_shared<BandwidthGroup>(loop, "g");
+  group->rate_bps = 8'000'000;
+  group->burst_bytes = 1000;
+  std::size_t a_out = 0, b_out = 0;
+  Impairment a(loop, {}, counters, [&](wire::Bytes) { a_out++; }, 1, group, 0);
+  auto b = std::make_unique<Impairment>(loop, ImpairmentParams{}, counters, [&](wire::Bytes) { b_out++; }, 2, group, 0);
+  const std::vector<std::uint8_t> frame(1000, 0);
+  for (int i = 0; i < 10; ++i) {
+    b->process(frame);
+    a.process(frame);
+  }
+  EXPECT_EQ(group->lane(0).waiting(), 2u);
+  b.reset();
+  EXPECT_EQ(group->lane(0).waiting(), 1u);
+  Timer stop(loop, [&] { loop.stop(); });
+  stop.arm_in(40 * kMillis);
+  loop.run();
+  EXPECT_EQ(a_out, 10u);
+  EXPECT_LE(b_out, 2u);  // the burst
+  EXPECT_EQ(group->lane(0).waiting(), 0u);
 }
 
 }  // namespace
