@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/isolation.hpp"
 #include "core/log.hpp"
+#include "nat/dhcp.hpp"
 #include "nat/gateway.hpp"
 #include "nat/portfwd.hpp"
 #include "nat/tcp.hpp"
@@ -287,8 +288,10 @@ json Engine::attach_member(Network& net) {
   for (int n = 0; n < 100; ++n) {
     const std::string tap = kernel_nat_bridge(net.name()) + "-" + std::to_string(n);
     if (taken.count(tap)) continue;
-    add_port(net.name(), "member,ifname=" + tap);
-    return {{"tap", tap}};
+    const PortId id = add_port(net.name(), "member,ifname=" + tap);
+    // The MAC goes with the TAP's number: after a restart that brought the
+    // saved TAPs back, the next attach still hands out one no guest has.
+    return {{"tap", tap}, {"port", id}, {"mac", attach_mac(net.name(), static_cast<std::uint32_t>(n) + 1).to_string()}};
   }
   throw UserError("network '" + net.name() + "' has no free vn-... TAP name left (100 members)");
 }
@@ -297,8 +300,6 @@ json Engine::attach(const std::string& net_name) {
   Network& net = network(net_name);
   if (net.mode() == NetworkMode::KernelNat) {
     json reply = attach_member(net);
-    std::uint32_t& counter = attach_counters_[net_name];
-    reply["mac"] = attach_mac(net_name, ++counter & 0xffffff).to_string();
     reply["net"] = net_name;
     return reply;
   }
@@ -313,14 +314,26 @@ json Engine::attach(const std::string& net_name) {
   if (listener.is_null())
     throw UserError("network '" + net_name + "' has no listener for guests: add one with `vnet port add " + net_name +
                     " stream,server=on,addr.type=unix,addr.path=PATH`");
-  std::uint32_t& counter = attach_counters_[net_name];
+  const wire::MacAddr mac = fresh_attach_mac(net);
+  return {{"net", net_name}, {"mac", mac.to_string()}, {"listener", listener}, {"listeners", listeners}};
+}
+
+// The next MAC of the network's series that no guest uses: none seen on the
+// network (set by hand) and none holding a lease, which after a restart is
+// how vnet knows the guests it handed MACs to before (the counter starts
+// again, and a guest whose QEMU is reconnecting has not sent a frame yet).
+wire::MacAddr Engine::fresh_attach_mac(Network& net) {
+  nat::DhcpServer* dhcp = nullptr;
+  for (const auto& [id, p] : net.ports())
+    if (auto* gw = dynamic_cast<nat::NatGateway*>(p.get())) dhcp = &gw->dhcp();
+  std::uint32_t& counter = attach_counters_[net.name()];
   for (std::uint32_t tries = 0; tries < 0x1000000; ++tries) {
-    const wire::MacAddr mac = attach_mac(net_name, ++counter & 0xffffff);
-    if (net.mac_table().count(mac)) continue;  // someone already uses it (set by hand)
-    log::info("{}: attach: MAC {} handed out", net_name, mac.to_string());
-    return {{"net", net_name}, {"mac", mac.to_string()}, {"listener", listener}, {"listeners", listeners}};
+    const wire::MacAddr mac = attach_mac(net.name(), ++counter & 0xffffff);
+    if (net.mac_table().count(mac) || (dhcp && dhcp->lease_of(mac))) continue;
+    log::info("{}: attach: MAC {} handed out", net.name(), mac.to_string());
+    return mac;
   }
-  throw UserError("network '" + net_name + "': no free MAC left to hand out");
+  throw UserError("network '" + net.name() + "': no free MAC left to hand out");
 }
 
 namespace {

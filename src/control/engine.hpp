@@ -106,6 +106,7 @@ class Engine {
   void add_host_side(const std::string& name, const NetworkOptions& options, const nat::NatConfig* gateway,
                      const HostSetup& host);
   nlohmann::json attach_member(Network& net);
+  wire::MacAddr fresh_attach_mac(Network& net);
 
   EventLoop& loop_;
   HostStatus host_;

@@ -270,6 +270,12 @@ void Persistence::record(const json& request, const json& reply) {
     if (cmd == "port_add") entry["port"] = reply.value("port", 0);
     else entry["name"] = reply.value("name", "");
     entries_.push_back(std::move(entry));
+  } else if (cmd == "attach" && reply.contains("tap")) {
+    // kernel-nat: the TAP `vnet attach` put in the bridge is a member port,
+    // and comes back as one, for the QEMU started with it to find again.
+    if (transient_.count(net)) return;
+    const json port_add = {{"cmd", "port_add"}, {"net", net}, {"spec", "member,ifname=" + reply["tap"].get<std::string>()}};
+    entries_.push_back({{"request", port_add}, {"port", reply.value("port", 0)}});
   } else if (cmd == "port_del") {
     const auto id = request.value("port", 0);
     erase_if([&](const json& r, const json& e) {

@@ -97,6 +97,15 @@ class RootModesTest(NatTestCase):
         self.assertIn("-netdev tap,id=n0,ifname=vn-kn-0,script=no,downscript=no", line)
         self.assertEqual(self.links(self.hostns)["vn-kn-0"].get("master"), "vn-kn")
         self.assertIn("ifname=vn-kn-1", self.e.vnet("attach", "kn"))
+        # The TAPs attach made are saved with the network: after a restart
+        # they are back in the bridge for their QEMUs, and the next attach
+        # gets a new TAP and a MAC neither of theirs has.
+        self.e.restart()
+        links = self.links(self.hostns)
+        self.assertEqual([links.get(t, {}).get("master") for t in ("vn-kn-0", "vn-kn-1")], ["vn-kn", "vn-kn"], links)
+        line = self.e.vnet("attach", "kn").strip()
+        self.assertIn("ifname=vn-kn-2", line)
+        self.assertIn("mac=52:56:3d:00:00:03", line)
         self.e.stop()
         links = self.links(self.hostns)
         self.assertFalse([n for n in links if n.startswith("vn-")], links)

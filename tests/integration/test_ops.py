@@ -38,15 +38,6 @@ while True:
 
 
 class OpsTest(NatTestCase):
-    def restart(self, e, *extra):
-        """`vnet down`, then `vnet up` on the same run dir (so the same state dir)."""
-        e.vnet("down")
-        prefix = e.netns.cmd([]) if e.netns else []
-        res = run(prefix + [VNET, "--run-dir", e.run_dir, "up"] + list(extra), timeout=30)
-        with open(os.path.join(e.run_dir, "vnet.pid")) as f:
-            e.pid = int(f.read())
-        return res
-
     def guest_with_mac(self, mac, ns=None, requested=None):
         """A guest namespace on network nat whose eth0 has this MAC; DHCP, asking for `requested`."""
         if ns is None:
@@ -72,7 +63,7 @@ class OpsTest(NatTestCase):
         r = self.guest_with_mac(MAC_R)
         self.assertEqual((a.ip, r.ip), ("10.0.2.15", RESERVED))
 
-        self.restart(e)
+        e.restart()
         nets = {n["name"]: n for n in json.loads(e.vnet("net", "list", "--json"))}
         self.assertEqual(sorted(nets), ["default", "nat"], "runtime networks back, the transient one gone")
         self.assertEqual([f["name"] for f in json.loads(e.vnet("pf", "list", "nat", "--json"))], [fwd])
@@ -225,7 +216,7 @@ class OpsTest(NatTestCase):
         e = self.build_lab(http_files={"blob": blob})
         self.nat_net("nat")
         e.vnet("pf", "add", "nat", "tcp:127.0.0.1:2223-:8022")
-        self.restart(e, "--metrics", "127.0.0.1:9477")
+        e.restart("--metrics", "127.0.0.1:9477")
         g = self.guest()
 
         def scrape():

@@ -159,6 +159,15 @@ class Engine:
             self.pid = int(f.read())
         cleanup.add(self.stop)
 
+    def restart(self, *extra):
+        """`vnet down`, then `vnet up` on the same run dir (so the same state dir)."""
+        self.vnet("down")
+        prefix = self.netns.cmd([]) if self.netns else []
+        res = run(prefix + [VNET, "--run-dir", self.run_dir, "up"] + list(extra), timeout=30)
+        with open(os.path.join(self.run_dir, "vnet.pid")) as f:
+            self.pid = int(f.read())
+        return res
+
     def vnet(self, *args, check=True, timeout=30):
         res = run([VNET, "--run-dir", self.run_dir] + list(args), check=check, timeout=timeout)
         return res if not check else res.stdout
