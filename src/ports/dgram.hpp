@@ -16,7 +16,7 @@
 #include <optional>
 #include <vector>
 
-#include "ports/datagram_batch.hpp"
+#include "core/datagram_batch.hpp"
 #include "ports/fd_port.hpp"
 #include "core/sockaddr.hpp"
 

@@ -25,7 +25,7 @@
 
 #include "core/log.hpp"
 #include "ports/factory.hpp"
-#include "ports/datagram_batch.hpp"
+#include "core/datagram_batch.hpp"
 #include "ports/fd_port.hpp"
 
 namespace vnet {

@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "core/sockaddr.hpp"
-#include "ports/datagram_batch.hpp"
+#include "core/datagram_batch.hpp"
 #include "ports/fd_port.hpp"
 #include "ports/vxlan_fdb.hpp"
 

@@ -1,6 +1,7 @@
 // Datagrams in batches of up to kSize, for recvmmsg and sendmmsg: one
 // system call moves a batch where one per datagram would cost the most on
-// the datagram transports (QEMU's dgram and socket ports, VDE, VXLAN).
+// the datagram transports (QEMU's dgram and socket ports, VDE, VXLAN) and
+// the NAT's UDP flows.
 // Receive buffers are allocated once, at construction.
 #pragma once
 

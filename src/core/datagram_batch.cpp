@@ -1,4 +1,4 @@
-#include "ports/datagram_batch.hpp"
+#include "core/datagram_batch.hpp"
 
 namespace vnet {
 
