@@ -30,6 +30,7 @@
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <unordered_map>
 
 #include "core/datagram_batch.hpp"
@@ -81,7 +82,14 @@ struct UdpTranslator::State {
   FlowTable& table;
   FlowMap<Flow> flows;
   IdleSweep<Flow> sweep;
-  DatagramBatch batch{io.l4_buffer().size() - UdpPacket::kHeaderLen};  // shared by all flows
+  // Shared by all flows; made on first use, because the gateway sizes its
+  // frame buffer (and so l4_buffer) after constructing its translators.
+  std::optional<DatagramBatch> batch;
+
+  DatagramBatch& receive_batch() {
+    if (!batch) batch.emplace(io.l4_buffer().size() - UdpPacket::kHeaderLen);
+    return *batch;
+  }
 
   Flow* insert(std::unique_ptr<Flow> f) {
     Flow* raw = f.get();
@@ -139,7 +147,7 @@ struct UdpTranslator::State {
   // than the recv per datagram it saves).
   void on_readable(Flow& f) {
     for (int got = 0; got < kMaxReadsPerEvent;) {
-      const int n = batch.receive(f.sock.get());
+      const int n = receive_batch().receive(f.sock.get());
       if (n == 0) {
         if (errno == ECONNREFUSED) send_unreachable(f.key, kUnreachablePort);
         return;  // EAGAIN, or an error already reported
@@ -154,10 +162,10 @@ struct UdpTranslator::State {
     MutBytes l4 = io.l4_buffer();
     // The buffer fits an IPv4 packet of the MTU; IPv6 headers are 20 bytes longer.
     const std::size_t room = l4.size() - UdpPacket::kHeaderLen - (f.key.guest.is_v4() ? 0 : 20);
-    const Bytes datagram = batch.datagram(i);
+    const Bytes datagram = batch->datagram(i);
     // Larger datagrams than the guest's MTU would need IP fragmentation,
     // which the gateway does not do.
-    if (batch.truncated(i) || datagram.size() > room) {
+    if (batch->truncated(i) || datagram.size() > room) {
       io.counters().drop_unsupported++;
       return;
     }
