@@ -165,6 +165,11 @@ class Ipv6AutoconfTest(NatTestCase):
         for key in ("all", "default"):
             ns.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.disable_ipv6=0"])
             ns.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.accept_ra=2"])
+            # The kernel delays each address's first DAD probe by a random
+            # part of this (1 s): two such delays (link-local, then the
+            # SLAAC address) made the time to an address vary from 2 to 4
+            # s whatever vnet did. Without them it is DAD's own 2 x 1 s.
+            ns.run(["sysctl", "-q", "-w", f"net.ipv6.conf.{key}.router_solicitation_delay=0"])
         port = self.e.add_port("nat", f"tap,ifname=eth0,netns={ns.name}")
         t0 = time.monotonic()
         ns.run(["ip", "link", "set", "eth0", "up"])
