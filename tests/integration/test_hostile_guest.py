@@ -17,7 +17,7 @@ import unittest
 from natlib import (DNS, GATEWAY, GATEWAY_MAC, HTTP_PORT, INET_ADDR, INET_ADDR2, PY, NatTestCase, eth,
                     ip_checksum, ipv4_header, listening, udp_segment)
 from vnet_it import mac_of
-from vnetlib import random_file, sha256_of, wait_for
+from vnetlib import random_file, read_text, sha256_of, wait_for
 
 BROADCAST_MAC = "ff:ff:ff:ff:ff:ff"
 
@@ -66,11 +66,6 @@ def random_mac(rng):
 def engine_rss_kib(pid):
     with open(f"/proc/{pid}/status") as f:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-
-
-def read_text(path):
-    with open(path) as f:
-        return f.read()
 
 
 def pad60(frame):

@@ -17,7 +17,7 @@ KN_TABLE = "vnet_vn_kn"  # privsep::nft_table_name("vn-kn")
 
 
 def iperf3_gbits(client_ns, server_ns, server_addr, cleanup, seconds=3):
-    """Median-free single run: guest -> server throughput in Gbit/s."""
+    """One run: client -> server throughput in Gbit/s."""
     server = server_ns.popen(cleanup, ["iperf3", "-s", "-1", "-B", server_addr], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     wait_for(lambda: listening(server.pid, 5201), what="iperf3 server")
@@ -68,14 +68,19 @@ class RootModesTest(NatTestCase):
         self.assertEqual(server.stdout.readline().decode().split()[0], "198.51.100.1")
 
         # Speed: the guest's path to the outside against one plain veth pair.
-        via_vnet = iperf3_gbits(ns, self.inet, INET_ADDR, self.cleanup)
+        # Runs alternate and the best of each is compared, so a burst of load
+        # from elsewhere on a 2-core machine lowers one run, not the ratio.
         a, b = Netns(self.cleanup, "va"), Netns(self.cleanup, "vb")
         a.run(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", b.name])
         a.configure("v0", "192.0.2.1/24")
         b.configure("v1", "192.0.2.2/24")
-        veth = iperf3_gbits(a, b, "192.0.2.2", self.cleanup)
-        print(f"kernel-nat {via_vnet:.2f} Gbit/s, veth pair {veth:.2f} Gbit/s, ratio {via_vnet / veth:.2f}")
-        self.assertGreaterEqual(via_vnet / veth, 0.7, (via_vnet, veth))
+        via_vnet, veth = [], []
+        for _ in range(3):
+            veth.append(iperf3_gbits(a, b, "192.0.2.2", self.cleanup))
+            via_vnet.append(iperf3_gbits(ns, self.inet, INET_ADDR, self.cleanup))
+        ratio = max(via_vnet) / max(veth)
+        print(f"kernel-nat {max(via_vnet):.2f} Gbit/s, veth pair {max(veth):.2f} Gbit/s (best of 3), ratio {ratio:.2f}")
+        self.assertGreaterEqual(ratio, 0.7, (via_vnet, veth))
 
         # `net del` leaves nothing behind but the user's own veth, out of the bridge.
         self.e.vnet("net", "del", "kn")

@@ -67,6 +67,9 @@ class Cleanup:
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait(timeout=5)
+            for pipe in (proc.stdin, proc.stdout, proc.stderr):
+                if pipe:
+                    pipe.close()
         self.add(stop)
         return proc
 
@@ -261,6 +264,11 @@ def wait_for(predicate, timeout=10.0, interval=0.05, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def read_text(path):
+    with open(path) as f:
+        return f.read()
+
+
 def sha256_of(path):
     return run(["sha256sum", path]).stdout.split()[0]
 
@@ -314,7 +322,7 @@ class VnetTestCase(unittest.TestCase):
         out = os.path.join(self.tmp, f"recv-{short_id()}")
         with open(out, "wb") as sink:
             rx = receiver_ns.popen(self.cleanup, ["nc", "-l", "-d", "-p", str(port)], stdout=sink)
-            wait_for(lambda: f":{port:04X}" in open(f"/proc/{rx.pid}/net/tcp").read(), what="nc listening")
+            wait_for(lambda: f":{port:04X}" in read_text(f"/proc/{rx.pid}/net/tcp"), what="nc listening")
             sender_ns.run(["sh", "-c", f"nc -N {receiver_addr} {port} < {path}"], timeout=timeout)
             rx.wait(timeout=timeout)
         return sha256_of(out)
