@@ -4,14 +4,16 @@
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include "core/error.hpp"
+#include "core/shrink.hpp"
 
 namespace vnet {
 
 Timer::Timer(EventLoop& loop, std::function<void()> on_expiry)
-    : loop_(loop), slot_(loop.timer_create(std::move(on_expiry))) {}
+    : loop_(loop), slot_(loop.timer_create(this, std::move(on_expiry))) {}
 Timer::~Timer() { loop_.timer_destroy(slot_); }
 void Timer::arm_at(Nanos deadline) { loop_.timer_arm(slot_, deadline); }
 void Timer::cancel() { loop_.timer_cancel(slot_); }
@@ -59,7 +61,14 @@ void EventLoop::remove(int fd) {
   epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
   if (static_cast<std::size_t>(fd) < handlers_.size()) {
     handlers_[fd] = nullptr;
+    while (!handlers_.empty() && !handlers_.back()) handlers_.pop_back();
+    shrink_if_sparse(handlers_);
   }
+}
+
+std::size_t EventLoop::table_bytes() const {
+  return handlers_.capacity() * sizeof(FdHandler) + timer_slots_.capacity() * sizeof(TimerSlot) +
+         free_timer_slots_.capacity() * sizeof(std::uint32_t) + timer_heap_.capacity() * sizeof(HeapEntry);
 }
 
 void EventLoop::handle_termination(std::function<void(int)> on_signal) {
@@ -127,7 +136,7 @@ void EventLoop::run_posted() {
   }
 }
 
-std::uint32_t EventLoop::timer_create(std::function<void()> cb) {
+std::uint32_t EventLoop::timer_create(Timer* owner, std::function<void()> cb) {
   std::uint32_t slot;
   if (!free_timer_slots_.empty()) {
     slot = free_timer_slots_.back();
@@ -138,47 +147,110 @@ std::uint32_t EventLoop::timer_create(std::function<void()> cb) {
   }
   auto& s = timer_slots_[slot];
   s.callback = std::move(cb);
+  s.owner = owner;
   s.in_use = true;
   s.armed = false;
+  ++timers_in_use_;
   return slot;
 }
 
 void EventLoop::timer_destroy(std::uint32_t slot) {
   auto& s = timer_slots_[slot];
-  s.generation++;
+  s.generation = ++arms_;
+  if (s.armed) disarmed();
   s.armed = false;
   s.in_use = false;
   s.callback = nullptr;
+  s.owner = nullptr;
+  --timers_in_use_;
   free_timer_slots_.push_back(slot);
+  constexpr std::size_t kCompactAbove = 64;
+  if (timer_slots_.size() > kCompactAbove && timers_in_use_ * 4 < timer_slots_.size()) compact_timers();
+}
+
+// After a burst of flows has closed, the few timers left may sit anywhere in
+// the table: they move down into the free slots (their Timer objects learn
+// the new slot, an armed one is queued again under it) and the table shrinks
+// to them. Runs once three quarters of the table are free, so its cost is
+// spread over the timers destroyed since the last time.
+void EventLoop::compact_timers() {
+  std::size_t low = 0, high = timer_slots_.size();
+  for (;;) {
+    while (low < high && timer_slots_[low].in_use) ++low;
+    while (high > low && !timer_slots_[high - 1].in_use) --high;
+    if (low + 1 >= high) break;
+    TimerSlot& to = timer_slots_[low];
+    TimerSlot& from = timer_slots_[high - 1];
+    to = std::move(from);
+    from = TimerSlot{};
+    to.owner->slot_ = static_cast<std::uint32_t>(low);
+    if (to.armed) {
+      // The entry queued under the old slot goes stale (that slot is gone).
+      to.generation = ++arms_;
+      timer_heap_.push_back({to.deadline, to.generation, static_cast<std::uint32_t>(low)});
+      std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+    }
+  }
+  timer_slots_.resize(timers_in_use_);
+  free_timer_slots_.clear();
+  shrink_if_sparse(timer_slots_);
+  shrink_if_sparse(free_timer_slots_);
+  drop_stale_heap_entries();
 }
 
 void EventLoop::timer_arm(std::uint32_t slot, Nanos deadline) {
   auto& s = timer_slots_[slot];
   if (s.armed && s.deadline == deadline) return;
-  s.generation++;
+  if (!s.armed) ++armed_;
+  s.generation = ++arms_;
   s.armed = true;
   s.deadline = deadline;
-  timer_heap_.push({deadline, slot, s.generation});
+  timer_heap_.push_back({deadline, s.generation, slot});
+  std::push_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
   if (timerfd_deadline_ == 0 || deadline < timerfd_deadline_) rearm_timerfd();
 }
 
 void EventLoop::timer_cancel(std::uint32_t slot) {
   auto& s = timer_slots_[slot];
-  s.generation++;
+  s.generation = ++arms_;
+  if (s.armed) disarmed();
   s.armed = false;
+}
+
+void EventLoop::disarmed() {
+  --armed_;
+  // Cancelled deadlines normally leave the heap when they reach its top;
+  // when most of it is cancelled (a burst of flows closed, their deadlines
+  // far off), it is rebuilt from the live ones instead.
+  constexpr std::size_t kCompactAbove = 64;
+  if (timer_heap_.size() > kCompactAbove && timer_heap_.size() >= 4 * armed_) drop_stale_heap_entries();
+}
+
+void EventLoop::drop_stale_heap_entries() {
+  std::erase_if(timer_heap_, [this](const HeapEntry& e) { return !heap_entry_live(e); });
+  std::make_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+  shrink_if_sparse(timer_heap_);
+}
+
+bool EventLoop::heap_entry_live(const HeapEntry& e) const {
+  // The slot may be gone since (compact_timers).
+  if (e.slot >= timer_slots_.size()) return false;
+  const auto& s = timer_slots_[e.slot];
+  return s.armed && s.generation == e.generation;
+}
+
+void EventLoop::pop_heap_entry() {
+  std::pop_heap(timer_heap_.begin(), timer_heap_.end(), std::greater<>());
+  timer_heap_.pop_back();
+  shrink_if_sparse(timer_heap_);
 }
 
 void EventLoop::rearm_timerfd() {
   // Drop cancelled entries so the timerfd never wakes for nothing.
-  while (!timer_heap_.empty()) {
-    const auto& top = timer_heap_.top();
-    const auto& s = timer_slots_[top.slot];
-    if (s.armed && s.generation == top.generation) break;
-    timer_heap_.pop();
-  }
+  while (!timer_heap_.empty() && !heap_entry_live(timer_heap_.front())) pop_heap_entry();
   itimerspec spec{};
   if (!timer_heap_.empty()) {
-    Nanos d = std::max<Nanos>(timer_heap_.top().deadline, 1);
+    Nanos d = std::max<Nanos>(timer_heap_.front().deadline, 1);
     spec.it_value.tv_sec = d / kSeconds;
     spec.it_value.tv_nsec = d % kSeconds;
     timerfd_deadline_ = d;
@@ -190,12 +262,13 @@ void EventLoop::rearm_timerfd() {
 
 void EventLoop::fire_due_timers() {
   const Nanos now = monotonic_now();
-  while (!timer_heap_.empty() && timer_heap_.top().deadline <= now) {
-    HeapEntry e = timer_heap_.top();
-    timer_heap_.pop();
+  while (!timer_heap_.empty() && timer_heap_.front().deadline <= now) {
+    const HeapEntry e = timer_heap_.front();
+    pop_heap_entry();
+    if (!heap_entry_live(e)) continue;
     auto& s = timer_slots_[e.slot];
-    if (!s.armed || s.generation != e.generation) continue;
     s.armed = false;
+    --armed_;
     // The callback may destroy its own Timer (and so reuse the slot): call a copy.
     auto cb = s.callback;
     cb();

@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <queue>
 #include <vector>
 
 #include "core/clock.hpp"
@@ -55,8 +54,9 @@ class Timer {
   bool armed() const;
 
  private:
+  friend class EventLoop;
   EventLoop& loop_;
-  std::uint32_t slot_;
+  std::uint32_t slot_;  // moved by EventLoop::compact_timers
 };
 
 class EventLoop {
@@ -93,6 +93,9 @@ class EventLoop {
   // one it already consumed earlier in the same turn.
   std::uint64_t turn() const { return turn_; }
   void stop() { running_ = false; }
+  // Heap held by the fd and timer tables (their capacity): these grow with
+  // the flows and must shrink back after them.
+  std::size_t table_bytes() const;
 
   // Defers work to after the current batch of events (e.g. freeing a port
   // from inside its own handler). A task that refers to an object which may
@@ -106,22 +109,28 @@ class EventLoop {
   friend class Timer;
   struct TimerSlot {
     std::function<void()> callback;
+    Timer* owner = nullptr;
     Nanos deadline = 0;
-    std::uint32_t generation = 0;
+    std::uint64_t generation = 0;  // from arms_, so never reused by a later slot
     bool armed = false;
     bool in_use = false;
   };
   struct HeapEntry {
     Nanos deadline;
+    std::uint64_t generation;
     std::uint32_t slot;
-    std::uint32_t generation;
     bool operator>(const HeapEntry& o) const { return deadline > o.deadline; }
   };
 
-  std::uint32_t timer_create(std::function<void()> cb);
+  std::uint32_t timer_create(Timer* owner, std::function<void()> cb);
   void timer_destroy(std::uint32_t slot);
   void timer_arm(std::uint32_t slot, Nanos deadline);
   void timer_cancel(std::uint32_t slot);
+  bool heap_entry_live(const HeapEntry& e) const;
+  void pop_heap_entry();
+  void disarmed();
+  void drop_stale_heap_entries();
+  void compact_timers();
   void rearm_timerfd();
   void fire_due_timers();
   void run_posted();
@@ -129,10 +138,15 @@ class EventLoop {
   UniqueFd epoll_;
   UniqueFd timerfd_;
   UniqueFd signalfd_;
+  // These three grow with the number of flows (an fd and a timer each) and
+  // shrink again after a burst of them has closed.
   std::vector<FdHandler> handlers_;  // indexed by fd
   std::vector<TimerSlot> timer_slots_;
   std::vector<std::uint32_t> free_timer_slots_;
-  std::priority_queue<HeapEntry, std::vector<HeapEntry>, std::greater<>> timer_heap_;
+  std::vector<HeapEntry> timer_heap_;            // a min-heap on deadline (std::push_heap, greater)
+  std::uint64_t arms_ = 0;
+  std::size_t armed_ = 0;  // live entries of timer_heap_; the rest are cancelled ones
+  std::size_t timers_in_use_ = 0;
   Nanos timerfd_deadline_ = 0;
   struct Posted {
     std::function<void()> task;

@@ -197,12 +197,17 @@ void FlowTable::release_send_buffer(SendBuffer& sb) {
 
 // ---------------------------------------------------------------- memory
 
+// A burst of closes trails off (flows in TIME_WAIT, slow peers), so after a
+// trim for a burst every later free schedules one more, until a trim finds
+// that few flows were freed since the last.
 void FlowTable::freed(std::size_t n) {
   freed_since_trim_ += n;
-  if (freed_since_trim_ >= kTrimAfterFreed && !trim_timer_.armed()) trim_timer_.arm_in(kTrimDelay);
+  const bool due = freed_since_trim_ >= kTrimAfterFreed || (burst_trailing_ && n > 0);
+  if (due && !trim_timer_.armed()) trim_timer_.arm_in(kTrimDelay);
 }
 
 void FlowTable::trim() {
+  burst_trailing_ = freed_since_trim_ >= kTrimAfterFreed;
   freed_since_trim_ = 0;
   malloc_trim(0);
 }

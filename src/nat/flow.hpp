@@ -109,8 +109,8 @@ class FlowTable {
   void release_send_buffer(SendBuffer& sb);
   std::uint64_t send_buffer_in_use() const { return sndbuf_in_use_; }
 
-  // A translator freed `n` flows: after a burst, hand memory back to the
-  // system (malloc_trim), at most once a second.
+  // A translator freed `n` flows: after a burst, and while it trails off,
+  // hand memory back to the system (malloc_trim), at most once a second.
   void freed(std::size_t n);
 
   nlohmann::json status() const;
@@ -130,6 +130,7 @@ class FlowTable {
   std::uint64_t sndbuf_in_use_ = 0;
   std::uint32_t sndbuf_epoch_ = 1;
   std::size_t freed_since_trim_ = 0;
+  bool burst_trailing_ = false;  // the last trim followed a burst
   Timer trim_timer_;
 };
 

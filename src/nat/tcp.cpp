@@ -86,6 +86,7 @@
 #include <vector>
 
 #include "core/log.hpp"
+#include "core/shrink.hpp"
 #include "wire/checksum.hpp"
 #include "wire/tcp.hpp"
 
@@ -427,7 +428,10 @@ void TcpTranslator::State::flush_acks() {
       emit(f, TcpFlag::Ack, f.snd_nxt, 0);
     }
   }
-  if (ack_queue.capacity() < keys.capacity()) ack_queue.swap(keys), ack_queue.clear();
+  // The larger of the two is kept for the next round, unless a burst (10,000
+  // flows closing at once) made it large.
+  constexpr std::size_t kKeepAckQueue = 1024;
+  if (ack_queue.capacity() < keys.capacity() && keys.capacity() <= kKeepAckQueue) ack_queue.swap(keys), ack_queue.clear();
 }
 
 void TcpTranslator::State::set_events(Flow& f, std::uint32_t events) {
@@ -471,6 +475,7 @@ bool TcpTranslator::State::enable_peek_off(int fd) const {
 void TcpTranslator::State::free_dead() {
   const std::size_t n = dead.size();
   dead.clear();
+  shrink_if_sparse(dead);
   if (flows.bucket_count() > 1024 && flows.size() < flows.bucket_count() / 8) flows.rehash(0);
   table.freed(n);
 }
