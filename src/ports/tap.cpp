@@ -36,14 +36,26 @@ TapPort::TapPort(EventLoop& loop, Network& net, PortId id, std::string ifname, s
   attach(std::move(device));
 }
 
+// A TAP gives no queue length, so a round normally reads until a read
+// finds nothing. In request/response traffic each wake-up brings one frame,
+// and that last read is a system call on every exchange. So after a round
+// that found exactly one frame, the next round reads one and returns:
+// epoll is level-triggered, and if more was waiting the TAP is reported
+// again in the very next turn, which then reads until empty.
 void TapPort::on_readable() {
-  // Bounded batch so a busy TAP cannot starve other ports.
-  for (int i = 0; i < 64; ++i) {
+  const std::uint64_t turn = loop_.turn();
+  const bool burst_behind = lone_round_turn_ != 0 && turn == lone_round_turn_ + 1;
+  const int limit = expect_lone_frame_ && !burst_behind ? 1 : kMaxFramesPerRound;
+  int frames = 0;
+  bool drained = false;
+  while (frames < limit) {
     ssize_t n = ::read(fd(), buffer_.get(), buffer_size_);
     if (n < 0) {
       if (errno == EINTR) continue;
-      return;  // EAGAIN, or the device went away (EBADFD): nothing to read
+      drained = true;  // EAGAIN, or the device went away (EBADFD): nothing to read
+      break;
     }
+    ++frames;
     if (static_cast<std::size_t>(n) < Offload::kHeaderLen) {
       counters_.drop_runt++;
       continue;
@@ -53,6 +65,8 @@ void TapPort::on_readable() {
               offload.pending() ? &offload : nullptr);
     if (!attached()) return;
   }
+  lone_round_turn_ = limit == 1 ? turn : 0;
+  expect_lone_frame_ = frames == 1 && (drained || limit == 1);
 }
 
 void TapPort::send_to_peer(wire::Bytes frame) {

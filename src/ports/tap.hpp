@@ -39,6 +39,13 @@ class TapPort : public FdPort {
   std::string netns_;
   std::unique_ptr<std::uint8_t[]> buffer_;
   std::size_t buffer_size_;
+  // Bounded so a busy TAP cannot starve other ports.
+  static constexpr int kMaxFramesPerRound = 64;
+  // on_readable(): the last round found one frame, so this one reads one
+  // and skips the read that would find the queue empty...
+  bool expect_lone_frame_ = false;
+  // ...unless the TAP is ready again right in the turn after such a round.
+  std::uint64_t lone_round_turn_ = 0;
 };
 
 }  // namespace vnet
