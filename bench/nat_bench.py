@@ -441,12 +441,21 @@ def fd_count(pid):
 
 def settle(pid, floor):
     """(RSS KiB, fds) of pid once its closed flows are gone: after
-    IDLE_LINGER_S, when its fd count is down to floor, or IDLE_SETTLE_MAX_S
-    later (libslirp keeps closed sockets ~10 s, then frees them at once)."""
+    IDLE_LINGER_S, when its fd count is down to floor and its RSS has
+    stopped falling for 2 s, or IDLE_SETTLE_MAX_S later (libslirp keeps
+    closed sockets ~10 s, then frees them at once; vnet frees flows in
+    TIME_WAIT 2 s after their sockets and trims its heap a second after)."""
     time.sleep(IDLE_LINGER_S)
     deadline = time.monotonic() + IDLE_SETTLE_MAX_S
     while (fd_count(pid) or 0) > floor and time.monotonic() < deadline:
         time.sleep(0.5)
+    rss, steady_since = rss_kib(pid), time.monotonic()
+    while rss is not None and time.monotonic() < deadline and time.monotonic() - steady_since < 2:
+        time.sleep(0.5)
+        now = rss_kib(pid)
+        if now is None or now < rss:
+            steady_since = time.monotonic()
+        rss = now
     return rss_kib(pid), fd_count(pid)
 
 
