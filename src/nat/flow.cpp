@@ -35,7 +35,7 @@
 //
 // Memory: flows are small (tcp.cpp, udp.cpp), but glibc keeps freed heap for
 // reuse; after a translator freed many flows, malloc_trim(0) hands it back,
-// at most once a second.
+// at most once a second, and again while the burst of frees trails off.
 #include "nat/flow.hpp"
 
 #include <malloc.h>

@@ -107,6 +107,8 @@ class FlowTable {
   // (cheap when it did not); `queued` is the socket's wmem_queued.
   void rebalance_send_buffer(int fd, SendBuffer& sb, std::uint32_t queued);
   void release_send_buffer(SendBuffer& sb);
+  // False when the budget changed since `sb` was last sized.
+  bool send_buffer_current(const SendBuffer& sb) const { return sb.epoch == sndbuf_epoch_ || sb.granted == 0; }
   std::uint64_t send_buffer_in_use() const { return sndbuf_in_use_; }
 
   // A translator freed `n` flows: after a burst, and while it trails off,

@@ -15,8 +15,9 @@
 // on the guest's link) is kept (nat/tcp_reassembly), reported in SACK blocks
 // when the guest offered SACK, and written once the hole is filled. The
 // window we advertise is half the socket's free send buffer (SO_MEMINFO:
-// (sndbuf - wmem_queued) / 2, truesize units), so the guest rarely sends
-// more than the kernel takes. When a
+// (sndbuf - wmem_queued) / 2, truesize units; read now and then and spent
+// down by our sends in between, see compute_window), so the guest rarely
+// sends more than the kernel takes. When a
 // send came up short we watch EPOLLOUT and send a window update once it
 // drains. ACKs are coalesced: one per flow per event-loop batch (post()).
 //
@@ -226,6 +227,8 @@ struct TcpTranslator::State {
 
   // Output
   std::uint16_t compute_window(Flow& f);
+  bool read_send_buffer(Flow& f);
+  void spend_send_buffer(Flow& f, std::size_t sent);
   bool emit(Flow& f, std::uint8_t flags, std::uint32_t seq, std::size_t payload_len, bool syn_options = false,
             bool offloaded = false);
   struct SegmentRoom;
@@ -294,6 +297,11 @@ struct TcpTranslator::State::Flow {
   // Guest -> host.
   std::uint32_t rcv_nxt = 0;
   std::uint32_t adv_wnd = 0;  // bytes we last computed as free
+  // The host socket's send buffer as last read (SO_MEMINFO, truesize units)
+  // and an upper bound on what the sends since then took of it.
+  std::uint32_t mem_free = 0, mem_queued = 0, mem_spent = 0;
+  std::uint8_t mem_sends = 0;
+  bool mem_valid = false;
   std::uint32_t last_ack_sent = 0;
   std::uint16_t last_wnd_sent = 0;
   TcpReassembly reassembly;  // guest data past a hole
@@ -317,23 +325,52 @@ struct TcpTranslator::State::Flow {
 
 // ---------------------------------------------------------------- output
 
-std::uint16_t TcpTranslator::State::compute_window(Flow& f) {
+// The window is read from the socket (SO_MEMINFO) only now and then: in
+// request/response traffic it was one system call per request, for a
+// free space that hardly moves. Between readings the last one is spent
+// down by what was sent since, counted high (payload plus an skb's
+// overhead per 64 KiB), so the estimate errs toward a smaller window. It is
+// read again after kMemReadEvery sends, once a quarter of it is spent,
+// when the network's send buffer budget changed, or after the socket took
+// less than it was given.
+void TcpTranslator::State::spend_send_buffer(Flow& f, std::size_t sent) {
+  constexpr std::size_t kSkbOverhead = 2048;
+  const std::size_t spent = sent + kSkbOverhead * (1 + sent / 65536);
+  f.mem_spent = static_cast<std::uint32_t>(std::min<std::size_t>(f.mem_spent + spent, UINT32_MAX));
+  if (f.mem_sends < UINT8_MAX) f.mem_sends++;
+}
+
+bool TcpTranslator::State::read_send_buffer(Flow& f) {
+  constexpr std::uint8_t kMemReadEvery = 16;
+  if (f.mem_valid && f.mem_sends < kMemReadEvery && f.mem_spent < f.mem_free / 4 &&
+      table.send_buffer_current(f.sndbuf))
+    return true;
   std::uint32_t mem[SK_MEMINFO_VARS] = {};
   socklen_t len = sizeof mem;
-  std::uint32_t free_bytes = 0;
-  const bool have_mem = f.sock && getsockopt(f.sock.get(), SOL_SOCKET, SO_MEMINFO, mem, &len) == 0;
-  if (have_mem) table.rebalance_send_buffer(f.sock.get(), f.sndbuf, mem[SK_MEMINFO_WMEM_QUEUED]);
-  if (have_mem && mem[SK_MEMINFO_SNDBUF] > mem[SK_MEMINFO_WMEM_QUEUED]) {
+  f.mem_valid = f.sock && getsockopt(f.sock.get(), SOL_SOCKET, SO_MEMINFO, mem, &len) == 0;
+  if (!f.mem_valid) return false;
+  table.rebalance_send_buffer(f.sock.get(), f.sndbuf, mem[SK_MEMINFO_WMEM_QUEUED]);
+  const std::uint32_t sndbuf = mem[SK_MEMINFO_SNDBUF], queued = mem[SK_MEMINFO_WMEM_QUEUED];
+  f.mem_free = sndbuf > queued ? sndbuf - queued : 0;
+  f.mem_queued = queued;
+  f.mem_spent = 0;
+  f.mem_sends = 0;
+  return true;
+}
+
+std::uint16_t TcpTranslator::State::compute_window(Flow& f) {
+  std::uint32_t free_bytes = 0, queued = 0;
+  if (read_send_buffer(f)) {
     // Buffer accounting is in truesize (payload plus skb overhead), like the
     // doubled SO_SNDBUF: half of it is what send() surely takes, so the
     // guest is not invited to send what we would only ACK in part.
-    free_bytes = (mem[SK_MEMINFO_SNDBUF] - mem[SK_MEMINFO_WMEM_QUEUED]) / 2;
+    free_bytes = f.mem_free > f.mem_spent ? (f.mem_free - f.mem_spent) / 2 : 0;
+    queued = f.mem_queued + f.mem_spent;
   }
   f.adv_wnd = free_bytes;
   // The kernel reports writable once free >= queued / 2; below that an
   // EPOLLOUT edge will come, and with it our window update.
-  if (f.sock && f.state == TcpState::Established && !f.guest_fin && !f.want_out &&
-      free_bytes < mem[SK_MEMINFO_WMEM_QUEUED] / 2) {
+  if (f.sock && f.state == TcpState::Established && !f.guest_fin && !f.want_out && free_bytes < queued / 2) {
     f.want_out = true;
     set_events(f, f.events | EPOLLOUT);
   }
@@ -827,8 +864,10 @@ bool TcpTranslator::State::write_to_host(Flow& f, Bytes data) {
   if (n > 0) {
     f.rcv_nxt += static_cast<std::uint32_t>(n);
     f.out_bytes += static_cast<std::uint64_t>(n);
+    spend_send_buffer(f, static_cast<std::size_t>(n));
   }
   if (n < 0 || static_cast<std::size_t>(n) < data.size()) {
+    f.mem_valid = false;
     f.want_out = true;
     set_events(f, f.events | EPOLLOUT);
     return false;
@@ -903,6 +942,7 @@ void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
   if (f.dead) return;
   if ((ev & EPOLLOUT) && f.want_out) {
     f.want_out = false;
+    f.mem_valid = false;  // the peer read: more room than the estimate says
     set_events(f, f.events & ~static_cast<std::uint32_t>(EPOLLOUT));
     write_reassembled(f);
     if (f.dead) return;

@@ -512,6 +512,72 @@ TEST_F(NatTcpTest, ZeroWindowThenWindowUpdate) {
   EXPECT_EQ(io.segs.back().payload.size(), 10u);
 }
 
+// The upload window comes from the host socket's free send buffer, which
+// is read only now and then and spent down by our sends in between: a
+// server that stops reading must close it, and its reading again must
+// reopen it (a stale reading would leave it closed, or open too far).
+TEST_F(NatTcpTest, UploadWindowClosesOnAStalledServerAndReopensWhenItReads) {
+  establish();
+  const std::vector<std::uint8_t> data = pattern(48 << 20);
+  constexpr std::size_t kSeg = 16 << 10;
+  std::size_t sent = 0, acked = 0, window = 0;
+  auto latest = [&] {
+    for (const Seg& sg : io.segs) {
+      if (!sg.has(TcpFlag::Ack) || !sg.payload.empty()) continue;
+      acked = std::max<std::size_t>(acked, sg.r.ack - (isn + 1));
+      window = std::size_t{sg.r.window} << 7;
+    }
+    io.segs.clear();
+  };
+  auto upload = [&] {
+    // Within the window only, as a guest would; stops when it closes.
+    for (int stalls = 0; sent < data.size() && stalls < 3;) {
+      latest();
+      const std::size_t room = acked + window > sent ? acked + window - sent : 0;
+      if (room < kSeg) {
+        pump(2 * kMillis);
+        ++stalls;
+        continue;
+      }
+      stalls = 0;
+      const std::size_t len = std::min(kSeg, data.size() - sent);
+      send(TcpFlag::Ack, static_cast<std::uint32_t>(isn + 1 + sent), srv_nxt, 512, Bytes(data.data() + sent, len));
+      sent += len;
+      pump(0);
+    }
+    latest();
+  };
+  // The server reads nothing: the window closes before all is sent, and
+  // nothing was ACKed that the socket did not take.
+  latest();
+  upload();
+  ASSERT_LT(sent, data.size());
+  EXPECT_LT(window, kSeg);
+  EXPECT_LE(acked, sent);
+  // The server reads what it has: a window update reopens it.
+  std::vector<std::uint8_t> got;
+  std::uint8_t buf[1 << 16];
+  for (ssize_t n; (n = ::recv(server.get(), buf, sizeof buf, 0)) > 0;) got.insert(got.end(), buf, buf + n);
+  ASSERT_TRUE(pump_until([&] {
+    latest();
+    return window >= 64 * kSeg;
+  })) << "window " << window;
+  // The rest goes through while the server keeps reading; all of it exact.
+  sent = acked;
+  while (sent < data.size()) {
+    upload();
+    for (ssize_t n; (n = ::recv(server.get(), buf, sizeof buf, 0)) > 0;) got.insert(got.end(), buf, buf + n);
+    pump(1 * kMillis);
+    latest();
+    sent = acked;  // what was not ACKed is sent again, as a guest would
+  }
+  ASSERT_TRUE(pump_until([&] {
+    for (ssize_t n; (n = ::recv(server.get(), buf, sizeof buf, 0)) > 0;) got.insert(got.end(), buf, buf + n);
+    return got.size() >= data.size();
+  }));
+  EXPECT_TRUE(got == data);
+}
+
 TEST_F(NatTcpTest, ZeroWindowIsProbed) {
   establish(0);
   std::size_t cursor = io.segs.size();
