@@ -42,6 +42,24 @@ class RootModesTest(NatTestCase):
         ns.run(["ip", "link", "set", "eth0", "up"])
         return ns
 
+    def hand_made_kernel_nat(self):
+        """Beside vnet's, the same kernel NAT made by hand in the host
+        namespace: a bridge with 10.0.3.1/24, a veth guest 10.0.3.15 in it,
+        nftables masquerade out of up0. Returns the guest's namespace."""
+        h = self.hostns
+        h.run(["ip", "link", "add", "hb0", "type", "bridge"])
+        h.configure("hb0", "10.0.3.1/24")
+        g = Netns(self.cleanup, "nh")
+        h.run(["ip", "link", "add", "hg0", "type", "veth", "peer", "name", "eth0", "netns", g.name])
+        h.run(["ip", "link", "set", "hg0", "master", "hb0", "up"])
+        g.configure("eth0", "10.0.3.15/24")
+        g.run(["ip", "route", "add", "default", "via", "10.0.3.1"])
+        h.run(["nft", "-f", "-"], input="table ip hand_nat {\n"
+              "  chain postrouting { type nat hook postrouting priority srcnat; policy accept;\n"
+              "    ip saddr 10.0.3.0/24 oifname \"up0\" masquerade; }\n"
+              "}\n")
+        return g
+
     def test_kernel_nat_guest_leases_resolves_and_reaches_outside_at_veth_speed(self):
         self.build_lab(http_files={"page": b"from the internet namespace\n"}, engine_extra=("--allow-if", "kg0"))
         self.e.vnet("net", "add", "kn", "--mode", "kernel-nat", "--dns-upstream", INET_ADDR, "--uplink", "up0")
@@ -67,20 +85,30 @@ class RootModesTest(NatTestCase):
         ns.run(["sh", "-c", f"echo hello | nc -N {INET_ADDR} 7070"], timeout=10)
         self.assertEqual(server.stdout.readline().decode().split()[0], "198.51.100.1")
 
-        # Speed: the guest's path to the outside against one plain veth pair.
-        # Runs alternate and the best of each is compared, so a burst of load
-        # from elsewhere on a 2-core machine lowers one run, not the ratio.
+        # Speed. The data path is the kernel's: a bridge, forwarding and
+        # nftables masquerade. What vnet answers for is that its set-up costs
+        # nothing on that path, so the guest's path is measured against the
+        # same set-up made by hand beside it (what a user would otherwise
+        # do), and against one plain veth pair, the limit. Runs alternate and
+        # the best of each is compared, so a burst of load from elsewhere on
+        # a 2-core machine lowers one run, not a ratio.
+        by_hand = self.hand_made_kernel_nat()
         a, b = Netns(self.cleanup, "va"), Netns(self.cleanup, "vb")
         a.run(["ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", b.name])
         a.configure("v0", "192.0.2.1/24")
         b.configure("v1", "192.0.2.2/24")
-        via_vnet, veth = [], []
+        via_vnet, hand, veth = [], [], []
         for _ in range(3):
             veth.append(iperf3_gbits(a, b, "192.0.2.2", self.cleanup))
             via_vnet.append(iperf3_gbits(ns, self.inet, INET_ADDR, self.cleanup))
-        ratio = max(via_vnet) / max(veth)
-        print(f"kernel-nat {max(via_vnet):.2f} Gbit/s, veth pair {max(veth):.2f} Gbit/s (best of 3), ratio {ratio:.2f}")
-        self.assertGreaterEqual(ratio, 0.7, (via_vnet, veth))
+            hand.append(iperf3_gbits(by_hand, self.inet, INET_ADDR, self.cleanup))
+        vs_hand, vs_veth = max(via_vnet) / max(hand), max(via_vnet) / max(veth)
+        print(f"kernel-nat {max(via_vnet):.2f} Gbit/s, the same set-up by hand {max(hand):.2f}, veth pair "
+              f"{max(veth):.2f} (best of 3 each): {vs_hand:.2f}x by hand, {vs_veth:.2f}x veth")
+        self.assertGreaterEqual(vs_hand, 0.9, (via_vnet, hand))
+        # The kernel's forwarding and NAT on this 2-core machine: 0.67-0.87x
+        # a veth pair, by hand or through vnet alike (docs/modes.md).
+        self.assertGreaterEqual(vs_veth, 0.6, (via_vnet, veth))
 
         # `net del` leaves nothing behind but the user's own veth, out of the bridge.
         self.e.vnet("net", "del", "kn")
