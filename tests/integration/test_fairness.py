@@ -35,7 +35,7 @@ import unittest
 
 from natlib import (CLOSED_PORT, DNS, GATEWAY_MAC, INET_ADDR, INET_ADDR2, PY, UDHCPC_SCRIPT, NatTestCase, listening)
 from vnet_it import mac_of
-from vnetlib import wait_for
+from vnetlib import cpu_seconds, wait_for
 
 IPERF_PORT = 5201
 # An address on the internet link that nobody holds: connects to it stay
@@ -247,12 +247,6 @@ class FairnessTest(NatTestCase):
         with open(lease_file) as f:
             return json.load(f)
 
-    def engine_cpu_s(self, pid=None):
-        """CPU seconds (user + system) the engine (or pid) has used so far."""
-        with open(f"/proc/{pid or self.e.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
     @staticmethod
     def sleep_until(t):
         time.sleep(max(0.0, t - time.monotonic()))
@@ -295,8 +289,8 @@ class FairnessTest(NatTestCase):
                 self.cleanup, [PY, "-c", FLOOD_PY, kind, "eth0", amac, attacker.ip, str(FLOOD_SECONDS), str(rate),
                                GATEWAY_MAC, INET_ADDR, BLACKHOLE, str(CLOSED_PORT), DNS, SLOW_ZONE])
         flood_start = time.monotonic()
-        cpu0 = self.engine_cpu_s()
-        resolver_cpu0 = self.engine_cpu_s(self.resolver.pid)
+        cpu0 = cpu_seconds(self.e.pid)
+        resolver_cpu0 = cpu_seconds(self.resolver.pid)
         # Let the flood fill whatever it fills before B measures.
         time.sleep(2.0)
         during, err = self.iperf_bps(victim, pace)
@@ -309,8 +303,8 @@ class FairnessTest(NatTestCase):
         renewed = self.renew(udhcpc, lease_file)
         out, errout = lookups.communicate(timeout=30)
         dns_during = json.loads(out) if out.strip() else errout.decode()[-500:]
-        engine_cpu = (self.engine_cpu_s() - cpu0) / (time.monotonic() - flood_start)
-        resolver_cpu = (self.engine_cpu_s(self.resolver.pid) - resolver_cpu0) / (time.monotonic() - flood_start)
+        engine_cpu = (cpu_seconds(self.e.pid) - cpu0) / (time.monotonic() - flood_start)
+        resolver_cpu = (cpu_seconds(self.resolver.pid) - resolver_cpu0) / (time.monotonic() - flood_start)
         flood_reports = {}
         for kind, proc in floods.items():
             out, errout = proc.communicate(timeout=FLOOD_SECONDS + 30)

@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 
-from vnetlib import VNET, Engine, VnetTestCase, run, wait_for
+from vnetlib import VNET, Engine, VnetTestCase, cpu_seconds, run, wait_for
 from vnet_it import guest, ping_stats
 
 NOBODY = 65534
@@ -183,12 +183,6 @@ class ControlBackpressureTest(VnetTestCase):
         self.assertLess(worst, 100.0, res.stdout)
         # The engine still answers, and counts clients it gave up on.
         self.assertIn("control_over_cap", e.status()["host"])
-
-
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 class FdExhaustionTest(VnetTestCase):

@@ -269,6 +269,37 @@ def read_text(path):
         return f.read()
 
 
+def cpu_seconds(pid):
+    """CPU seconds (user + system) process pid has used so far."""
+    fields = read_text(f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree(pid):
+    """pid and all its descendants, by /proc/PID/task/TID/children."""
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in read_text(f"/proc/{p}/task/{tid}/children").split()]
+        except FileNotFoundError:
+            pass  # exited meanwhile
+    return found
+
+
+def tree_cpu_seconds(pid):
+    """CPU seconds pid and its descendants (vnet's engine and privileged helper) have used so far."""
+    total = 0.0
+    for p in process_tree(pid):
+        try:
+            total += cpu_seconds(p)
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def sha256_of(path):
     return run(["sha256sum", path]).stdout.split()[0]
 
