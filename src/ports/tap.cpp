@@ -1,6 +1,7 @@
 #include "ports/tap.hpp"
 
 #include <linux/if.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core/error.hpp"
@@ -72,13 +73,36 @@ void TapPort::on_readable() {
 void TapPort::send_to_peer(wire::Bytes frame) {
   // Every write carries a virtio-net header; all zero for a plain frame.
   static constexpr std::uint8_t kPlain[Offload::kHeaderLen] = {};
-  queue_out(kPlain, frame);
+  if (!write_now(kPlain, frame)) queue_out(kPlain, frame);
 }
 
 void TapPort::send_offloaded(wire::Bytes frame, const Offload& offload) {
   std::uint8_t header[Offload::kHeaderLen];
   offload.emit(header);
-  queue_out(header, frame);
+  if (!write_now(header, frame)) queue_out(header, frame);
+}
+
+// A TAP takes one frame per write, so for a large frame (a TSO segment of
+// up to 64 KiB) the queue only adds a copy: with nothing queued ahead it is
+// written from where it lies. Small frames still wait for the round's
+// flush: written after the round's reads, a burst of them reaches the
+// receiving stack together and wakes its reader once, not per frame
+// (64-byte frames through the switch: 105k/s queued, 95k/s written at once).
+bool TapPort::write_now(wire::Bytes header, wire::Bytes frame) {
+  if (frame.size() < kDirectWriteMin || !attached() || !out_.empty()) return false;
+  iovec iov[2] = {{const_cast<std::uint8_t*>(header.data()), header.size()},
+                  {const_cast<std::uint8_t*>(frame.data()), frame.size()}};
+  for (;;) {
+    if (::writev(fd(), iov, 2) >= 0) break;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
+    // EIO while the interface is down: the frame is lost, as on a real NIC.
+    counters_.drop_down++;
+    return true;
+  }
+  counters_.tx_frames++;
+  counters_.tx_bytes += frame.size();
+  return true;
 }
 
 bool TapPort::write_queued() {

@@ -35,6 +35,11 @@ class TapPort : public FdPort {
   void send_offloaded(wire::Bytes frame, const Offload& offload) override;
 
  private:
+  // Writes header+frame to the device at once when nothing waits in the
+  // queue; false when the frame must be queued instead.
+  bool write_now(wire::Bytes header, wire::Bytes frame);
+  static constexpr std::size_t kDirectWriteMin = 4096;
+
   std::string ifname_;
   std::string netns_;
   std::unique_ptr<std::uint8_t[]> buffer_;
