@@ -347,6 +347,56 @@ else:
 """
 
 
+def udp_burst_server_py():
+    """Python run in the internet namespace: on UDP port argv[1], answers
+    one datagram "N SIZE" with N datagrams of SIZE bytes (each its index and
+    seeded random bytes), in bursts of 40 as fast as the socket takes them,
+    then prints the sha256 of all it sent."""
+    return r"""
+import hashlib, random, socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+req, peer = s.recvfrom(100)
+n, size = map(int, req.split())
+rnd = random.Random(7)
+h = hashlib.sha256()
+for i in range(n):
+    d = struct.pack("!I", i) + rnd.randbytes(size - 4)
+    h.update(d)
+    s.sendto(d, peer)
+    if i % 40 == 39:
+        time.sleep(0.002)
+print(h.hexdigest(), flush=True)
+"""
+
+
+def udp_burst_client_py():
+    """Python run in a guest: asks argv[1]:argv[2] for argv[3] datagrams of
+    argv[4] bytes and prints how many arrived, in order or not, and the
+    sha256 of them in index order."""
+    return r"""
+import hashlib, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for the whole burst
+s.settimeout(2.0)
+n, size = int(sys.argv[3]), int(sys.argv[4])
+s.sendto(f"{n} {size}".encode(), (sys.argv[1], int(sys.argv[2])))
+got = {}
+try:
+    while len(got) < n:
+        d = s.recv(65536)
+        if len(d) == size:
+            got[struct.unpack("!I", d[:4])[0]] = d
+except socket.timeout:
+    pass
+h = hashlib.sha256()
+for i in sorted(got):
+    h.update(got[i])
+print(len(got), h.hexdigest())
+"""
+
+
 def peer_server_py():
     """Python run in a guest: listens on argv[1], accepts one connection,
     prints the peer address, writes what it reads to argv[2]."""

@@ -12,7 +12,8 @@ import unittest
 
 from natlib import (CHARGEN_PORT, CLOSED_PORT, DNS, ECHO_PORT, FIRST_LEASE, GATEWAY, GATEWAY_MAC, INET_ADDR,
                     PY, SYN_FLOOD_PY, NatTestCase, connect_result_py, eth, free_port, host_connect, ipv4_header,
-                    lease_addresses, listening, peer_server_py, udp_echo_py, udp_segment)
+                    lease_addresses, listening, peer_server_py, udp_burst_client_py, udp_burst_server_py, udp_echo_py,
+                    udp_segment)
 from vnet_it import mac_of, ping, ping_stats, send_raw
 from vnetlib import random_file, sha256_of, short_id, wait_for
 
@@ -97,6 +98,26 @@ class NatTest(NatTestCase):
         res = ping(g.ns, INET_ADDR, 3)
         tx, rx, _ = ping_stats(res)
         self.assertEqual(rx, 3, f"ping {INET_ADDR}:\n{res.stdout}{res.stderr}")
+
+    def udp_burst(self, g, port, n, size):
+        """n datagrams of size bytes from the internet namespace to guest g:
+        (how many arrived, whether their sha256 is the sender's)."""
+        server = self.inet.popen(self.cleanup, [PY, "-c", udp_burst_server_py(), str(port)])
+        self.assertEqual(server.stdout.readline().decode().strip(), "ready")
+        got, digest = g.py(udp_burst_client_py(), INET_ADDR, port, n, size, timeout=60).stdout.split()
+        sent = server.stdout.readline().decode().strip()
+        server.wait(timeout=10)
+        return int(got), digest == sent
+
+    def test_udp_bursts_reach_the_guest_whole_and_byte_exact(self):
+        """Datagrams read from a flow's socket in batches (recvmmsg) reach
+        the guest each whole, in bursts of 1200- and of 64-byte datagrams."""
+        self.lab()
+        g = self.guest()
+        udp_in0 = self.nat_counters()["udp_in"]
+        self.assertEqual(self.udp_burst(g, 7300, 3000, 1200), (3000, True))
+        self.assertEqual(self.udp_burst(g, 7301, 3000, 64), (3000, True))
+        self.assertEqual(self.nat_counters()["udp_in"] - udp_in0, 6000)
 
     # 4. Port forwarding from the host's loopback to a guest.
     def _forward_once(self, g, host_port, guest_port):
