@@ -171,9 +171,11 @@ for _ in range(n):
 dt = clock() - t
 s.close()
 trips.sort()
-# One-way latency: half the round trip.
-print(json.dumps({"tps": n / dt, "mean_us": dt / n * 1e6, "median_us": trips[n // 2] / 2 * 1e6,
-                  "p99_us": trips[min(n - 1, n * 99 // 100)] / 2 * 1e6}))
+# One-way latency: half the round trip; the distribution as percentiles.
+def pct(p):
+    return trips[min(n - 1, int(n * p / 100))] / 2 * 1e6
+print(json.dumps({"tps": n / dt, "mean_us": dt / n * 1e6, "median_us": pct(50), "p99_us": pct(99),
+                  "pcts": {str(p): pct(p) for p in (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)}}))
 """
 
 # Guest side: connect, read the server's byte, close, for `seconds`.
@@ -821,6 +823,8 @@ class Bench:
         for key, field in (("rr_tps", "tps"), ("rr_us", "mean_us"), ("rr_median_us", "median_us"),
                            ("rr_p99_us", "p99_us")):
             self.collect(out, errs, key, [r[field] for r in runs], err)
+        if runs:  # each percentile's median over the runs
+            out["rr_pcts"] = {p: statistics.median(r["pcts"][p] for r in runs) for p in runs[0]["pcts"]}
 
     def measure_conn(self, out, errs):
         runs, err = self.repeat(lambda: self.guest_py(CONN_CLIENT_PY, self.target, CONN_PORT, self.opts.seconds,
