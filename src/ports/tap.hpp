@@ -35,8 +35,9 @@ class TapPort : public FdPort {
   void send_offloaded(wire::Bytes frame, const Offload& offload) override;
 
  private:
-  // Writes header+frame to the device at once when nothing waits in the
-  // queue; false when the frame must be queued instead.
+  // Writes header+frame to the device at once when the frame is at least
+  // kDirectWriteMin bytes and nothing waits in the queue; false when the
+  // frame must be queued instead.
   bool write_now(wire::Bytes header, wire::Bytes frame);
   static constexpr std::size_t kDirectWriteMin = 4096;
 
