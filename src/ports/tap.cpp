@@ -90,34 +90,36 @@ void TapPort::send_offloaded(wire::Bytes frame, const Offload& offload) {
 // (64-byte frames through the switch: 105k/s queued, 95k/s written at once).
 bool TapPort::write_now(wire::Bytes header, wire::Bytes frame) {
   if (frame.size() < kDirectWriteMin || !attached() || !out_.empty()) return false;
-  iovec iov[2] = {{const_cast<std::uint8_t*>(header.data()), header.size()},
-                  {const_cast<std::uint8_t*>(frame.data()), frame.size()}};
-  for (;;) {
-    if (::writev(fd(), iov, 2) >= 0) break;
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) return false;
-    // EIO while the interface is down: the frame is lost, as on a real NIC.
-    counters_.drop_down++;
-    return true;
+  const iovec iov[2] = {{const_cast<std::uint8_t*>(header.data()), header.size()},
+                        {const_cast<std::uint8_t*>(frame.data()), frame.size()}};
+  const DeviceWrite result = write_to_device(iov, 2);
+  if (result == DeviceWrite::Busy) return false;
+  if (result == DeviceWrite::Written) {
+    counters_.tx_frames++;
+    counters_.tx_bytes += frame.size();
   }
-  counters_.tx_frames++;
-  counters_.tx_bytes += frame.size();
   return true;
 }
 
 bool TapPort::write_queued() {
   while (!out_.empty()) {
     auto rec = out_.front();
-    ssize_t n = ::write(fd(), rec.bytes.data(), rec.bytes.size());
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
-      if (errno == EINTR) continue;
-      // EIO while the interface is down: the frame is lost, as on a real NIC.
-      counters_.drop_down++;
-    }
+    const iovec iov{const_cast<std::uint8_t*>(rec.bytes.data()), rec.bytes.size()};
+    if (write_to_device(&iov, 1) == DeviceWrite::Busy) return true;
     out_.pop();
   }
   return true;
+}
+
+TapPort::DeviceWrite TapPort::write_to_device(const iovec* iov, int count) {
+  for (;;) {
+    if (::writev(fd(), iov, count) >= 0) return DeviceWrite::Written;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return DeviceWrite::Busy;
+    // EIO while the interface is down: the frame is lost, as on a real NIC.
+    counters_.drop_down++;
+    return DeviceWrite::Lost;
+  }
 }
 
 }  // namespace vnet

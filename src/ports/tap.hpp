@@ -9,6 +9,8 @@
 // An engine without privileges asks the privileged helper for the fd.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <memory>
 #include <string>
 
@@ -40,6 +42,10 @@ class TapPort : public FdPort {
   // frame must be queued instead.
   bool write_now(wire::Bytes header, wire::Bytes frame);
   static constexpr std::size_t kDirectWriteMin = 4096;
+  // One frame (header and frame in iov) to the device, retried on EINTR.
+  // Lost: an error other than EAGAIN, counted as drop_down.
+  enum class DeviceWrite { Written, Busy, Lost };
+  DeviceWrite write_to_device(const iovec* iov, int count);
 
   std::string ifname_;
   std::string netns_;
