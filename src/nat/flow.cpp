@@ -42,6 +42,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <nlohmann/json.hpp>
 
 #include "nat/guest_io.hpp"
@@ -145,16 +146,31 @@ std::uint32_t FlowTable::fair_share() const {
       std::clamp<std::uint64_t>(share, cfg.tcp_sndbuf_min, std::max(cfg.tcp_sndbuf_max, cfg.tcp_sndbuf_min)));
 }
 
+// Every new connection comes through here, so it costs as few system calls
+// as it can: an unprivileged engine asks for SO_SNDBUFFORCE only until the
+// kernel first refuses it, and a request like the last one is granted what
+// the last one was (the kernel's answer depends only on the request and
+// net.core.wmem_max) without reading it back.
 void FlowTable::set_sndbuf(int fd, SendBuffer& sb, std::uint32_t want) {
   // The kernel doubles the request (its bookkeeping overhead): ask for half.
   int request = static_cast<int>(want / 2);
-  if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &request, sizeof request) != 0)
-    setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &request, sizeof request);
-  int got = 0;
-  socklen_t len = sizeof got;
-  const std::uint32_t now = getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got > 0
-                                ? static_cast<std::uint32_t>(got)
-                                : want;
+  bool forced = false;
+  if (!sndbuf_force_denied_) {
+    forced = setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &request, sizeof request) == 0;
+    if (!forced && errno == EPERM) sndbuf_force_denied_ = true;
+  }
+  if (!forced) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &request, sizeof request);
+  std::uint32_t now = want;
+  if (request == sndbuf_memo_.request && forced == sndbuf_memo_.forced) {
+    now = sndbuf_memo_.granted;
+  } else {
+    int got = 0;
+    socklen_t len = sizeof got;
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &got, &len) == 0 && got > 0) {
+      now = static_cast<std::uint32_t>(got);
+      sndbuf_memo_ = {request, forced, now};
+    }
+  }
   sndbuf_in_use_ = sndbuf_in_use_ - sb.granted + now;
   sb.granted = now;
 }

@@ -131,6 +131,12 @@ class FlowTable {
   std::size_t tcp_sockets_ = 0;  // flows holding a budgeted send buffer
   std::uint64_t sndbuf_in_use_ = 0;
   std::uint32_t sndbuf_epoch_ = 1;
+  bool sndbuf_force_denied_ = false;  // SO_SNDBUFFORCE needs CAP_NET_ADMIN
+  struct SendBufferMemo {
+    int request = -1;
+    bool forced = false;
+    std::uint32_t granted = 0;
+  } sndbuf_memo_;  // the last request read back
   std::size_t freed_since_trim_ = 0;
   bool burst_trailing_ = false;  // the last trim followed a burst
   Timer trim_timer_;

@@ -80,6 +80,7 @@
 #include <sys/uio.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -144,11 +145,27 @@ const char* state_name(TcpState s) {
   return "?";
 }
 
-std::uint32_t random_iss() {
-  std::uint32_t v = 0;
-  if (getrandom(&v, sizeof v, GRND_NONBLOCK) != sizeof v) v = static_cast<std::uint32_t>(monotonic_now() >> 2);
-  return v;
-}
+// Initial sequence numbers, drawn from the kernel a batch at a time: one
+// getrandom per connection was one of the few system calls between a
+// guest's SYN and our SYN-ACK.
+class IssPool {
+ public:
+  std::uint32_t next() {
+    if (left_ == 0) refill();
+    return pool_[--left_];
+  }
+
+ private:
+  void refill() {
+    if (getrandom(pool_.data(), sizeof pool_, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof pool_)) {
+      const auto clock = static_cast<std::uint32_t>(monotonic_now() >> 2);
+      for (std::size_t i = 0; i < pool_.size(); ++i) pool_[i] = clock + static_cast<std::uint32_t>(i) * 0x9e3779b9u;
+    }
+    left_ = pool_.size();
+  }
+  std::array<std::uint32_t, 64> pool_{};
+  std::size_t left_ = 0;
+};
 
 void set_nodelay(int fd) {
   int one = 1;
@@ -186,6 +203,7 @@ struct TcpTranslator::State {
   std::shared_ptr<bool> alive;
   std::unique_ptr<std::uint8_t[]> scratch;
   bool no_peek_off;  // VNET_TCP_NO_PEEK_OFF: never use SO_PEEK_OFF
+  IssPool iss_pool;
 
   // Entry points
   void on_segment(const IpAddr& src, const IpAddr& dst, Bytes l4, const SockAddr& target);
@@ -205,7 +223,7 @@ struct TcpTranslator::State {
   // Events
   void on_socket(Flow& f, std::uint32_t events);
   void on_timer(Flow& f);
-  void on_connected(Flow& f);
+  void on_connected(Flow& f, std::uint32_t events);
   void flow_segment(Flow& f, const TcpPacket& tcp);
   void established_segment(Flow& f, const TcpPacket& tcp);
   void process_ack(Flow& f, const TcpPacket& tcp);
@@ -234,6 +252,7 @@ struct TcpTranslator::State {
   struct SegmentRoom;
   SegmentRoom segment_room(const Flow& f);
   void send_fin(Flow& f);
+  void note_fin_sent(Flow& f, std::uint32_t fin_seq);
   void schedule_ack(Flow& f);
   void flush_acks();
   void send_rst(const IpAddr& src, std::uint16_t sport, const IpAddr& dst, std::uint16_t dport, std::uint32_t seq,
@@ -647,10 +666,12 @@ void TcpTranslator::State::on_segment(const IpAddr& src, const IpAddr& dst, Byte
   f->timer.arm_in(kConnectTimeout);
 }
 
-void TcpTranslator::State::on_connected(Flow& f) {
+// A failed connect shows as EPOLLERR or EPOLLHUP, so a plain EPOLLOUT needs
+// no SO_ERROR read: this runs between the guest's SYN and our SYN-ACK.
+void TcpTranslator::State::on_connected(Flow& f, std::uint32_t events) {
   int err = 0;
   socklen_t len = sizeof err;
-  if (getsockopt(f.sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if ((events & (EPOLLERR | EPOLLHUP)) && getsockopt(f.sock.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
   if (err != 0) {
     log::debug("nat tcp: connect for guest port {} failed: {}", f.key.guest_port, std::strerror(err));
     io.counters().tcp_refused++;
@@ -662,9 +683,15 @@ void TcpTranslator::State::on_connected(Flow& f) {
   table.remove_connect(f.guest);
   f.state = TcpState::SynRcvd;
   f.peek_off = enable_peek_off(f.sock.get());
-  f.iss = random_iss();
+  f.iss = iss_pool.next();
   f.snd_una = f.iss;
   f.snd_nxt = f.snd_max = f.iss + 1;
+  // Nothing was sent on the new socket yet: all of its send buffer is free,
+  // and the SYN-ACK's window needs no SO_MEMINFO.
+  f.mem_free = f.sndbuf.granted;
+  f.mem_queued = f.mem_spent = 0;
+  f.mem_sends = 0;
+  f.mem_valid = f.sndbuf.granted > 0;
   compute_window(f);
   set_events(f, EPOLLIN | EPOLLRDHUP | EPOLLET);
   emit(f, TcpFlag::Syn | TcpFlag::Ack, f.iss, 0, true);
@@ -922,7 +949,7 @@ void TcpTranslator::State::accept_guest_fin(Flow& f) {
 void TcpTranslator::State::on_socket(Flow& f, std::uint32_t ev) {
   if (f.dead) return;
   if (f.state == TcpState::Connecting) {
-    if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(f);
+    if (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) on_connected(f, ev);
     return;
   }
   if (ev & EPOLLERR) {
@@ -1005,14 +1032,23 @@ void TcpTranslator::State::push_to_guest(Flow& f) {
     room -= cost;
     const ssize_t n = ::recv(f.sock.get(), seg.l4.data() + kDataOffset, len, MSG_PEEK | MSG_DONTWAIT);
     if (n > 0) {
-      emit(f, TcpFlag::Ack | TcpFlag::Psh, f.snd_nxt, static_cast<std::size_t>(n), false, seg.offloaded);
+      // TCP's recv returns short only with the receive queue (and backlog)
+      // empty: asking again would only get EAGAIN, one syscall per
+      // request/response exchange for nothing. A host that has closed
+      // (its FIN comes after all its data) then has nothing more either:
+      // its FIN rides on this segment, one peek and one frame fewer.
+      const bool short_read = static_cast<std::size_t>(n) < len;
+      const bool with_fin = short_read && f.rdhup && static_cast<std::size_t>(n) <= f.mss;
+      const std::uint8_t flags = TcpFlag::Ack | TcpFlag::Psh | (with_fin ? TcpFlag::Fin : 0);
+      emit(f, flags, f.snd_nxt, static_cast<std::size_t>(n), false, seg.offloaded);
       f.snd_nxt += static_cast<std::uint32_t>(n);
       if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
       sent = true;
-      // TCP's recv returns short only with the receive queue (and backlog)
-      // empty: asking again would only get EAGAIN, one syscall per
-      // request/response exchange for nothing.
-      if (static_cast<std::size_t>(n) < len) {
+      if (with_fin) {
+        f.host_eof = true;
+        note_fin_sent(f, f.snd_nxt);
+      }
+      if (short_read) {
         f.drained_turn = io.loop().turn();
         f.host_drained = true;
         break;
@@ -1113,10 +1149,15 @@ bool TcpTranslator::State::sent_new_data(Flow& f, bool sent) {
 }
 
 void TcpTranslator::State::send_fin(Flow& f) {
-  f.fin_seq = f.snd_nxt;
-  f.fin_seq_set = true;
   emit(f, TcpFlag::Fin | TcpFlag::Ack, f.snd_nxt, 0);
-  f.snd_nxt++;
+  note_fin_sent(f, f.snd_nxt);
+}
+
+// The FIN (alone or on the last data segment) took sequence number fin_seq.
+void TcpTranslator::State::note_fin_sent(Flow& f, std::uint32_t fin_seq) {
+  f.fin_seq = fin_seq;
+  f.fin_seq_set = true;
+  f.snd_nxt = fin_seq + 1;
   f.fin_sent = true;
   if (seq_lt(f.snd_max, f.snd_nxt)) f.snd_max = f.snd_nxt;
 }
@@ -1256,7 +1297,7 @@ void TcpTranslator::State::open_inbound(UniqueFd conn, const SockAddr& client, c
   Flow* f = create(key, owner, std::move(conn), TcpState::SynSent);
   f->inbound = true;
   f->peek_off = enable_peek_off(f->sock.get());
-  f->iss = random_iss();
+  f->iss = iss_pool.next();
   f->snd_una = f->iss;
   f->snd_nxt = f->snd_max = f->iss + 1;
   f->rcv_wscale = kOurWindowScale;

@@ -463,6 +463,33 @@ TEST_F(NatTcpTest, HostCloseAfterAWindowLimitedTransferSendsFin) {
   EXPECT_EQ(got, src);
 }
 
+// A reply followed by the host's close (a one-shot server) reaches the guest
+// as one segment carrying both, and a retransmission repeats both.
+TEST_F(NatTcpTest, HostReplyAndCloseTravelInOneSegment) {
+  establish();
+  std::size_t cursor = io.segs.size();
+  ASSERT_EQ(::send(server.get(), "hello", 5, 0), 5);
+  ::shutdown(server.get(), SHUT_WR);
+  ASSERT_TRUE(pump_until([&] { return io.segs.size() > cursor; }));
+  pump(5 * kMillis);
+  ASSERT_EQ(io.segs.size(), cursor + 1) << "the reply and the FIN came apart";
+  const Seg first = io.segs[cursor];
+  EXPECT_TRUE(first.has(TcpFlag::Fin | TcpFlag::Ack));
+  EXPECT_EQ(first.r.seq, srv_nxt);
+  EXPECT_EQ(std::string(first.payload.begin(), first.payload.end()), "hello");
+  // Unacknowledged, it comes again whole after the retransmission timeout.
+  ASSERT_TRUE(pump_until([&] { return io.segs.size() > cursor + 1; }, kSeconds));
+  const Seg again = io.segs[cursor + 1];
+  EXPECT_TRUE(again.has(TcpFlag::Fin));
+  EXPECT_EQ(again.r.seq, srv_nxt);
+  EXPECT_EQ(std::string(again.payload.begin(), again.payload.end()), "hello");
+  // The guest takes both and closes its side: the flow ends in TIME_WAIT.
+  send(TcpFlag::Fin | TcpFlag::Ack, isn + 1, srv_nxt + 6, 512);
+  ASSERT_TRUE(pump_until([&] { return tcp.status().size() == 1 && tcp.status()[0]["state"] == "time_wait"; }));
+  pump(5 * kMillis);
+  EXPECT_EQ(io.segs.back().r.ack, isn + 2);
+}
+
 TEST_F(NatTcpTest, FinBothWaysWithHalfClose) {
   establish();
   std::size_t cursor = io.segs.size();
