@@ -11,7 +11,7 @@ namespace vnet::cli {
 
 // Off by default: on a machine with few cores the polling engine takes CPU
 // that a guest's bulk sender needs (docs/operations.md has the figures).
-constexpr Nanos kDefaultBusyPoll = 0;
+constexpr Nanos kDefaultBusyPoll = 50 * kMicros;
 
 struct UpOptions {
   std::string run_dir;

@@ -221,11 +221,11 @@ int run(int argc, char** argv) {
   up->add_option("--allow-port", up_opts.sandbox.allow_ports,
                  "As root with --user: a port below 1024 the privileged helper may bind for the engine (repeatable)")
       ->check(CLI::Range(1, 1023));
-  std::string busy_poll = "0";
+  std::string busy_poll = "50us";
   up->add_option("--busy-poll", busy_poll,
-                 "After handling packets, keep polling this long before sleeping, so the next packet of an exchange "
-                 "does not wait for a wake-up: lower latency for request/response traffic, at the cost of CPU that bulk "
-                 "transfers may need (e.g. 50us; default 0, off)")
+                 "After handling small packets, keep polling up to this long before sleeping, so the next packet of an "
+                 "exchange does not wait for a wake-up (the window adapts; not after bulk data, nor while other work "
+                 "wants the CPU; 0: off)")
       ->capture_default_str();
   up->add_option("--allow-if", up_opts.sandbox.allow_interfaces,
                  "As root with --user: a host interface the privileged helper may hand to the engine, as a bridged "

@@ -12,6 +12,12 @@
 
 namespace vnet {
 
+namespace {
+// A sched_yield with nobody else runnable is back within a few
+// microseconds; longer means another task ran in between.
+constexpr Nanos kYieldWasContended = 15 * kMicros;
+}  // namespace
+
 Timer::Timer(EventLoop& loop, std::function<void()> on_expiry)
     : loop_(loop), slot_(loop.timer_create(this, std::move(on_expiry))) {}
 Timer::~Timer() { loop_.timer_destroy(slot_); }
@@ -91,15 +97,27 @@ void EventLoop::handle_termination(std::function<void(int)> on_signal) {
 
 void EventLoop::run() {
   running_ = true;
-  Nanos poll_until = 0;
+  AdaptivePoll poll(busy_poll_);
+  Nanos poll_until = 0, quiet_until = 0;
   while (running_) {
-    const bool polling = busy_poll_ > 0 && monotonic_now() < poll_until;
+    const bool polling = poll_until != 0 && monotonic_now() < poll_until;
+    const Nanos slept_from = busy_poll_ > 0 && !polling ? monotonic_now() : 0;
     const int handled = run_once(polling ? 0 : -1);
-    if (handled > 0 && busy_poll_ > 0) poll_until = monotonic_now() + busy_poll_;
-    // A poll that found nothing gives the CPU to whoever else is runnable
-    // on it (often the very peer whose answer we wait for), and is back
-    // at once if nobody is.
-    else if (polling) sched_yield();
+    if (handled > 0 && busy_poll_ > 0) {
+      if (!polling) poll.woke_after(woke_at_ - slept_from);
+      const Nanos now = monotonic_now();
+      if (bulk_turn_ == turn_) quiet_until = now + kBulkQuiet;
+      poll_until = now < quiet_until || poll.window() == 0 ? 0 : now + poll.window();
+    } else if (polling) {
+      // A poll that found nothing gives the CPU to whoever else is runnable
+      // on it (often the very peer whose answer we wait for), and is back
+      // at once if nobody is. Back late, someone else wanted this CPU: the
+      // engine stops polling and sleeps, so that polling never takes CPU
+      // time that a busy guest or peer would use.
+      const Nanos yielded = monotonic_now();
+      sched_yield();
+      if (monotonic_now() - yielded > kYieldWasContended) poll_until = 0;
+    }
   }
 }
 
@@ -111,7 +129,12 @@ int EventLoop::run_once(int timeout_ms) {
     if (errno == EINTR) return 0;
     throw UserError(errno_text("epoll_wait"));
   }
+  if (busy_poll_ > 0 && timeout_ms != 0) {
+    woke_at_ = monotonic_now();
+    frames_since_sleep_ = 0;
+  }
   ++turn_;
+  frames_this_turn_ = 0;
   for (int i = 0; i < n; ++i) {
     int fd = events[i].data.fd;
     // A copy, because the handler may remove its own registration. Handlers

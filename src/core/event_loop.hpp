@@ -11,6 +11,7 @@
 
 #include <sys/epoll.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,6 +23,35 @@
 namespace vnet {
 
 class EventLoop;
+
+// How long the loop keeps polling after a turn that handled events, adapted
+// much as QEMU's iothreads adapt theirs: while events keep coming soon after
+// the loop went to sleep, the window grows (doubling, up to the configured
+// most). While they come only after long sleeps (kSparse times the most),
+// the traffic is sparse and polling would only burn CPU: the window halves
+// (to nothing below kMinWindow). In between it stays: a request/response
+// exchange has one short wait (the peer's answer, which polling catches)
+// and one longer (the guest's next request), and must keep its window.
+class AdaptivePoll {
+ public:
+  static constexpr Nanos kMinWindow = 4 * kMicros;
+  static constexpr int kSparse = 4;
+  explicit AdaptivePoll(Nanos most) : most_(most), window_(most) {}
+  Nanos window() const { return window_; }
+  // The loop slept this long before the events of its last turn came.
+  void woke_after(Nanos slept) {
+    if (slept < most_) {
+      window_ = std::min(most_, window_ > 0 ? window_ * 2 : kMinWindow);
+    } else if (slept >= kSparse * most_) {
+      window_ /= 2;
+      if (window_ < kMinWindow) window_ = 0;
+    }
+  }
+
+ private:
+  Nanos most_;
+  Nanos window_;
+};
 
 // Marks the lifetime of an object that posts deferred work (a network, a
 // translator): work posted with its token is skipped once the object is gone,
@@ -85,9 +115,25 @@ class EventLoop {
   // that drive the loop step by step.
   int run_once(int timeout_ms);
   // After a turn that handled events, keep polling (without sleeping) for
-  // this long before blocking again: the next packet of a request/response
-  // exchange then finds the loop awake instead of paying a wake-up. 0: off.
-  void set_busy_poll(Nanos window) { busy_poll_ = window; }
+  // up to this long before blocking again: the next packet of a
+  // request/response exchange then finds the loop awake instead of paying
+  // a wake-up. The window adapts (AdaptivePoll); 0: off.
+  void set_busy_poll(Nanos most) { busy_poll_ = most; }
+  // A frame of `bytes` was forwarded in this turn. Bulk data (a large
+  // frame, many frames in a turn, or many since the loop last slept) stops
+  // polling for kBulkQuiet: a bulk transfer or a flood keeps the loop busy
+  // anyway, and a polling engine would look busy to the scheduler, which
+  // then crowds the guests' and peers' work onto the other CPUs.
+  static constexpr std::size_t kBulkFrameBytes = 1024;
+  static constexpr std::uint32_t kBulkFramesPerTurn = 8;
+  static constexpr std::uint32_t kBulkFramesAwake = 64;
+  static constexpr Nanos kBulkQuiet = 2 * kMillis;
+  void note_frame(std::size_t bytes) {
+    ++frames_since_sleep_;
+    if (bytes >= kBulkFrameBytes || ++frames_this_turn_ >= kBulkFramesPerTurn ||
+        frames_since_sleep_ >= kBulkFramesAwake)
+      bulk_turn_ = turn_;
+  }
   // Counts the turns: an event of this turn was reported before any of its
   // handlers ran, so a handler may tell that an edge it was woken for is
   // one it already consumed earlier in the same turn.
@@ -158,6 +204,9 @@ class EventLoop {
   std::function<void(int)> on_signal_;
   bool running_ = false;
   Nanos busy_poll_ = 0;
+  std::uint64_t bulk_turn_ = 0;
+  std::uint32_t frames_this_turn_ = 0, frames_since_sleep_ = 0;
+  Nanos woke_at_ = 0;  // when the last blocking wait returned (busy polling on)
   std::uint64_t turn_ = 0;
 };
 

@@ -213,6 +213,7 @@ void Network::ingress(Port& from, wire::Bytes frame, const Offload* offload) {
     c.drop_oversize++;
     return;
   }
+  loop_.note_frame(frame.size());
   auto eth = wire::EthernetFrame::parse(frame);
   if (!eth) {
     c.drop_malformed++;

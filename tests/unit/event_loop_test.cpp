@@ -194,4 +194,33 @@ TEST(EventLoopMemory, CompactedTimersKeepTheirDeadlinesAndStaleOnesNeverFire) {
   EXPECT_TRUE(fresh.armed());
 }
 
+// The busy-poll window: full at first, halved while events come only after
+// long sleeps, down to none; doubled back while they come soon; kept while
+// they come in between.
+TEST(AdaptivePoll, ShrinksWhileEventsComeLateAndGrowsWhileTheyComeSoon) {
+  AdaptivePoll poll(50 * kMicros);
+  EXPECT_EQ(poll.window(), 50 * kMicros);
+  poll.woke_after(10 * kMicros);
+  EXPECT_EQ(poll.window(), 50 * kMicros) << "never past the most";
+  poll.woke_after(120 * kMicros);
+  EXPECT_EQ(poll.window(), 50 * kMicros) << "a request/response's longer wait keeps the window";
+  poll.woke_after(200 * kMicros);
+  EXPECT_EQ(poll.window(), 25 * kMicros);
+  for (int i = 0; i < 3; ++i) poll.woke_after(kMillis);
+  EXPECT_EQ(poll.window(), 0) << "below the smallest window polling stops";
+  poll.woke_after(kMillis);
+  EXPECT_EQ(poll.window(), 0);
+  poll.woke_after(20 * kMicros);
+  EXPECT_EQ(poll.window(), AdaptivePoll::kMinWindow);
+  for (int i = 0; i < 4; ++i) poll.woke_after(20 * kMicros);
+  EXPECT_EQ(poll.window(), 50 * kMicros);
+}
+
+TEST(AdaptivePoll, OffStaysOff) {
+  AdaptivePoll poll(0);
+  poll.woke_after(0);
+  poll.woke_after(kMicros);
+  EXPECT_EQ(poll.window(), 0);
+}
+
 }  // namespace vnet
