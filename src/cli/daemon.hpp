@@ -9,8 +9,9 @@
 
 namespace vnet::cli {
 
-// Off by default: on a machine with few cores the polling engine takes CPU
-// that a guest's bulk sender needs (docs/operations.md has the figures).
+// The most the loop polls after a turn (EventLoop::set_busy_poll): held
+// back after bulk data and when the CPU is wanted, so it is on by default
+// (docs/operations.md has the figures).
 constexpr Nanos kDefaultBusyPoll = 50 * kMicros;
 
 struct UpOptions {
