@@ -246,6 +246,7 @@ struct TcpTranslator::State {
   // Output
   std::uint16_t compute_window(Flow& f);
   bool read_send_buffer(Flow& f);
+  void note_send_buffer(Flow& f, std::uint32_t sndbuf, std::uint32_t queued);
   void spend_send_buffer(Flow& f, std::size_t sent);
   bool emit(Flow& f, std::uint8_t flags, std::uint32_t seq, std::size_t payload_len, bool syn_options = false,
             bool offloaded = false);
@@ -370,11 +371,18 @@ bool TcpTranslator::State::read_send_buffer(Flow& f) {
   if (!f.mem_valid) return false;
   table.rebalance_send_buffer(f.sock.get(), f.sndbuf, mem[SK_MEMINFO_WMEM_QUEUED]);
   const std::uint32_t sndbuf = mem[SK_MEMINFO_SNDBUF], queued = mem[SK_MEMINFO_WMEM_QUEUED];
+  note_send_buffer(f, sndbuf, queued);
+  return true;
+}
+
+// A reading of the socket's send buffer (truesize units), from SO_MEMINFO
+// or known without one; the sends since are counted from zero.
+void TcpTranslator::State::note_send_buffer(Flow& f, std::uint32_t sndbuf, std::uint32_t queued) {
   f.mem_free = sndbuf > queued ? sndbuf - queued : 0;
   f.mem_queued = queued;
   f.mem_spent = 0;
   f.mem_sends = 0;
-  return true;
+  f.mem_valid = true;
 }
 
 std::uint16_t TcpTranslator::State::compute_window(Flow& f) {
@@ -688,10 +696,7 @@ void TcpTranslator::State::on_connected(Flow& f, std::uint32_t events) {
   f.snd_nxt = f.snd_max = f.iss + 1;
   // Nothing was sent on the new socket yet: all of its send buffer is free,
   // and the SYN-ACK's window needs no SO_MEMINFO.
-  f.mem_free = f.sndbuf.granted;
-  f.mem_queued = f.mem_spent = 0;
-  f.mem_sends = 0;
-  f.mem_valid = f.sndbuf.granted > 0;
+  if (f.sndbuf.granted > 0) note_send_buffer(f, f.sndbuf.granted, 0);
   compute_window(f);
   set_events(f, EPOLLIN | EPOLLRDHUP | EPOLLET);
   emit(f, TcpFlag::Syn | TcpFlag::Ack, f.iss, 0, true);
