@@ -1,0 +1,98 @@
+"""bench/nat_bench.py's bookkeeping of interleaved rounds and of the
+hypervisor's steal time: medians over rounds, errors only for figures no
+round measured, a run measured again while steal is over the limit (and
+no more than MAX_REDO times), and the steal share read from /proc/stat."""
+
+import os
+import sys
+import types
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
+import nat_bench  # noqa: E402
+
+
+class CombineRoundsTest(unittest.TestCase):
+    def test_each_figure_is_the_median_of_the_rounds_that_measured_it(self):
+        rounds = [{"tcp_out": 7.0, "rr_median_us": 40.0, "errors": {}},
+                  {"tcp_out": 9.0, "rr_median_us": 130.0, "errors": {}},
+                  {"tcp_out": 8.0, "errors": {"rr_median_us": "timeout"}}]
+        out = nat_bench.combine_rounds(rounds)
+        self.assertEqual(out["tcp_out"], 8.0)
+        self.assertEqual(out["rr_median_us"], 85.0)
+        self.assertEqual(out["errors"], {}, "a figure some round measured carries no error")
+
+    def test_steal_is_the_worst_round_and_redone_runs_add_up(self):
+        rounds = [{"steal_max_pct": 1.5, "steal_redone": 0.0}, {"steal_max_pct": 22.0, "steal_redone": 2.0},
+                  {"steal_max_pct": 0.5, "steal_redone": 1.0}]
+        out = nat_bench.combine_rounds(rounds)
+        self.assertEqual(out["steal_max_pct"], 22.0)
+        self.assertEqual(out["steal_redone"], 3.0)
+
+    def test_percentiles_are_medians_per_percentile(self):
+        rounds = [{"rr_pcts": {"50": 40.0, "99": 100.0}}, {"rr_pcts": {"50": 50.0, "99": 400.0}},
+                  {"rr_pcts": {"50": 45.0, "99": 120.0}}]
+        self.assertEqual(nat_bench.combine_rounds(rounds)["rr_pcts"], {"50": 45.0, "99": 120.0})
+
+    def test_a_figure_no_round_measured_keeps_its_error(self):
+        out = nat_bench.combine_rounds([{"errors": {"conn_rate": "3 failed connects"}}, {"errors": {}}])
+        self.assertNotIn("conn_rate", out)
+        self.assertEqual(out["errors"], {"conn_rate": "3 failed connects"})
+
+    def test_failed_only_when_every_round_failed(self):
+        some = nat_bench.combine_rounds([{"failed": "no TAP"}, {"tcp_out": 1.0}])
+        self.assertNotIn("failed", some)
+        self.assertIn("1 of 2 rounds failed", some["errors"]["rounds"])
+        self.assertEqual(nat_bench.combine_rounds([{"failed": "no TAP"}, {"failed": "no TAP"}])["failed"], "no TAP")
+
+    def test_merging_a_later_turn_keeps_the_worst_steal(self):
+        results = {"steal_max_pct": 12.0, "steal_redone": 2.0}
+        nat_bench.merge(results, {"steal_max_pct": 3.0, "steal_redone": 1.0, "up_ms": 16.0})
+        self.assertEqual((results["steal_max_pct"], results["steal_redone"], results["up_ms"]), (12.0, 3.0, 16.0))
+
+
+class StealTest(unittest.TestCase):
+    def test_share_of_the_cpu_time_between_two_readings(self):
+        self.assertAlmostEqual(nat_bench.steal_share((100, 1000), (150, 1200)), 0.25)
+        self.assertEqual(nat_bench.steal_share((100, 1000), (100, 1000)), 0.0)
+
+    def test_counters_come_from_this_machine(self):
+        steal, total = nat_bench.steal_counters()
+        self.assertGreater(total, 0)
+        self.assertLessEqual(steal, total)
+
+    def bench_with_steal(self, shares, max_steal=0.05, repeats=2):
+        """A Bench whose steal readings give `shares` in turn, one per run."""
+        bench = nat_bench.Bench.__new__(nat_bench.Bench)
+        bench.opts = types.SimpleNamespace(max_steal=max_steal)
+        bench.repeats, bench.steal, bench.redone = repeats, [], 0
+        readings, steal, total = [], 0, 0
+        for share in shares:  # each run reads before and after itself
+            readings.append((steal, total))
+            steal, total = steal + round(100 * share), total + 100
+            readings.append((steal, total))
+        counters = iter(readings).__next__
+        self.addCleanup(setattr, nat_bench, "steal_counters", nat_bench.steal_counters)
+        nat_bench.steal_counters = counters
+        return bench
+
+    def test_a_run_over_the_limit_is_measured_again(self):
+        bench = self.bench_with_steal([0.20, 0.01, 0.02])
+        calls = []
+        runs, err = bench.repeat(lambda: (calls.append(1) or {"n": len(calls)}, None))
+        self.assertEqual(len(calls), 3)
+        self.assertEqual([r["n"] for r in runs], [2, 3], "the spoiled first run is not kept")
+        self.assertEqual(bench.redone, 1)
+        self.assertIsNone(err)
+
+    def test_measured_again_at_most_max_redo_times(self):
+        bench = self.bench_with_steal([0.30] * (nat_bench.MAX_REDO + 1), repeats=1)
+        calls = []
+        runs, _ = bench.repeat(lambda: (calls.append(1) or {"n": len(calls)}, None))
+        self.assertEqual(len(calls), nat_bench.MAX_REDO + 1)
+        self.assertEqual(len(runs), 1, "the last attempt is kept, with its steal reported")
+        self.assertAlmostEqual(max(bench.steal), 0.30, places=2)
+
+
+if __name__ == "__main__":
+    unittest.main()
