@@ -100,8 +100,11 @@ void EventLoop::run() {
   AdaptivePoll poll(busy_poll_);
   Nanos poll_until = 0, quiet_until = 0;
   while (running_) {
-    const bool polling = poll_until != 0 && monotonic_now() < poll_until;
-    const Nanos slept_from = busy_poll_ > 0 && !polling ? monotonic_now() : 0;
+    // One clock reading serves both: whether the poll window is still open,
+    // and (when it is not) when the sleep began.
+    const Nanos turn_start = busy_poll_ > 0 ? monotonic_now() : 0;
+    const bool polling = poll_until != 0 && turn_start < poll_until;
+    const Nanos slept_from = polling ? 0 : turn_start;
     const int handled = run_once(polling ? 0 : -1);
     if (handled > 0 && busy_poll_ > 0) {
       if (!polling) poll.woke_after(woke_at_ - slept_from);
