@@ -632,6 +632,7 @@ nlohmann::json NatGateway::status() const {
       {"icmp_echo_out", c.icmp_echo_out},   {"icmp_echo_in", c.icmp_echo_in},
       {"icmp_unavailable", c.icmp_unavailable}, {"udp_flows", c.udp_flows},
       {"udp_out", c.udp_out},               {"udp_in", c.udp_in},
+      {"udp_out_runs", c.udp_out_runs},
       {"tcp_flows", c.tcp_flows},           {"tcp_refused", c.tcp_refused},
       {"tcp_rst_sent", c.tcp_rst_sent},     {"dhcp_acks", c.dhcp_acks},
       {"dhcp_naks", c.dhcp_naks},           {"dhcp_exhausted", c.dhcp_exhausted},

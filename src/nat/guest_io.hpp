@@ -23,6 +23,7 @@ struct NatCounters {
   std::uint64_t arp_replies = 0, arp_requests_sent = 0;
   std::uint64_t icmp_gateway_replies = 0, icmp_echo_out = 0, icmp_echo_in = 0, icmp_unavailable = 0;
   std::uint64_t udp_flows = 0, udp_out = 0, udp_in = 0;
+  std::uint64_t udp_out_runs = 0;        // sends that carried several guest datagrams (UDP_SEGMENT)
   std::uint64_t tcp_flows = 0, tcp_refused = 0, tcp_rst_sent = 0;
   std::uint64_t dhcp_acks = 0, dhcp_naks = 0, dhcp_exhausted = 0;
   std::uint64_t dns_queries = 0, dns_answers = 0, dns_timeouts = 0;

@@ -14,6 +14,17 @@
 // of its datagram (we keep no copy of the original). A target the host has
 // no route to is reported as "no route" at once.
 //
+// A guest's burst toward one outgoing flow leaves as one send: datagrams of
+// the flow read in the same event-loop round are gathered (same size, only
+// the last may be shorter) and handed to the kernel with UDP_SEGMENT, which
+// carries them through the host's stack as one packet and cuts them apart
+// where they are delivered (or at a device that cannot take them whole). A
+// datagram for another flow, or one that does not fit the run, sends the
+// run first, so each flow's order is kept. Where the kernel refuses
+// segmentation (EIO: a device without checksum offload; EMSGSIZE or EINVAL:
+// a datagram over the path's MTU, for that flow) the datagrams go out one
+// by one.
+//
 // Limits: the FlowTable (flow.cpp) admits each new flow against the guest's
 // and the network's caps, shared with TCP and ICMP (drop_flow_limit and
 // its cause); freed flows are reported to it so the heap can be trimmed.
@@ -25,8 +36,10 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -53,6 +66,10 @@ constexpr Nanos kSweepInterval = 2 * kSeconds;
 constexpr std::uint16_t kDnsPort = 53;
 // Datagrams drained per readiness event, so one busy flow cannot starve others.
 constexpr int kMaxReadsPerEvent = 2 * DatagramBatch::kSize;
+// A run sent with UDP_SEGMENT: at most 64 datagrams (the kernel's limit
+// before 6.10), and a total that fits one IPv6 or IPv4 packet.
+constexpr int kMaxRunDatagrams = 64;
+constexpr std::size_t kMaxRunBytes = 65535 - 40 - UdpPacket::kHeaderLen;
 
 struct Flow {
   FlowKey key;
@@ -62,11 +79,58 @@ struct Flow {
   SockAddr client;       // inbound flows: where replies go
   Nanos last_active = 0;
   std::uint64_t in = 0, out = 0;  // datagrams to / from the guest
+  bool one_by_one = false;        // the kernel refused a run of this flow's datagrams (over the path MTU)
   bool inbound() const { return host_fd >= 0; }
   Nanos idle_limit() const { return key.remote_port == kDnsPort ? kDnsIdleTimeout : kIdleTimeout; }
 };
 
 std::string endpoint(const IpAddr& a, std::uint16_t port) { return a.to_string() + ":" + std::to_string(port); }
+
+// Consecutive datagrams of one outgoing flow waiting for the end of the
+// loop round: a copy of each (the guest's frame buffer is reused by the
+// next read), all of one size but the last.
+class DatagramRun {
+ public:
+  DatagramRun() : data_(std::make_unique<std::uint8_t[]>(kMaxRunBytes)) {}
+  bool empty() const { return count_ == 0; }
+  Flow* flow() const { return flow_; }
+  int count() const { return count_; }
+  std::size_t segment_size() const { return segment_; }
+  Bytes bytes() const { return {data_.get(), used_}; }
+  Bytes datagram(int i) const {
+    const std::size_t at = static_cast<std::size_t>(i) * segment_;
+    return {data_.get() + at, std::min(segment_, used_ - at)};
+  }
+  // Whether payload may join the run: same flow, not larger than the
+  // first, none shorter before it, room left.
+  bool takes(const Flow& f, std::size_t size) const {
+    return count_ > 0 && flow_ == &f && count_ < kMaxRunDatagrams && size > 0 && size <= segment_ &&
+           used_ == static_cast<std::size_t>(count_) * segment_ && used_ + size <= kMaxRunBytes;
+  }
+  void start(Flow& f, Bytes payload) {
+    flow_ = &f;
+    segment_ = payload.size();
+    count_ = 0;
+    used_ = 0;
+    add(payload);
+  }
+  void add(Bytes payload) {
+    std::memcpy(data_.get() + used_, payload.data(), payload.size());
+    used_ += payload.size();
+    ++count_;
+  }
+  void clear() {
+    count_ = 0;
+    used_ = 0;
+    flow_ = nullptr;
+  }
+
+ private:
+  std::unique_ptr<std::uint8_t[]> data_;
+  Flow* flow_ = nullptr;
+  std::size_t segment_ = 0, used_ = 0;
+  int count_ = 0;
+};
 
 }  // namespace
 
@@ -85,6 +149,11 @@ struct UdpTranslator::State {
   // Shared by all flows; made on first use, because the gateway sizes its
   // frame buffer (and so l4_buffer) after constructing its translators.
   std::optional<DatagramBatch> batch;
+  // Outgoing datagrams gathered in this loop round (see the top).
+  DatagramRun run;
+  bool run_flush_posted = false;
+  bool segmentation_refused = false;  // EIO: the host cannot send runs at all
+  LifeToken alive;
 
   DatagramBatch& receive_batch() {
     if (!batch) batch.emplace(io.l4_buffer().size() - UdpPacket::kHeaderLen);
@@ -103,6 +172,7 @@ struct UdpTranslator::State {
   void erase(const FlowKey& key) {
     auto it = flows.find(key);
     if (it == flows.end()) return;
+    if (run.flow() == it->second.get()) run.clear();
     if (it->second->sock) io.loop().remove(it->second->sock.get());
     table.remove(it->second->guest, FlowKind::Udp);
     flows.erase(it);
@@ -211,21 +281,85 @@ struct UdpTranslator::State {
     if (len) io.send_l4_in_place(key.remote, key.guest, key.guest.is_v4() ? IpProtocol::Icmp : IpProtocol::Icmpv6, len);
   }
 
+  // A guest's datagram toward f: gathered into the round's run where it
+  // can be, else sent now (after the run, which may hold earlier ones).
   void send_out(Flow& f, Bytes payload) {
+    f.last_active = monotonic_now();
+    if (run.takes(f, payload.size())) {
+      run.add(payload);
+      return;
+    }
+    flush_run();
+    if (f.inbound() || f.one_by_one || segmentation_refused || payload.empty() || payload.size() > kMaxRunBytes) {
+      send_one(f, payload);
+      return;
+    }
+    run.start(f, payload);
+    if (run_flush_posted) return;
+    run_flush_posted = true;
+    io.loop().post(alive, [this] {
+      run_flush_posted = false;
+      flush_run();
+    });
+  }
+
+  void send_one(Flow& f, Bytes payload) {
     ssize_t n;
     if (f.inbound()) {
       n = ::sendto(f.host_fd, payload.data(), payload.size(), MSG_DONTWAIT, f.client.get(), f.client.length);
     } else {
       n = ::send(f.sock.get(), payload.data(), payload.size(), MSG_DONTWAIT);
     }
-    f.last_active = monotonic_now();
-    if (n >= 0) {
-      f.out++;
-      io.counters().udp_out++;
-    } else if (errno == ECONNREFUSED && !f.inbound()) {
-      send_unreachable(f.key, kUnreachablePort);
-    }
+    sent(f, n >= 0 ? 1 : 0);
+  }
+
+  // Counts what went out; a refused send reports the port unreachable.
+  void sent(Flow& f, int datagrams) {
+    f.out += static_cast<std::uint64_t>(datagrams);
+    io.counters().udp_out += static_cast<std::uint64_t>(datagrams);
+    if (datagrams == 0 && errno == ECONNREFUSED && !f.inbound()) send_unreachable(f.key, kUnreachablePort);
     // EAGAIN/ENOBUFS: UDP may lose datagrams; the guest's protocol copes.
+  }
+
+  void flush_run() {
+    if (run.empty()) return;
+    Flow& f = *run.flow();
+    if (run.count() == 1) {
+      send_one(f, run.bytes());
+    } else if (!send_segmented(f)) {
+      // Refused whole: EIO for every flow (no checksum offload on the
+      // way out), EMSGSIZE or EINVAL for this flow's size (over the path
+      // MTU, where only a single datagram may be fragmented).
+      if (errno == EIO) segmentation_refused = true;
+      else f.one_by_one = true;
+      for (int i = 0; i < run.count(); ++i) send_one(f, run.datagram(i));
+    }
+    run.clear();
+  }
+
+  // The run as one send with UDP_SEGMENT; false when the kernel refused
+  // segmentation itself (errno EIO, EMSGSIZE or EINVAL), true otherwise
+  // (sent, or lost as a datagram may be).
+  bool send_segmented(Flow& f) {
+    const Bytes all = run.bytes();
+    iovec iov{const_cast<std::uint8_t*>(all.data()), all.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(std::uint16_t))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+    const auto segment = static_cast<std::uint16_t>(run.segment_size());
+    std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+    const ssize_t n = ::sendmsg(f.sock.get(), &msg, MSG_DONTWAIT);
+    if (n < 0 && (errno == EIO || errno == EMSGSIZE || errno == EINVAL)) return false;
+    if (n >= 0) io.counters().udp_out_runs++;
+    sent(f, n >= 0 ? run.count() : 0);
+    return true;
   }
 
 };

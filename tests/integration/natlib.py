@@ -397,6 +397,56 @@ print(len(got), h.hexdigest())
 """
 
 
+def udp_sink_py():
+    """Python run in the internet namespace: on UDP port argv[1], receives
+    datagrams until none has come for 2 s; prints how many distinct ones
+    (by their index, the first 4 bytes), how many arrived after a later
+    one, and the sha256 of them in index order."""
+    return r"""
+import hashlib, socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for the whole burst
+s.bind(("0.0.0.0", int(sys.argv[1])))
+print("ready", flush=True)
+got, late, highest = {}, 0, -1
+s.settimeout(30)
+try:
+    while True:
+        d = s.recv(65536)
+        s.settimeout(2)
+        i = struct.unpack("!I", d[:4])[0]
+        late += i < highest
+        highest = max(highest, i)
+        got[i] = d
+except socket.timeout:
+    pass
+h = hashlib.sha256()
+for i in sorted(got):
+    h.update(got[i])
+print(len(got), late, h.hexdigest(), flush=True)
+"""
+
+
+def udp_send_py():
+    """Python run in a guest: sends argv[3] datagrams of argv[4] bytes (each
+    its index and seeded random bytes) to argv[1]:argv[2], in bursts of 40
+    as fast as the socket takes them; prints the sha256 of all it sent."""
+    return r"""
+import hashlib, random, socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+n, size = int(sys.argv[3]), int(sys.argv[4])
+rnd = random.Random(11)
+h = hashlib.sha256()
+for i in range(n):
+    d = struct.pack("!I", i) + rnd.randbytes(size - 4)
+    h.update(d)
+    s.sendto(d, (sys.argv[1], int(sys.argv[2])))
+    if i % 40 == 39:
+        time.sleep(0.002)
+print(h.hexdigest(), flush=True)
+"""
+
+
 def peer_server_py():
     """Python run in a guest: listens on argv[1], accepts one connection,
     prints the peer address, writes what it reads to argv[2]."""

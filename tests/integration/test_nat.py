@@ -12,7 +12,7 @@ import unittest
 
 from natlib import (CHARGEN_PORT, CLOSED_PORT, DNS, ECHO_PORT, FIRST_LEASE, GATEWAY, GATEWAY_MAC, INET_ADDR,
                     PY, SYN_FLOOD_PY, NatTestCase, connect_result_py, eth, free_port, host_connect, ipv4_header,
-                    lease_addresses, listening, peer_server_py, udp_burst_client_py, udp_burst_server_py, udp_echo_py,
+                    lease_addresses, listening, peer_server_py, udp_burst_client_py, udp_burst_server_py, udp_echo_py, udp_send_py, udp_sink_py,
                     udp_segment)
 from vnet_it import mac_of, ping, ping_stats, send_raw
 from vnetlib import random_file, sha256_of, short_id, wait_for
@@ -118,6 +118,35 @@ class NatTest(NatTestCase):
         self.assertEqual(self.udp_burst(g, 7300, 3000, 1200), (3000, True))
         self.assertEqual(self.udp_burst(g, 7301, 3000, 64), (3000, True))
         self.assertEqual(self.nat_counters()["udp_in"] - udp_in0, 6000)
+
+    def udp_send_burst(self, g, port, n, size):
+        """n datagrams of size bytes from guest g to the internet namespace:
+        (how many arrived, whether their sha256 in index order is the
+        sender's), and how many arrived after a later one."""
+        sink = self.inet.popen(self.cleanup, [PY, "-c", udp_sink_py(), str(port)])
+        self.assertEqual(sink.stdout.readline().decode().strip(), "ready")
+        sent = g.py(udp_send_py(), INET_ADDR, port, n, size, timeout=60).stdout.strip()
+        got, late, digest = sink.stdout.readline().decode().split()
+        sink.wait(timeout=10)
+        return (int(got), digest == sent), int(late)
+
+    def test_udp_bursts_from_the_guest_leave_whole_and_byte_exact(self):
+        """A guest's burst to one flow leaves in runs (one send with
+        UDP_SEGMENT, cut apart by the host's kernel): every datagram
+        arrives whole. Datagrams larger than the host's path MTU (the
+        guest's link is 9000, the host's 1500) cannot go as runs: the kernel
+        refuses, and they leave one by one, fragmented by the host. (UDP
+        may reorder: the host's stack can deliver from either CPU's queue.)"""
+        self.lab("--mtu", "9000")
+        g = self.guest()
+        c0 = self.nat_counters()
+        whole, late = self.udp_send_burst(g, 7310, 3000, 1400)
+        self.assertEqual(whole, (3000, True), f"{late} arrived late")
+        c1 = self.nat_counters()
+        self.assertGreater(c1["udp_out_runs"], c0["udp_out_runs"], "no burst went out as a run")
+        whole, late = self.udp_send_burst(g, 7311, 400, 4000)
+        self.assertEqual(whole, (400, True), f"{late} arrived late")
+        self.assertEqual(self.nat_counters()["udp_out"] - c0["udp_out"], 3400)
 
     # 4. Port forwarding from the host's loopback to a guest.
     def _forward_once(self, g, host_port, guest_port):
