@@ -66,8 +66,8 @@ constexpr Nanos kSweepInterval = 2 * kSeconds;
 constexpr std::uint16_t kDnsPort = 53;
 // Datagrams drained per readiness event, so one busy flow cannot starve others.
 constexpr int kMaxReadsPerEvent = 2 * DatagramBatch::kSize;
-// A run sent with UDP_SEGMENT: at most 64 datagrams (the kernel's limit
-// before 6.10), and a total that fits one IPv6 or IPv4 packet.
+// A run sent with UDP_SEGMENT: at most 64 datagrams (older kernels' limit;
+// newer ones take 128), and a total that fits one IPv6 or IPv4 packet.
 constexpr int kMaxRunDatagrams = 64;
 constexpr std::size_t kMaxRunBytes = 65535 - 40 - UdpPacket::kHeaderLen;
 
