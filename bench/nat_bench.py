@@ -22,7 +22,8 @@ stack measured once per round in turn (so that a slow stretch of the
 machine does not fall on one stack alone); the NAT process's resident
 memory after those. The hypervisor's steal time is read around each run:
 a run during which it took more than --max-steal of the CPU is measured
-again (at most twice), and the worst steal is reported. Then, each selectable with --tests:
+again (at most twice), and the worst steal is reported. Then, each
+selectable with --tests:
   - rtt: TCP both ways at 50 ms round-trip time (vnet's own delay
     impairment, 25 ms each way; tc netem on the guest's interface for the
     others, n/a where the kernel has no sch_netem), and 64 MiB each way

@@ -347,103 +347,93 @@ else:
 """
 
 
+# Python shared by the UDP burst programs below. A burst is N datagrams of
+# SIZE bytes, each its index (4 bytes) and seeded random bytes, sent in
+# bursts of 40 as fast as the socket takes them; the receiver reports how
+# many distinct ones came, how many came after a later one, and the sha256
+# of them in index order, to compare with the sender's.
+_BURST_PY = r"""
+import hashlib, random, socket, struct, sys, time
+
+
+def send_burst(s, n, size, peer):
+    rnd = random.Random(7)
+    h = hashlib.sha256()
+    for i in range(n):
+        d = struct.pack("!I", i) + rnd.randbytes(size - 4)
+        h.update(d)
+        s.sendto(d, peer)
+        if i % 40 == 39:
+            time.sleep(0.002)
+    return h.hexdigest()
+
+
+def receive_burst(s, n, size, first_wait):
+    # Until n came (0: any number), or 2 s without a datagram.
+    s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for the whole burst
+    got, late, highest = {}, 0, -1
+    s.settimeout(first_wait)
+    try:
+        while not n or len(got) < n:
+            d = s.recv(65536)
+            s.settimeout(2.0)
+            if len(d) != size:
+                continue
+            i = struct.unpack("!I", d[:4])[0]
+            late += i < highest
+            highest = max(highest, i)
+            got[i] = d
+    except socket.timeout:
+        pass
+    h = hashlib.sha256()
+    for i in sorted(got):
+        h.update(got[i])
+    return f"{len(got)} {late} {h.hexdigest()}"
+
+
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+"""
+
+
 def udp_burst_server_py():
     """Python run in the internet namespace: on UDP port argv[1], answers
-    one datagram "N SIZE" with N datagrams of SIZE bytes (each its index and
-    seeded random bytes), in bursts of 40 as fast as the socket takes them,
-    then prints the sha256 of all it sent."""
-    return r"""
-import hashlib, random, socket, struct, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    one datagram "N SIZE" with a burst (see _BURST_PY), then prints the
+    sha256 of all it sent."""
+    return _BURST_PY + r"""
 s.bind(("0.0.0.0", int(sys.argv[1])))
 print("ready", flush=True)
 req, peer = s.recvfrom(100)
 n, size = map(int, req.split())
-rnd = random.Random(7)
-h = hashlib.sha256()
-for i in range(n):
-    d = struct.pack("!I", i) + rnd.randbytes(size - 4)
-    h.update(d)
-    s.sendto(d, peer)
-    if i % 40 == 39:
-        time.sleep(0.002)
-print(h.hexdigest(), flush=True)
+print(send_burst(s, n, size, peer), flush=True)
 """
 
 
 def udp_burst_client_py():
-    """Python run in a guest: asks argv[1]:argv[2] for argv[3] datagrams of
-    argv[4] bytes and prints how many arrived, in order or not, and the
-    sha256 of them in index order."""
-    return r"""
-import hashlib, socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for the whole burst
-s.settimeout(2.0)
+    """Python run in a guest: asks argv[1]:argv[2] for a burst of argv[3]
+    datagrams of argv[4] bytes; prints what arrived (see _BURST_PY)."""
+    return _BURST_PY + r"""
 n, size = int(sys.argv[3]), int(sys.argv[4])
 s.sendto(f"{n} {size}".encode(), (sys.argv[1], int(sys.argv[2])))
-got = {}
-try:
-    while len(got) < n:
-        d = s.recv(65536)
-        if len(d) == size:
-            got[struct.unpack("!I", d[:4])[0]] = d
-except socket.timeout:
-    pass
-h = hashlib.sha256()
-for i in sorted(got):
-    h.update(got[i])
-print(len(got), h.hexdigest())
+print(receive_burst(s, n, size, 2.0), flush=True)
 """
 
 
 def udp_sink_py():
-    """Python run in the internet namespace: on UDP port argv[1], receives
-    datagrams until none has come for 2 s; prints how many distinct ones
-    (by their index, the first 4 bytes), how many arrived after a later
-    one, and the sha256 of them in index order."""
-    return r"""
-import hashlib, socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)  # SO_RCVBUFFORCE: room for the whole burst
+    """Python run in the internet namespace: receives a burst of argv[2]-byte
+    datagrams on UDP port argv[1] until none has come for 2 s; prints what
+    arrived (see _BURST_PY)."""
+    return _BURST_PY + r"""
 s.bind(("0.0.0.0", int(sys.argv[1])))
 print("ready", flush=True)
-got, late, highest = {}, 0, -1
-s.settimeout(30)
-try:
-    while True:
-        d = s.recv(65536)
-        s.settimeout(2)
-        i = struct.unpack("!I", d[:4])[0]
-        late += i < highest
-        highest = max(highest, i)
-        got[i] = d
-except socket.timeout:
-    pass
-h = hashlib.sha256()
-for i in sorted(got):
-    h.update(got[i])
-print(len(got), late, h.hexdigest(), flush=True)
+print(receive_burst(s, 0, int(sys.argv[2]), 30.0), flush=True)
 """
 
 
 def udp_send_py():
-    """Python run in a guest: sends argv[3] datagrams of argv[4] bytes (each
-    its index and seeded random bytes) to argv[1]:argv[2], in bursts of 40
-    as fast as the socket takes them; prints the sha256 of all it sent."""
-    return r"""
-import hashlib, random, socket, struct, sys, time
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-n, size = int(sys.argv[3]), int(sys.argv[4])
-rnd = random.Random(11)
-h = hashlib.sha256()
-for i in range(n):
-    d = struct.pack("!I", i) + rnd.randbytes(size - 4)
-    h.update(d)
-    s.sendto(d, (sys.argv[1], int(sys.argv[2])))
-    if i % 40 == 39:
-        time.sleep(0.002)
-print(h.hexdigest(), flush=True)
+    """Python run in a guest: sends a burst of argv[3] datagrams of argv[4]
+    bytes to argv[1]:argv[2]; prints the sha256 of all it sent."""
+    return _BURST_PY + r"""
+print(send_burst(s, int(sys.argv[3]), int(sys.argv[4]), (sys.argv[1], int(sys.argv[2]))), flush=True)
 """
 
 

@@ -12,8 +12,8 @@ import unittest
 
 from natlib import (CHARGEN_PORT, CLOSED_PORT, DNS, ECHO_PORT, FIRST_LEASE, GATEWAY, GATEWAY_MAC, INET_ADDR,
                     PY, SYN_FLOOD_PY, NatTestCase, connect_result_py, eth, free_port, host_connect, ipv4_header,
-                    lease_addresses, listening, peer_server_py, udp_burst_client_py, udp_burst_server_py, udp_echo_py, udp_send_py, udp_sink_py,
-                    udp_segment)
+                    lease_addresses, listening, peer_server_py, udp_burst_client_py, udp_burst_server_py, udp_echo_py,
+                    udp_segment, udp_send_py, udp_sink_py)
 from vnet_it import mac_of, ping, ping_stats, send_raw
 from vnetlib import random_file, sha256_of, short_id, wait_for
 
@@ -104,7 +104,7 @@ class NatTest(NatTestCase):
         (how many arrived, whether their sha256 is the sender's)."""
         server = self.inet.popen(self.cleanup, [PY, "-c", udp_burst_server_py(), str(port)])
         self.assertEqual(server.stdout.readline().decode().strip(), "ready")
-        got, digest = g.py(udp_burst_client_py(), INET_ADDR, port, n, size, timeout=60).stdout.split()
+        got, _late, digest = g.py(udp_burst_client_py(), INET_ADDR, port, n, size, timeout=60).stdout.split()
         sent = server.stdout.readline().decode().strip()
         server.wait(timeout=10)
         return int(got), digest == sent
@@ -123,7 +123,7 @@ class NatTest(NatTestCase):
         """n datagrams of size bytes from guest g to the internet namespace:
         (how many arrived, whether their sha256 in index order is the
         sender's), and how many arrived after a later one."""
-        sink = self.inet.popen(self.cleanup, [PY, "-c", udp_sink_py(), str(port)])
+        sink = self.inet.popen(self.cleanup, [PY, "-c", udp_sink_py(), str(port), str(size)])
         self.assertEqual(sink.stdout.readline().decode().strip(), "ready")
         sent = g.py(udp_send_py(), INET_ADDR, port, n, size, timeout=60).stdout.strip()
         got, late, digest = sink.stdout.readline().decode().split()
