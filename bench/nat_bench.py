@@ -62,6 +62,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from natlib import HOST_ADDR, INET_ADDR, listening  # noqa: E402
 from vnetlib import terminate, wait_for  # noqa: E402
+from rounds import StealCheck, add_max_steal_option  # noqa: E402  (bench/, this script's folder)
 
 RR_PORT, CONN_PORT, EXACT_PORT, IDLE_PORT = 7007, 7008, 7009, 7010
 # --ipv6: the same lab with IPv6 on the host and "internet" link; guests
@@ -89,9 +90,6 @@ RTT_SYSCTLS = ("net.ipv4.tcp_wmem=4096 16384 16777216", "net.ipv4.tcp_rmem=4096 
 # freed heap back a second later) before the "before" and "after" figures,
 # then at most this long more for the NAT's fd count to settle.
 IDLE_LINGER_S, IDLE_SETTLE_MAX_S = 5, 15
-# A run with more hypervisor steal than --max-steal is measured again, at
-# most this many times.
-MAX_REDO = 2
 PY = sys.executable or "python3"
 CLONE_NEWNET = 0x40000000
 
@@ -384,19 +382,6 @@ ROWS = (
 )
 
 
-def steal_counters():
-    """(steal, total) jiffies of all CPUs since boot, from /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:9]]
-    return fields[7], sum(fields)
-
-
-def steal_share(before, after):
-    """The share of CPU time the hypervisor gave to others between two readings."""
-    total = after[1] - before[1]
-    return (after[0] - before[0]) / total if total > 0 else 0.0
-
-
 def sh(args, check=True, **kw):
     return subprocess.run(args, check=check, capture_output=True, text=True, **kw)
 
@@ -527,8 +512,7 @@ class Bench:
         self.setup_fds = None  # the NAT process's fds right after its setup
         self.errors = {}
         self.repeats = opts.runs  # runs per figure in one turn (1 for the interleaved rounds)
-        self.steal = []  # hypervisor steal share of each run kept, in the current turn
-        self.redone = 0  # runs measured again for steal, in the current turn
+        self.steal = StealCheck(opts.max_steal)  # the current turn's runs
 
     # --- topology -------------------------------------------------------
     def add_ns(self, ns, undo):
@@ -818,20 +802,11 @@ class Bench:
         """Calls fn() self.repeats times; returns the results it gave and the
         first error. A run during which the hypervisor took more than
         --max-steal of this machine's CPU time is measured again, up to
-        MAX_REDO times: a stalled vCPU spoils latency and connection figures
-        for reasons outside every stack (see docs/benchmarks.md)."""
+        MAX_REDO times (bench/rounds.py): a stalled vCPU spoils latency and
+        connection figures for reasons outside every stack."""
         runs, err = [], None
         for _ in range(self.repeats):
-            for attempt in range(MAX_REDO + 1):
-                before = steal_counters()
-                r, e = fn()
-                stolen = steal_share(before, steal_counters())
-                if stolen <= self.opts.max_steal or attempt == MAX_REDO:
-                    break
-                print(f"  steal {stolen:.0%} during the run (over {self.opts.max_steal:.0%}): measuring again",
-                      file=sys.stderr)
-                self.redone += 1
-            self.steal.append(stolen)
+            r, e = self.steal.run(fn)
             if r:
                 runs.append(r)
             err = err or e
@@ -1122,9 +1097,7 @@ class Bench:
                 fn()
             except (RuntimeError, AssertionError, OSError, ValueError, KeyError, subprocess.SubprocessError) as e:
                 errs[key] = failure(e)
-        if self.steal:
-            out["steal_max_pct"] = 100 * max(self.steal)
-            out["steal_redone"] = float(self.redone)
+        out.update(self.steal.figures())
         out["errors"] = errs
         print(f"  {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in out.items() if isinstance(v, float))
               + (f"; errors: {errs}" if errs else ""), file=sys.stderr)
@@ -1134,7 +1107,7 @@ class Bench:
         """Sets up NAT `name`, measures `tests` through it, takes it down."""
         setups = {"vnet": self.setup_vnet, "pasta": self.setup_pasta, "slirp4netns": self.setup_slirp4netns,
                   "veth": self.setup_veth}
-        self.steal, self.redone = [], 0
+        self.steal = StealCheck(self.opts.max_steal)
         try:
             pid = setups[name]()
             self.setup_fds = fd_count(pid) if pid else None  # the idle figure's floor
@@ -1284,9 +1257,7 @@ def main():
     ap.add_argument("--ipv6", action="store_true", help="guests reach the internet namespace over IPv6")
     ap.add_argument("--idle-flows", type=int, default=10000, help="idle: TCP flows held open (default %(default)s)")
     ap.add_argument("--guests", type=int, default=64, help="guests64: guests at once on vnet (default %(default)s)")
-    ap.add_argument("--max-steal", type=float, default=5.0,
-                    help="measure a run again (at most %d times) when the hypervisor took more than this %% "
-                         "of the CPU time during it (default %%(default)s)" % MAX_REDO)
+    add_max_steal_option(ap)
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
     opts = ap.parse_args()
     opts.max_steal /= 100

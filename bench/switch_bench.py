@@ -6,11 +6,15 @@ and 1400-byte payloads) through:
   - a veth pair between them (the physical limit),
   - vnet: one switch network, each namespace's TAP plugged in as a port,
   - vde_switch (Debian's vde2), each namespace's TAP attached by vde_plug2tap.
-Prints Gbit/s and frames/s (medians of --runs runs) and the ratios
-vnet/vde_switch and vnet/veth. Needs root; all traffic stays inside the two
-namespaces it creates, which are deleted at the end.
+The figures are measured in --runs rounds, each switch set up afresh and
+measured once per round in turn, so a slow minute of the machine falls on
+every stack alike; a run during which the hypervisor took more than
+--max-steal of the CPU is measured again (bench/rounds.py). Prints Gbit/s
+and frames/s (medians over the rounds), the ratios vnet/vde_switch and
+vnet/veth, and the worst steal of the runs kept. Needs root; all traffic
+stays inside the two namespaces it creates, which are deleted at the end.
 
-usage: sudo bench/switch_bench.py [--vnet build/vnet] [--seconds 5] [--runs 3] [--mtu 1500]
+usage: sudo bench/switch_bench.py [--vnet build/vnet] [--seconds 5] [--runs 3] [--mtu 1500] [--max-steal 5]
 """
 
 import argparse
@@ -28,8 +32,11 @@ import uuid
 # The integration tests' process helper (tests/integration).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from vnetlib import terminate  # noqa: E402
+from rounds import StealCheck, add_max_steal_option  # noqa: E402  (bench/, this script's folder)
 
 A_ADDR, B_ADDR = "10.250.0.1", "10.250.0.2"
+STACKS = ("veth", "vnet", "vde_switch")
+TESTS = {"tcp": [], "udp64": ["-u", "-b", "0", "-l", "64"], "udp1400": ["-u", "-b", "0", "-l", "1400"]}
 
 
 def sh(args, check=True, **kw):
@@ -44,6 +51,7 @@ class Bench:
         self.tmp = tempfile.mkdtemp(prefix="vnet-bench-")
         self.procs = []
         self.undo = []
+        self.round = 0  # names each round's sockets and run dir apart
 
     # --- topology -------------------------------------------------------
     def make_namespaces(self):
@@ -81,7 +89,7 @@ class Bench:
         self.configure(self.ns_b, "bvb", B_ADDR)
 
     def setup_vnet(self):
-        run_dir = os.path.join(self.tmp, "vnet")
+        run_dir = os.path.join(self.tmp, f"vnet-{self.round}")
         vnet = [self.opts.vnet, "--run-dir", run_dir]
         sh(vnet + ["up"])
         pid = int(open(os.path.join(run_dir, "vnet.pid")).read())
@@ -111,12 +119,13 @@ class Bench:
         return pid
 
     def setup_vde(self):
-        sock = os.path.join(self.tmp, "vde.ctl")
-        switch_pid = self.daemon(["vde_switch", "-s", sock], "-p", os.path.join(self.tmp, "vde_switch.pid"))
+        sock = os.path.join(self.tmp, f"vde-{self.round}.ctl")
+        switch_pid = self.daemon(["vde_switch", "-s", sock], "-p",
+                                 os.path.join(self.tmp, f"vde_switch-{self.round}.pid"))
         for ns in (self.ns_a, self.ns_b):
             sh(["ip", "-n", ns, "tuntap", "add", "eth0", "mode", "tap"])
             self.daemon(["ip", "netns", "exec", ns, "vde_plug2tap", "-s", sock], "-P",
-                        os.path.join(self.tmp, f"plug-{ns}.pid"), ["eth0"])
+                        os.path.join(self.tmp, f"plug-{ns}-{self.round}.pid"), ["eth0"])
         self.configure(self.ns_a, "eth0", A_ADDR)
         self.configure(self.ns_b, "eth0", B_ADDR)
         return switch_pid
@@ -144,47 +153,65 @@ class Bench:
         payload = int(extra[extra.index("-l") + 1])
         return {"gbps": received * payload * 8 / r["seconds"] / 1e9, "fps": received / r["seconds"]}
 
-    def measure(self, name, pid):
-        tests = {"tcp": [], "udp64": ["-u", "-b", "0", "-l", "64"], "udp1400": ["-u", "-b", "0", "-l", "1400"]}
+    def turn(self, name, check):
+        """Sets up switch `name`, measures each test once, takes it down."""
+        setups = {"veth": self.setup_veth, "vnet": self.setup_vnet, "vde_switch": self.setup_vde}
         out = {}
-        for test, extra in tests.items():
-            runs = [r for r in (self.iperf(extra) for _ in range(self.opts.runs)) if r]
-            if not runs:
-                out[test] = None
-                continue
-            out[test] = {"gbps": statistics.median(r["gbps"] for r in runs),
-                         "fps": statistics.median(r["fps"] for r in runs) if runs[0]["fps"] is not None else None}
-        if pid:
-            try:
-                rss = int([l for l in open(f"/proc/{pid}/status") if l.startswith("VmRSS")][0].split()[1])
-                out["rss_kib"] = rss
-            except (OSError, IndexError):
-                pass
-        print(f"  {name}: " + ", ".join(f"{k} {v['gbps']:.3f} Gbit/s" + (f" {v['fps']:.0f} frames/s" if v and v['fps'] else "")
+        try:
+            pid = setups[name]()
+            for test, extra in TESTS.items():
+                out[test] = check.run(lambda extra=extra: self.iperf(extra))
+            if pid:  # after the traffic
+                with open(f"/proc/{pid}/status") as status:
+                    rss = [line for line in status if line.startswith("VmRSS")]
+                if rss:
+                    out["rss_kib"] = int(rss[0].split()[1])
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            print(f"  {name}: failed: {e}", file=sys.stderr)
+        finally:
+            self.stop_all()
+            while len(self.undo) > 2:  # keep the namespaces, undo per-setup steps
+                self.undo.pop()()
+            self.teardown_links()
+        print(f"  {name}: " + ", ".join(f"{k} {v['gbps']:.3f} Gbit/s" + (f" {v['fps']:.0f} frames/s" if v['fps'] else "")
                                          for k, v in out.items() if isinstance(v, dict)), file=sys.stderr)
         return out
 
     def run(self):
-        results = {}
+        names = [n for n in STACKS if n in self.opts.only]
+        checks = {n: StealCheck(self.opts.max_steal) for n in names}
+        turns = {n: [] for n in names}
         self.make_namespaces()
         try:
-            for name, setup in (("veth", self.setup_veth), ("vnet", self.setup_vnet), ("vde_switch", self.setup_vde)):
-                pid = setup()
-                results[name] = self.measure(name, pid)
-                self.stop_all()
-                while len(self.undo) > 2:  # keep the namespaces, undo per-setup steps
-                    self.undo.pop()()
-                self.teardown_links()
+            for self.round in range(self.opts.runs):
+                for name in names:
+                    print(f"{name}, round {self.round + 1} of {self.opts.runs} ...", file=sys.stderr)
+                    turns[name].append(self.turn(name, checks[name]))
         finally:
             self.stop_all()
             while self.undo:
                 self.undo.pop()()
             shutil.rmtree(self.tmp, ignore_errors=True)
-        return results
+        return {n: {**combine_rounds(turns[n]), **checks[n].figures()} for n in names}
+
+
+def combine_rounds(turns):
+    """One switch's figures: per test, the medians over the rounds that
+    measured it (None if none did); the resident memory of the last round."""
+    out = {}
+    for test in TESTS:
+        runs = [t[test] for t in turns if t.get(test)]
+        out[test] = {"gbps": statistics.median(r["gbps"] for r in runs),
+                     "fps": statistics.median(r["fps"] for r in runs) if runs[0]["fps"] is not None else None} \
+            if runs else None
+    rss = [t["rss_kib"] for t in turns if "rss_kib" in t]
+    if rss:
+        out["rss_kib"] = rss[-1]
+    return out
 
 
 def report(results, opts):
-    print(f"switch forwarding, iperf3 {opts.seconds}s x {opts.runs} (median), MTU {opts.mtu}")
+    print(f"switch forwarding, iperf3 {opts.seconds}s, median of {opts.runs} rounds (stacks in turn), MTU {opts.mtu}")
     print(f"{'test':<9} {'veth':>22} {'vnet':>22} {'vde_switch':>22} {'vnet/vde':>9} {'vnet/veth':>9}")
     for test in ("tcp", "udp64", "udp1400"):
         cells, vals = [], {}
@@ -206,6 +233,10 @@ def report(results, opts):
     for name in ("vnet", "vde_switch"):
         if "rss_kib" in results.get(name, {}):
             print(f"{name} resident memory after the run: {results[name]['rss_kib'] / 1024:.1f} MiB")
+    for name, r in results.items():
+        if "steal_max_pct" in r:
+            print(f"{name}: worst hypervisor steal of the runs kept {r['steal_max_pct']:.1f} %, "
+                  f"{r['steal_redone']:.0f} runs measured again")
 
 
 def main():
@@ -214,8 +245,12 @@ def main():
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mtu", type=int, default=1500)
+    ap.add_argument("--only", default=",".join(STACKS), help="switches to measure (default %(default)s)")
+    add_max_steal_option(ap)
     ap.add_argument("--json", action="store_true", help="also print the raw results as JSON")
     opts = ap.parse_args()
+    opts.max_steal /= 100
+    opts.only = [n.strip() for n in opts.only.split(",") if n.strip()]
     if os.geteuid() != 0:
         sys.exit("switch_bench: needs root (namespaces and TAP devices)")
     results = Bench(opts).run()

@@ -1,8 +1,10 @@
-"""bench/nat_bench.py's bookkeeping of interleaved rounds and of the
-hypervisor's steal time: medians over rounds, errors only for figures no
+"""The benchmarks' bookkeeping of interleaved rounds and of the
+hypervisor's steal time (bench/nat_bench.py, bench/switch_bench.py and
+their bench/rounds.py): medians over rounds, errors only for figures no
 round measured, a run measured again while steal is over the limit (and
 no more than MAX_REDO times), and the steal share read from /proc/stat."""
 
+import importlib.machinery
 import os
 import sys
 import types
@@ -10,6 +12,10 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
 import nat_bench  # noqa: E402
+import rounds  # noqa: E402
+import switch_bench  # noqa: E402
+
+BENCH_RUN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "run")
 
 
 class CombineRoundsTest(unittest.TestCase):
@@ -51,29 +57,54 @@ class CombineRoundsTest(unittest.TestCase):
         self.assertEqual((results["steal_max_pct"], results["steal_redone"], results["up_ms"]), (12.0, 3.0, 16.0))
 
 
+class SwitchRoundsTest(unittest.TestCase):
+    def test_each_test_is_the_median_of_the_rounds_that_measured_it(self):
+        turns = [{"tcp": {"gbps": 9.0, "fps": None}, "udp64": {"gbps": 0.04, "fps": 80e3}, "rss_kib": 7000},
+                 {"tcp": None, "udp64": {"gbps": 0.05, "fps": 90e3}, "rss_kib": 7100},
+                 {"tcp": {"gbps": 11.0, "fps": None}, "udp64": {"gbps": 0.03, "fps": 70e3}}]
+        out = switch_bench.combine_rounds(turns)
+        self.assertEqual(out["tcp"], {"gbps": 10.0, "fps": None})
+        self.assertEqual(out["udp64"]["fps"], 80e3)
+        self.assertIsNone(out["udp1400"], "no round measured it")
+        self.assertEqual(out["rss_kib"], 7100, "the last round that read it")
+
+    def test_bench_runs_table_shows_the_switch_runs_steal_without_ratios(self):
+        loader = importlib.machinery.SourceFileLoader("bench_run", BENCH_RUN)
+        run = types.ModuleType(loader.name)
+        run.__file__ = BENCH_RUN
+        loader.exec_module(run)
+        figures = {"tcp": {"gbps": 9.0, "fps": None}, "steal_max_pct": 3.5, "steal_redone": 1.0}
+        switch = {1500: {"veth": {"tcp": {"gbps": 12.0, "fps": None}, "steal_max_pct": 0.5, "steal_redone": 0.0},
+                         "vnet": figures}}
+        lines = run.table({}, {}, switch, None, {}, {}).splitlines()
+        tcp = next(line for line in lines if line.startswith("| switch TCP"))
+        self.assertIn("| 0.75x |", tcp)
+        steal = next(line for line in lines if "worst hypervisor steal" in line)
+        self.assertEqual(steal.split("|")[3:8], [" 0.5 ", " n/a ", " 3.5 ", " - ", " - "])
+
+
 class StealTest(unittest.TestCase):
     def test_share_of_the_cpu_time_between_two_readings(self):
-        self.assertAlmostEqual(nat_bench.steal_share((100, 1000), (150, 1200)), 0.25)
-        self.assertEqual(nat_bench.steal_share((100, 1000), (100, 1000)), 0.0)
+        self.assertAlmostEqual(rounds.steal_share((100, 1000), (150, 1200)), 0.25)
+        self.assertEqual(rounds.steal_share((100, 1000), (100, 1000)), 0.0)
 
     def test_counters_come_from_this_machine(self):
-        steal, total = nat_bench.steal_counters()
+        steal, total = rounds.steal_counters()
         self.assertGreater(total, 0)
         self.assertLessEqual(steal, total)
 
     def bench_with_steal(self, shares, max_steal=0.05, repeats=2):
         """A Bench whose steal readings give `shares` in turn, one per run."""
         bench = nat_bench.Bench.__new__(nat_bench.Bench)
-        bench.opts = types.SimpleNamespace(max_steal=max_steal)
-        bench.repeats, bench.steal, bench.redone = repeats, [], 0
+        bench.repeats, bench.steal = repeats, rounds.StealCheck(max_steal)
         readings, steal, total = [], 0, 0
         for share in shares:  # each run reads before and after itself
             readings.append((steal, total))
             steal, total = steal + round(100 * share), total + 100
             readings.append((steal, total))
         counters = iter(readings).__next__
-        self.addCleanup(setattr, nat_bench, "steal_counters", nat_bench.steal_counters)
-        nat_bench.steal_counters = counters
+        self.addCleanup(setattr, rounds, "steal_counters", rounds.steal_counters)
+        rounds.steal_counters = counters
         return bench
 
     def test_a_run_over_the_limit_is_measured_again(self):
@@ -82,16 +113,17 @@ class StealTest(unittest.TestCase):
         runs, err = bench.repeat(lambda: (calls.append(1) or {"n": len(calls)}, None))
         self.assertEqual(len(calls), 3)
         self.assertEqual([r["n"] for r in runs], [2, 3], "the spoiled first run is not kept")
-        self.assertEqual(bench.redone, 1)
+        self.assertEqual(bench.steal.redone, 1)
         self.assertIsNone(err)
 
     def test_measured_again_at_most_max_redo_times(self):
-        bench = self.bench_with_steal([0.30] * (nat_bench.MAX_REDO + 1), repeats=1)
+        bench = self.bench_with_steal([0.30] * (rounds.MAX_REDO + 1), repeats=1)
         calls = []
         runs, _ = bench.repeat(lambda: (calls.append(1) or {"n": len(calls)}, None))
-        self.assertEqual(len(calls), nat_bench.MAX_REDO + 1)
+        self.assertEqual(len(calls), rounds.MAX_REDO + 1)
         self.assertEqual(len(runs), 1, "the last attempt is kept, with its steal reported")
-        self.assertAlmostEqual(max(bench.steal), 0.30, places=2)
+        self.assertAlmostEqual(max(bench.steal.steal), 0.30, places=2)
+        self.assertEqual(bench.steal.figures()["steal_redone"], float(rounds.MAX_REDO))
 
 
 if __name__ == "__main__":
