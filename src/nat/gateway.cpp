@@ -656,6 +656,7 @@ nlohmann::json NatGateway::status() const {
       {"ndp_guest_router_msgs", c.ndp_guest_router_msgs}, {"dhcp6_replies", c.dhcp6_replies},
       {"dhcp6_no_addrs", c.dhcp6_no_addrs}, {"dhcp6_port_limit", c.dhcp6_port_limit},
       {"tcp_fallback_peeked", c.tcp_fallback_peeked}, {"tcp_fallback_sent", c.tcp_fallback_sent},
+      {"tcp_host_window_widened", c.tcp_host_window_widened},
       {"tcp_ooo_kept", c.tcp_ooo_kept},     {"tcp_ooo_refused", c.tcp_ooo_refused}};
   return {{"net", config_.net.to_string()},
           {"gateway", config_.gateway.to_string()},

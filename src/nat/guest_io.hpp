@@ -44,6 +44,8 @@ struct NatCounters {
   // TCP without SO_PEEK_OFF: bytes peeked to send tcp_fallback_sent bytes
   // (their ratio shows the fallback's cost stays linear).
   std::uint64_t tcp_fallback_peeked = 0, tcp_fallback_sent = 0;
+  // Steps that widened a host socket's receive buffer for a slow guest link.
+  std::uint64_t tcp_host_window_widened = 0;
   // Guest segments past a hole: kept until it is filled, or refused (the
   // flow's or the network's reassembly memory is full).
   std::uint64_t tcp_ooo_kept = 0, tcp_ooo_refused = 0;

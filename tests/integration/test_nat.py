@@ -5,6 +5,7 @@ See natlib.py for the topology."""
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -382,6 +383,39 @@ class NatTest(NatTestCase):
             self.assertGreater(got["bits_per_second"], margin * 10.5e6,
                                f"{name}: well above 64 KiB / 50 ms (window scaling)")
         print("  1 GB over 50 ms RTT: " + ", ".join(f"{k} {v[1]:.0f} Mbit/s" for k, v in results.items()))
+
+    def test_a_download_over_a_slow_guest_link_widens_the_host_socket_buffer(self):
+        """The host socket keeps all data in flight to the guest until the
+        guest acknowledges it, so its receive buffer caps a download at
+        buffer / the guest's round trip. Over a 50 ms guest link the
+        kernel's autotuning (which sees the host side's round trip) left it
+        at 1.3-3.9 MB; the translator widens it while the guest keeps
+        acknowledging: mid-download the flow's socket (ss in the engine's
+        namespace) has a buffer of several MiB, and the counter moved. Both
+        namespaces allow buffers up to 32 MiB, as a host tuned for fast
+        links does (Debian's default maximum is 6 MiB)."""
+        self.lab()
+        rmem = "net.ipv4.tcp_rmem=4096 131072 33554432"
+        self.hostns.run(["sysctl", "-q", "-w", rmem])
+        g = self.guest()
+        g.run(["sysctl", "-q", "-w", rmem])
+        srv = self.inet.popen(self.cleanup, ["iperf3", "-s", "-1", "-B", INET_ADDR, "-p", "5202"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: listening(srv.pid, 5202), what="iperf3 listening")
+        self.e.vnet("port", "set", "nat", str(g.port), "--delay", "25ms", "--direction", "both", "--queue", "8m")
+        widened0 = self.nat_counters()["tcp_host_window_widened"]
+        client = g.popen(self.cleanup, ["iperf3", "-c", INET_ADDR, "-p", "5202", "-R", "-t", "6", "-J"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        largest = 0
+        while client.poll() is None:
+            out = self.hostns.run(["ss", "-tmn", "state", "established", "dst", f"{INET_ADDR}:5202"]).stdout
+            largest = max([largest] + [int(rb) for rb in re.findall(r"\brb(\d+)", out)])
+            time.sleep(0.2)
+        report = json.loads(client.stdout.read())
+        mbps = report["end"]["sum_received"]["bits_per_second"] / 1e6
+        print(f"\n  download over 50 ms RTT: {mbps:.0f} Mbit/s, host socket buffer up to {largest / (1 << 20):.1f} MiB")
+        self.assertGreater(self.nat_counters()["tcp_host_window_widened"], widened0, "the buffer was never widened")
+        self.assertGreaterEqual(largest, 6 << 20, "the host socket's buffer stayed small")
 
 
 if __name__ == "__main__":

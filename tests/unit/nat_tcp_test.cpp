@@ -539,6 +539,48 @@ TEST_F(NatTcpTest, ZeroWindowThenWindowUpdate) {
   EXPECT_EQ(io.segs.back().payload.size(), 10u);
 }
 
+// A download whose data in flight fills the host socket: while the guest
+// acknowledges it all, the translator widens the socket's buffer (the
+// kernel's autotuning would size it from loopback's round trip); a guest
+// that takes data but never acknowledges it gets no wider buffer.
+class NatTcpWideningTest : public NatTcpTest {
+ protected:
+  // The server writes as much as its socket takes, for `d`; the guest
+  // acknowledges everything received whenever a pump brought no new data
+  // (the translator had nothing more to send: everything was in flight).
+  void download(Nanos d, bool acknowledge) {
+    std::vector<std::uint8_t> chunk(256 << 10, 'x');
+    std::uint32_t expected = srv_nxt;
+    std::size_t cursor = io.segs.size();
+    const Nanos end = monotonic_now() + d;
+    while (monotonic_now() < end) {
+      while (::send(server.get(), chunk.data(), chunk.size(), MSG_DONTWAIT) > 0) {
+      }
+      pump(1 * kMillis);
+      bool new_data = false;
+      while (auto s = next_seg(cursor)) {
+        if (s->payload.empty() || s->r.seq != expected) continue;
+        expected += static_cast<std::uint32_t>(s->payload.size());
+        new_data = true;
+      }
+      if (acknowledge && !new_data) send(TcpFlag::Ack, isn + 1, expected, 65535);
+    }
+  }
+};
+
+TEST_F(NatTcpWideningTest, AGuestThatAcknowledgesGetsAWiderHostBuffer) {
+  establish(65535);  // scaled by 2^7: 8 MiB
+  download(500 * kMillis, true);
+  EXPECT_GT(io.counters().tcp_host_window_widened, 0u);
+}
+
+TEST_F(NatTcpWideningTest, AGuestThatNeverAcknowledgesDoesNot) {
+  establish(65535);
+  download(300 * kMillis, false);
+  EXPECT_EQ(io.counters().tcp_host_window_widened, 0u);
+  EXPECT_GT(tcp.status()[0]["unacked"].get<std::size_t>(), 64u << 10) << "the window was open: data was in flight";
+}
+
 // The upload window comes from the host socket's free send buffer, which
 // is read only now and then and spent down by our sends in between: a
 // server that stops reading must close it, and its reading again must
