@@ -31,7 +31,7 @@ def steal_share(before, after):
 
 def add_max_steal_option(parser):
     parser.add_argument("--max-steal", type=float, default=DEFAULT_MAX_STEAL_PCT,
-                        help="measure a run again (at most %d times) when the hypervisor took more than this %% "
+                        help="measure a run again (at most %d times) when the hypervisor took more than this %%%% "
                              "of the CPU time during it (default %%(default)s)" % MAX_REDO)
 
 
