@@ -16,10 +16,10 @@ import sys
 import tempfile
 
 NAT_STACKS = ("veth", "pasta", "slirp4netns", "vnet")
-SWITCH_STACKS = ("veth", "vde_switch", "vnet")
+SWITCH_STACKS = ("veth", "vde_switch", "tap_floor", "vnet")
 NAT_BARS = (("tcp_out", "guest->outside"), ("tcp_in", "outside->guest"))
 COLORS = {"veth": "#7f7f7f", "pasta": "#1f77b4", "slirp4netns": "#ff7f0e", "vnet": "#2ca02c",
-          "vde_switch": "#9467bd"}
+          "vde_switch": "#9467bd", "tap_floor": "#bcbd22"}
 
 
 def have_gnuplot():

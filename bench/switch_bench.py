@@ -5,7 +5,11 @@ Two network namespaces exchange traffic with iperf3 (TCP, UDP with 64-byte
 and 1400-byte payloads) through:
   - a veth pair between them (the physical limit),
   - vnet: one switch network, each namespace's TAP plugged in as a port,
-  - vde_switch (Debian's vde2), each namespace's TAP attached by vde_plug2tap.
+  - vde_switch (Debian's vde2), each namespace's TAP attached by vde_plug2tap;
+  - tap_floor (bench/tap_floor.cpp, built beside vnet): the least a program
+    joining two TAPs must do, one read and one write per frame and nothing
+    else. vnet/tap_floor is vnet's own cost; tap_floor/veth is what the TAP
+    interface itself costs, which no TAP-based switch gets back.
 The figures are measured in --runs rounds, each switch set up afresh and
 measured once per round in turn, so a slow minute of the machine falls on
 every stack alike; a run during which the hypervisor took more than
@@ -14,7 +18,7 @@ and frames/s (medians over the rounds), the ratios vnet/vde_switch and
 vnet/veth, and the worst steal of the runs kept. Needs root; all traffic
 stays inside the two namespaces it creates, which are deleted at the end.
 
-usage: sudo bench/switch_bench.py [--vnet build/vnet] [--seconds 5] [--runs 3] [--mtu 1500] [--max-steal 5]
+usage: sudo bench/switch_bench.py [--vnet build/vnet] [--floor build/bench/tap_floor] [--seconds 5] [--runs 3] [--mtu 1500] [--max-steal 5]
 """
 
 import argparse
@@ -35,7 +39,7 @@ from vnetlib import terminate  # noqa: E402
 from rounds import StealCheck, add_max_steal_option  # noqa: E402  (bench/, this script's folder)
 
 A_ADDR, B_ADDR = "10.250.0.1", "10.250.0.2"
-STACKS = ("veth", "vnet", "vde_switch")
+STACKS = ("veth", "vnet", "vde_switch", "tap_floor")
 TESTS = {"tcp": [], "udp64": ["-u", "-b", "0", "-l", "64"], "udp1400": ["-u", "-b", "0", "-l", "1400"]}
 
 
@@ -101,6 +105,19 @@ class Bench:
         self.configure(self.ns_b, "eth0", B_ADDR)
         return pid
 
+    def setup_floor(self):
+        floor = self.start([self.opts.floor, self.ns_a, self.ns_b, "eth0"])
+        for _ in range(100):  # until it has made both TAPs
+            if all(sh(["ip", "-n", ns, "link", "show", "eth0"], check=False).returncode == 0
+                   for ns in (self.ns_a, self.ns_b)):
+                break
+            if floor.poll() is not None:
+                raise OSError(f"{self.opts.floor} exited with status {floor.returncode}")
+            time.sleep(0.05)
+        self.configure(self.ns_a, "eth0", A_ADDR)
+        self.configure(self.ns_b, "eth0", B_ADDR)
+        return floor.pid
+
     def daemon(self, args, pid_flag, pidfile, positional=()):
         """Starts a vde tool daemonised (-d) with a pid file; returns its PID, killed on undo."""
         sh(args + ["-d", pid_flag, pidfile] + list(positional))
@@ -155,7 +172,8 @@ class Bench:
 
     def turn(self, name, check):
         """Sets up switch `name`, measures each test once, takes it down."""
-        setups = {"veth": self.setup_veth, "vnet": self.setup_vnet, "vde_switch": self.setup_vde}
+        setups = {"veth": self.setup_veth, "vnet": self.setup_vnet, "vde_switch": self.setup_vde,
+                  "tap_floor": self.setup_floor}
         out = {}
         try:
             pid = setups[name]()
@@ -211,12 +229,15 @@ def combine_rounds(turns):
 
 
 def report(results, opts):
+    names = [n for n in ("veth", "vnet", "vde_switch", "tap_floor") if n in results]
+    pairs = [(a, b) for a, b in (("vnet", "vde_switch"), ("vnet", "veth"), ("vnet", "tap_floor"), ("tap_floor", "veth"))
+             if a in results and b in results]
     print(f"switch forwarding, iperf3 {opts.seconds}s, median of {opts.runs} rounds (stacks in turn), MTU {opts.mtu}")
-    print(f"{'test':<9} {'veth':>22} {'vnet':>22} {'vde_switch':>22} {'vnet/vde':>9} {'vnet/veth':>9}")
+    print(f"{'test':<9} " + " ".join(f"{n:>22}" for n in names) + "".join(f" {a + '/' + b:>9}" for a, b in pairs))
     for test in ("tcp", "udp64", "udp1400"):
         cells, vals = [], {}
-        for name in ("veth", "vnet", "vde_switch"):
-            r = results.get(name, {}).get(test)
+        for name in names:
+            r = results[name].get(test)
             vals[name] = r
             if not r:
                 cells.append(f"{'n/a':>22}")
@@ -224,13 +245,14 @@ def report(results, opts):
                 cells.append(f"{r['gbps']:7.3f}G {r['fps']/1e3:9.1f}kfps")
             else:
                 cells.append(f"{r['gbps']:7.3f} Gbit/s".rjust(22))
+
         def ratio(a, b):
             if not vals[a] or not vals[b]:
                 return "n/a"
             key = "fps" if vals[a]["fps"] else "gbps"
             return f"{vals[a][key] / vals[b][key]:.2f}x" if vals[b][key] else "n/a"
-        print(f"{test:<9} " + " ".join(cells) + f" {ratio('vnet', 'vde_switch'):>9} {ratio('vnet', 'veth'):>9}")
-    for name in ("vnet", "vde_switch"):
+        print(f"{test:<9} " + " ".join(cells) + "".join(f" {ratio(a, b):>{max(9, len(a) + len(b) + 1)}}" for a, b in pairs))
+    for name in ("vnet", "vde_switch", "tap_floor"):
         if "rss_kib" in results.get(name, {}):
             print(f"{name} resident memory after the run: {results[name]['rss_kib'] / 1024:.1f} MiB")
     for name, r in results.items():
@@ -242,6 +264,8 @@ def report(results, opts):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--vnet", default=os.path.join(os.path.dirname(__file__), "..", "build", "vnet"))
+    ap.add_argument("--floor", help="the tap_floor binary (default: bench/tap_floor beside --vnet); "
+                    "left out of the run, with a note, if it is not there")
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--mtu", type=int, default=1500)
@@ -251,6 +275,11 @@ def main():
     opts = ap.parse_args()
     opts.max_steal /= 100
     opts.only = [n.strip() for n in opts.only.split(",") if n.strip()]
+    opts.floor = opts.floor or os.path.join(os.path.dirname(os.path.abspath(opts.vnet)), "bench", "tap_floor")
+    if "tap_floor" in opts.only and not os.access(opts.floor, os.X_OK):
+        print(f"switch_bench: no {opts.floor} (build it: ninja -C build tap_floor); measuring without it",
+              file=sys.stderr)
+        opts.only.remove("tap_floor")
     if os.geteuid() != 0:
         sys.exit("switch_bench: needs root (namespaces and TAP devices)")
     results = Bench(opts).run()

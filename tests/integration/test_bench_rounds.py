@@ -6,6 +6,7 @@ no more than MAX_REDO times), and the steal share read from /proc/stat."""
 
 import importlib.machinery
 import os
+import subprocess
 import sys
 import types
 import unittest
@@ -75,12 +76,27 @@ class SwitchRoundsTest(unittest.TestCase):
         loader.exec_module(run)
         figures = {"tcp": {"gbps": 9.0, "fps": None}, "steal_max_pct": 3.5, "steal_redone": 1.0}
         switch = {1500: {"veth": {"tcp": {"gbps": 12.0, "fps": None}, "steal_max_pct": 0.5, "steal_redone": 0.0},
+                         "tap_floor": {"tcp": {"gbps": 10.0, "fps": None}},
                          "vnet": figures}}
         lines = run.table({}, {}, switch, None, {}, {}).splitlines()
+        header = next(line for line in lines if "vnet/tap_floor" in line)
+        self.assertEqual(header.split("|")[3:10], [" veth ", " vde_switch ", " tap_floor ", " vnet ",
+                                                   " vnet/veth ", " vnet/vde_switch ", " vnet/tap_floor "])
         tcp = next(line for line in lines if line.startswith("| switch TCP"))
-        self.assertIn("| 0.75x |", tcp)
+        self.assertEqual(tcp.split("|")[7:10], [" 0.75x ", " n/a ", " 0.90x "])
         steal = next(line for line in lines if "worst hypervisor steal" in line)
-        self.assertEqual(steal.split("|")[3:8], [" 0.5 ", " n/a ", " 3.5 ", " - ", " - "])
+        self.assertEqual(steal.split("|")[3:10], [" 0.5 ", " n/a ", " n/a ", " 3.5 ", " - ", " - ", " - "])
+
+
+class HelpTest(unittest.TestCase):
+    def test_every_bench_script_prints_its_help(self):
+        bench = os.path.dirname(BENCH_RUN)
+        for script in ("run", "nat_bench.py", "switch_bench.py"):
+            out = subprocess.run([sys.executable, os.path.join(bench, script), "--help"],
+                                 capture_output=True, text=True, timeout=30)
+            self.assertEqual(out.returncode, 0, f"{script}: {out.stderr[-300:]}")
+            if script != "run":  # the steal option's help, whose percent sign went through two formats
+                self.assertIn("took more than this % of the CPU time", " ".join(out.stdout.split()))
 
 
 class StealTest(unittest.TestCase):
