@@ -1213,14 +1213,13 @@ bool TcpTranslator::State::discard(Flow& f, std::size_t n) {
 void TcpTranslator::State::widen_host_window(Flow& f) {
   const std::size_t in_flight = f.data_in_flight();
   if (in_flight < kWidenFloor || in_flight + f.mss > f.snd_wnd) return;  // not the buffer that limits
-  if (2 * in_flight <= f.host_window || f.in_bytes - f.in_bytes_at_widen < in_flight) return;
-  const int want = static_cast<int>(std::min(2 * in_flight, kMaxHostWindow));
-  const int one = 1;
-  if (static_cast<std::size_t>(want) <= f.host_window ||
-      setsockopt(f.sock.get(), SOL_SOCKET, SO_RCVLOWAT, &want, sizeof want) != 0)
-    return;
+  if (f.in_bytes - f.in_bytes_at_widen < in_flight) return;  // the guest has not acknowledged that much
+  const std::size_t want = std::min(2 * in_flight, kMaxHostWindow);
+  if (want <= f.host_window) return;
+  const int lowat = static_cast<int>(want), one = 1;
+  if (setsockopt(f.sock.get(), SOL_SOCKET, SO_RCVLOWAT, &lowat, sizeof lowat) != 0) return;
   setsockopt(f.sock.get(), SOL_SOCKET, SO_RCVLOWAT, &one, sizeof one);
-  f.host_window = static_cast<std::size_t>(want);
+  f.host_window = want;
   f.in_bytes_at_widen = f.in_bytes;
   io.counters().tcp_host_window_widened++;
 }
