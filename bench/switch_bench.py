@@ -9,7 +9,8 @@ and 1400-byte payloads) through:
   - tap_floor (bench/tap_floor.cpp, built beside vnet): the least a program
     joining two TAPs must do, one read and one write per frame and nothing
     else. vnet/tap_floor is vnet's own cost; tap_floor/veth is what the TAP
-    interface itself costs, which no TAP-based switch gets back.
+    interface itself costs, which no TAP-based switch gets back for large
+    frames.
 The figures are measured in --runs rounds, each switch set up afresh and
 measured once per round in turn, so a slow minute of the machine falls on
 every stack alike; a run during which the hypervisor took more than

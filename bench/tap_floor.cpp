@@ -4,11 +4,13 @@
 // It opens a TAP named IFNAME in each of two network namespaces with the
 // same flags and offloads as vnet's TAP ports, then copies every frame read
 // from one to the other: one read and one write per frame, no parsing, no
-// learning, no counters, no queue. A switch built on TAP devices can come
-// close to this figure but not beat it, so switch_bench shows vnet against
-// it beside the veth pair: what is left between vnet and this floor is
-// vnet's own cost, what is left between this floor and veth is the cost of
-// the TAP interface (two copies and two system calls per frame).
+// learning, no counters, no queue. For large frames a switch built on TAP
+// devices can come close to this figure but not beat it (small frames are
+// another matter: a switch that writes a round's burst after its reads
+// hands the receiving stack several at once). switch_bench shows vnet
+// against it beside the veth pair: what is left between vnet and this
+// floor is vnet's own cost, what is left between this floor and veth is
+// the cost of the TAP interface (two copies and two system calls per frame).
 //
 // usage: tap_floor NETNS_A NETNS_B [IFNAME]   (runs until SIGTERM or SIGINT)
 

@@ -9,6 +9,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import types
 import unittest
 
@@ -29,7 +30,7 @@ class TapFloorTest(unittest.TestCase):
         self.bench = switch_bench.Bench(opts)
         self.addCleanup(self.tear_down_bench)
         self.bench.make_namespaces()
-        self.floor_pid = self.bench.setup_floor()
+        self.bench.setup_floor()
 
     def tear_down_bench(self):
         self.bench.stop_all()
@@ -52,7 +53,7 @@ class TapFloorTest(unittest.TestCase):
         for _ in range(50):  # until the server listens
             if b":5201" in self.in_ns(self.bench.ns_b, ["ss", "-Htln"]).stdout:
                 break
-            subprocess.run(["sleep", "0.1"])
+            time.sleep(0.1)
         sent = self.in_ns(self.bench.ns_a, ["nc", "-N", switch_bench.B_ADDR, "5201"], input=data)
         self.assertEqual(sent.returncode, 0, sent.stderr)
         self.assertEqual(server.wait(timeout=30), 0)
