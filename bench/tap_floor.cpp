@@ -21,7 +21,6 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -50,12 +49,12 @@ int run(const std::string& netns_a, const std::string& netns_b, const std::strin
   vnet::UniqueFd tap_a = vnet::privsep::open_tap_device(ifname, netns_a);
   vnet::UniqueFd tap_b = vnet::privsep::open_tap_device(ifname, netns_b);
   vnet::UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll) throw vnet::UserError("epoll_create1 failed");
+  if (!epoll) throw vnet::UserError(vnet::errno_text("epoll_create1"));
   for (int fd : {tap_a.get(), tap_b.get()}) {
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.fd = fd;
-    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw vnet::UserError("epoll_ctl failed");
+    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fd, &ev) != 0) throw vnet::UserError(vnet::errno_text("epoll_ctl"));
   }
   std::signal(SIGTERM, request_stop);
   std::signal(SIGINT, request_stop);
@@ -65,7 +64,7 @@ int run(const std::string& netns_a, const std::string& netns_b, const std::strin
   std::fflush(stdout);
   while (!stop_requested) {
     const int n = ::epoll_wait(epoll.get(), events.data(), static_cast<int>(events.size()), -1);
-    if (n < 0 && errno != EINTR) throw vnet::UserError(std::string("epoll_wait: ") + std::strerror(errno));
+    if (n < 0 && errno != EINTR) throw vnet::UserError(vnet::errno_text("epoll_wait"));
     for (int i = 0; i < n; ++i) {
       const bool from_a = events[static_cast<std::size_t>(i)].data.fd == tap_a.get();
       forward_burst(from_a ? tap_a.get() : tap_b.get(), from_a ? tap_b.get() : tap_a.get(), buffer);
