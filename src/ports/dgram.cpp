@@ -154,10 +154,7 @@ bool DgramPort::write_queued() {
       if (connected_ && (errno == ECONNREFUSED || errno == ENOTCONN)) connected_ = false;
       // The peer is not there (yet): a unix socket not bound, or ICMP port
       // unreachable on UDP. The frame is lost, as on an unplugged cable.
-      counters_.drop_down++;
-      counters_.tx_frames--;
-      counters_.tx_bytes -= out_.front().bytes.size();
-      out_.pop();
+      drop_unsendable_front(counters_.drop_down);
       continue;
     }
     for (int i = 0; i < sent; ++i) out_.pop();

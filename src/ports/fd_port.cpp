@@ -35,6 +35,13 @@ void FdPort::detach() {
   out_.clear();
 }
 
+void FdPort::drop_unsendable_front(std::uint64_t& drop_counter, std::size_t prefix_bytes) {
+  drop_counter++;
+  counters_.tx_frames--;
+  counters_.tx_bytes -= out_.front().bytes.size() - prefix_bytes;
+  out_.pop();
+}
+
 void FdPort::queue_out(wire::Bytes prefix, wire::Bytes frame) {
   bool queued = attached() && out_.push(prefix, frame);
   if (!queued && attached()) {

@@ -36,6 +36,10 @@ class FdPort : public Port {
 
   // Queues prefix+frame for the peer and schedules a flush; counts tx or drop.
   void queue_out(wire::Bytes prefix, wire::Bytes frame);
+  // The record at the head of out_ can never be sent: it leaves the queue,
+  // and what queue_out counted as sent counts under `drop_counter` instead.
+  // `prefix_bytes` is the length of the prefix it was queued with.
+  void drop_unsendable_front(std::uint64_t& drop_counter, std::size_t prefix_bytes = 0);
   void flush();
 
   FrameQueue out_;

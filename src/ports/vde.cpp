@@ -100,10 +100,7 @@ bool VdeDataPort::write_queued() {
       // socket reports when the peer has room again.
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return true;
       // The plug's socket is gone: the frame is lost, as on an unplugged cable.
-      counters_.drop_down++;
-      counters_.tx_frames--;
-      counters_.tx_bytes -= out_.front().bytes.size();
-      out_.pop();
+      drop_unsendable_front(counters_.drop_down);
       continue;
     }
     for (int i = 0; i < sent; ++i) out_.pop();

@@ -285,12 +285,7 @@ bool VxlanPort::write_queued() {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return true;
       // This datagram cannot go (too big for UDP, no route to the endpoint):
       // drop it, as a cable would, and carry on with the rest.
-      const std::size_t size = out_.front().bytes.size() - kRecordPrefix;
-      if (errno == EMSGSIZE) counters_.drop_oversize++;
-      else counters_.drop_down++;
-      counters_.tx_frames--;
-      counters_.tx_bytes -= size;
-      out_.pop();
+      drop_unsendable_front(errno == EMSGSIZE ? counters_.drop_oversize : counters_.drop_down, kRecordPrefix);
       continue;
     }
     for (int i = 0; i < sent; ++i) out_.pop();
