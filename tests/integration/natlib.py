@@ -306,12 +306,13 @@ class NatTestCase(VnetTestCase):
 
 
 def connect_result_py():
-    """Python run in a guest: connects to argv[1]:argv[2] with a timeout and
-    prints 'connected', 'refused', 'timeout' or the error, then the seconds."""
+    """Python run in a guest: connects to argv[1]:argv[2] (IPv4 or IPv6) with
+    a timeout (argv[3], default 5 s) and prints 'connected', 'refused',
+    'timeout' or the error, then the seconds."""
     return r"""
 import socket, sys, time
 t = time.monotonic()
-s = socket.socket()
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
 s.settimeout(float(sys.argv[3]) if len(sys.argv) > 3 else 5)
 try:
     s.connect((sys.argv[1], int(sys.argv[2])))
@@ -327,11 +328,12 @@ print(r, round(time.monotonic() - t, 3))
 
 
 def udp_echo_py():
-    """Python run in a guest: sends argv[3] bytes to argv[1]:argv[2], prints
-    'ok' if the same bytes come back within 3 s (tries 3 times)."""
+    """Python run in a guest: sends argv[3] bytes to argv[1]:argv[2] (IPv4 or
+    IPv6), prints 'ok' and the answering address and port if the same bytes
+    come back within 3 s (tries 3 times)."""
     return r"""
 import os, socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET, socket.SOCK_DGRAM)
 s.settimeout(1.0)
 msg = os.urandom(int(sys.argv[3]) if len(sys.argv) > 3 else 64)
 for _ in range(3):

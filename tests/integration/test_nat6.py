@@ -8,7 +8,7 @@ import os
 import subprocess
 import unittest
 
-from natlib import GATEWAY_MAC, NatTestCase, PY, enable_ipv6, listening
+from natlib import GATEWAY_MAC, NatTestCase, PY, connect_result_py, enable_ipv6, listening, udp_echo_py
 from vnetlib import random_file, sha256_of, wait_for
 
 HOST6 = "2001:db8:100::1"
@@ -79,41 +79,6 @@ with open(sys.argv[3], "wb") as f:
             break
         f.write(d)
 """
-
-UDP_ECHO6_PY = r"""
-import os, socket, sys
-s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-s.settimeout(1.0)
-msg = os.urandom(512)
-for _ in range(3):
-    s.sendto(msg, (sys.argv[1], int(sys.argv[2])))
-    try:
-        d, peer = s.recvfrom(65536)
-    except socket.timeout:
-        continue
-    print("ok" if d == msg else "mismatch", peer[0])
-    break
-else:
-    print("timeout")
-"""
-
-CONNECT6_PY = r"""
-import socket, sys, time
-t = time.monotonic()
-s = socket.socket(socket.AF_INET6)
-s.settimeout(10)
-try:
-    s.connect((sys.argv[1], int(sys.argv[2])))
-    r = "connected"
-except ConnectionRefusedError:
-    r = "refused"
-except socket.timeout:
-    r = "timeout"
-except OSError as e:
-    r = "error:" + str(e.errno)
-print(r, round(time.monotonic() - t, 3))
-"""
-
 
 # In a guest: a dual-stack TCP server on port argv[1] that tells each client
 # the address it sees it from, then echoes what it gets.
@@ -202,10 +167,10 @@ class Nat6Test(NatTestCase):
         g.py(GUEST_RECV_PY, INET6, SOURCE_PORT, down, timeout=120)
         self.assertEqual(sha256_of(down), sha256_of(self.source_path))
         # UDP echo over IPv6.
-        out = g.py(UDP_ECHO6_PY, INET6, UDP_ECHO_PORT, timeout=20).stdout.split()
+        out = g.py(udp_echo_py(), INET6, UDP_ECHO_PORT, 512, timeout=20).stdout.split()
         self.assertEqual(out[:2], ["ok", INET6])
         # The host has no route: the guest's connect is refused at once.
-        res = g.py(CONNECT6_PY, UNROUTED6, 80, timeout=20).stdout.split()
+        res = g.py(connect_result_py(), UNROUTED6, 80, 10, timeout=20).stdout.split()
         self.assertEqual(res[0], "refused")
         self.assertLess(float(res[1]), 3.0)
         counters = self.nat_counters()
