@@ -62,7 +62,7 @@ import uuid
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from natlib import HOST_ADDR, INET_ADDR, listening  # noqa: E402
 from vnetlib import terminate, wait_for  # noqa: E402
-from rounds import StealCheck, add_max_steal_option  # noqa: E402  (bench/, this script's folder)
+from rounds import OWN_SESSION, StealCheck, add_max_steal_option  # noqa: E402  (bench/, this script's folder)
 
 RR_PORT, CONN_PORT, EXACT_PORT, IDLE_PORT = 7007, 7008, 7009, 7010
 # --ipv6: the same lab with IPv6 on the host and "internet" link; guests
@@ -668,7 +668,8 @@ class Bench:
                 "net.ipv6.conf.default.accept_dad=0"])
         v6 = ["--enable-ipv6"] if self.opts.ipv6 else []
         p = self.start(["ip", "netns", "exec", self.ns_host, "slirp4netns", "--configure", f"--mtu={self.opts.mtu}",
-                        "--disable-host-loopback"] + v6 + [str(sleeper.pid), "tap0"], stdout=log, stderr=log)
+                        "--disable-host-loopback"] + v6 + [str(sleeper.pid), "tap0"], stdout=log, stderr=log,
+                       **OWN_SESSION)
         log.close()
 
         def configured():
@@ -691,7 +692,7 @@ class Bench:
                         "--clear-groups", "pasta", "--config-net", "-f", "-q", "-m", str(self.opts.mtu), "--no-map-gw",
                         "-6" if self.opts.ipv6 else "-4", "-t", "none", "-u", "none", "-T", "none", "-U", "none", "--",
                         "sleep", "100000"],
-                       stdout=log, stderr=log, cwd="/")
+                       stdout=log, stderr=log, cwd="/", **OWN_SESSION)
         log.close()
         sleep_pid = [None]
 

@@ -6,9 +6,21 @@ a few per cent of the CPU time measures the host, not the stack under test
 (docs/benchmarks.md, eighth session), so each run reads the counters around
 itself and one over the limit is measured again, at most MAX_REDO times.
 Used by nat_bench.py and switch_bench.py.
+
+Also the scheduling every stack gets alike (OWN_SESSION).
 """
 
 import sys
+
+# Keyword arguments for subprocess.Popen that start a stack's forwarding
+# process (pasta, passt, slirp4netns, tap_floor) in a session of its own, as
+# vnet's daemon, `vde_switch -d` and pasta or passt without -f run anyway.
+# With the kernel's autogroup scheduling (CONFIG_SCHED_AUTOGROUP, on in
+# Debian's kernels) each session is a scheduling group: a forwarder left in
+# the bench's session would share one group's CPU time with the iperf3
+# processes and guests, while vnet competes with them as a group of its own
+# (docs/benchmarks.md, eleventh session).
+OWN_SESSION = {"start_new_session": True}
 
 # A run with more steal than the limit is measured again at most this many
 # times; the last attempt is kept, with its steal reported.

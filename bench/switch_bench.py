@@ -37,7 +37,7 @@ import uuid
 # The integration tests' process helper (tests/integration).
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "integration"))
 from vnetlib import terminate  # noqa: E402
-from rounds import StealCheck, add_max_steal_option  # noqa: E402  (bench/, this script's folder)
+from rounds import OWN_SESSION, StealCheck, add_max_steal_option  # noqa: E402  (bench/, this script's folder)
 
 A_ADDR, B_ADDR = "10.250.0.1", "10.250.0.2"
 STACKS = ("veth", "vnet", "vde_switch", "tap_floor")
@@ -107,7 +107,7 @@ class Bench:
         return pid
 
     def setup_floor(self):
-        floor = self.start([self.opts.floor, self.ns_a, self.ns_b, "eth0"])
+        floor = self.start([self.opts.floor, self.ns_a, self.ns_b, "eth0"], **OWN_SESSION)
         for _ in range(100):  # until it has made both TAPs
             if all(sh(["ip", "-n", ns, "link", "show", "eth0"], check=False).returncode == 0
                    for ns in (self.ns_a, self.ns_b)):

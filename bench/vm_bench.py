@@ -39,6 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import vnetlib  # noqa: E402
 from guestkit import GuestKit  # noqa: E402
 from vnetlib import Cleanup, Netns, wait_for  # noqa: E402
+from rounds import OWN_SESSION  # noqa: E402  (bench/, this script's folder)
 
 STACKS = ("vnet-vhost-user", "vnet-stream", "passt", "qemu-user")
 PASST_GATEWAY = "192.0.2.254"
@@ -119,7 +120,7 @@ class Bench:
         # passt refuses to run as root.
         host.popen(cleanup, ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                              "passt", "-f", "--socket", self.passt_sock],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **OWN_SESSION)
         wait_for(lambda: os.path.exists(self.passt_sock), what="passt's socket")
         return host, PASST_GATEWAY
 

@@ -1,7 +1,8 @@
 """bench/tap_floor.cpp, the floor switch_bench.py measures vnet's switch
 against: two namespaces' TAPs joined by it must pass real kernel traffic
 intact (ping, and a TCP transfer equal by sha256), set up by the bench's own
-code, and the forwarder must stop on SIGTERM. A broken floor would read as a
+code, in a session of its own as every stack's forwarder, and the forwarder
+must stop on SIGTERM. A broken floor would read as a
 missing column, or as a floor vnet beats, so it is tested like a peer."""
 
 import hashlib
@@ -59,6 +60,13 @@ class TapFloorTest(unittest.TestCase):
         self.assertEqual(server.wait(timeout=30), 0)
         with open(received_path, "rb") as received:
             self.assertEqual(hashlib.sha256(received.read()).hexdigest(), hashlib.sha256(data).hexdigest())
+
+    def test_it_runs_in_a_session_of_its_own(self):
+        # As vnet's daemon does: with autogroup scheduling, a forwarder in the
+        # bench's session would share the iperf3 processes' CPU time.
+        floor = self.bench.procs[-1]
+        self.assertEqual(os.getsid(floor.pid), floor.pid)
+        self.assertNotEqual(os.getsid(floor.pid), os.getsid(0))
 
     def test_it_stops_on_sigterm(self):
         floor = self.bench.procs[-1]
