@@ -7,7 +7,8 @@ a few per cent of the CPU time measures the host, not the stack under test
 itself and one over the limit is measured again, at most MAX_REDO times.
 Used by nat_bench.py and switch_bench.py.
 
-Also the scheduling every stack gets alike (OWN_SESSION).
+Also how every stack's forwarder is started, so that all are scheduled
+alike (OWN_SESSION; vm_bench.py uses it too).
 """
 
 import sys

@@ -1,9 +1,9 @@
 """bench/tap_floor.cpp, the floor switch_bench.py measures vnet's switch
 against: two namespaces' TAPs joined by it must pass real kernel traffic
 intact (ping, and a TCP transfer equal by sha256), set up by the bench's own
-code, in a session of its own as every stack's forwarder, and the forwarder
-must stop on SIGTERM. A broken floor would read as a
-missing column, or as a floor vnet beats, so it is tested like a peer."""
+code, in a session of its own as every stack's forwarder, and it must stop
+on SIGTERM. A broken floor would read as a missing column, or as a floor
+vnet beats, so it is tested like a peer."""
 
 import hashlib
 import os
